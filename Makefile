@@ -1,0 +1,34 @@
+# Targets only call hack/*.sh (or go); see README.md.
+SHELL := /usr/bin/env bash
+GO ?= go
+
+.PHONY: build unit test lint e2e demo bench tools sandbox-shell clean
+
+build:
+	$(GO) build -o _output/bin/ipvs-proxy ./cmd/ipvs-proxy
+
+unit:
+	hack/unit.sh
+
+lint:
+	hack/lint.sh
+
+test: lint unit e2e
+
+e2e:
+	hack/e2e.sh
+
+demo:
+	hack/demo.sh
+
+bench:
+	hack/bench.sh
+
+tools:
+	hack/tools.sh
+
+sandbox-shell:
+	hack/sandbox -- /bin/sh
+
+clean:
+	rm -rf _output
