@@ -1,0 +1,83 @@
+// Package ipset is the ipset kernel adapter: value types, the narrow Interface
+// the reconciler uses, a netlink implementation (github.com/vishvananda/netlink,
+// no exec of `ipset`) and an in-memory Fake that refuses what the kernel refuses.
+package ipset
+
+import (
+	"net/netip"
+	"strconv"
+)
+
+// The set types ipvs-proxy uses.
+const (
+	HashIPPort   = "hash:ip,port"    // members "10.96.0.10,tcp:80"
+	HashIPPortIP = "hash:ip,port,ip" // members "10.244.1.5,tcp:8080,10.244.1.5"
+)
+
+// Set describes a set: its name (at most 31 bytes), type and family ("inet" or "inet6").
+type Set struct {
+	Name   string
+	Type   string
+	Family string
+}
+
+// String renders the `ipset save` create line.
+func (s Set) String() string {
+	return "create " + s.Name + " " + s.Type + " family " + s.Family
+}
+
+// Entry is a member of a hash:ip,port (IP2 invalid) or hash:ip,port,ip set.
+// Protocol is "tcp", "udp" or "sctp".
+type Entry struct {
+	IP       netip.Addr
+	Protocol string
+	Port     uint16
+	IP2      netip.Addr
+}
+
+// String renders the member as `ipset save` does: "10.96.0.10,tcp:80"
+// (IPv6 without brackets: "fd00::a,tcp:80").
+func (e Entry) String() string {
+	s := e.IP.String() + "," + e.Protocol + ":" + strconv.Itoa(int(e.Port))
+	if e.IP2.IsValid() {
+		s += "," + e.IP2.String()
+	}
+	return s
+}
+
+// Compare orders entries canonically (IP, protocol, port, IP2).
+func (e Entry) Compare(o Entry) int {
+	if c := e.IP.Compare(o.IP); c != 0 {
+		return c
+	}
+	if e.Protocol != o.Protocol {
+		if e.Protocol < o.Protocol {
+			return -1
+		}
+		return 1
+	}
+	if e.Port != o.Port {
+		if e.Port < o.Port {
+			return -1
+		}
+		return 1
+	}
+	return e.IP2.Compare(o.IP2)
+}
+
+// Interface is everything the reconciler needs from ipset. Each method is one
+// netlink request (List is one dump).
+type Interface interface {
+	// Ensure creates the set if it is missing; an existing set of the same
+	// type and family is left as it is (with its members).
+	Ensure(Set) error
+	// List returns the members of the named set; a missing set is an error
+	// that errors.Is(err, ErrNotFound).
+	List(name string) ([]Entry, error)
+	// Add adds a member; adding an existing member is not an error.
+	Add(name string, e Entry) error
+	// Del removes a member; removing a missing member is not an error.
+	Del(name string, e Entry) error
+	// Destroy removes an unreferenced set; a missing set is not an error.
+	Destroy(name string) error
+}

@@ -1,0 +1,67 @@
+// Package rules holds the few iptables rules ipvs-proxy needs for masquerade
+// and hairpin: a pure description (For, Ruleset.String) and the adapter that
+// installs them with one iptables-restore --noflush per family and sync, plus
+// an in-memory Fake.
+package rules
+
+import "net/netip"
+
+// Family selects iptables (IPv4) or ip6tables (IPv6).
+type Family string
+
+// The two families.
+const (
+	IPv4 Family = "inet"
+	IPv6 Family = "inet6"
+)
+
+// Spec is what the rules depend on; everything else lives in ipsets.
+type Spec struct {
+	Family Family
+	// ClusterCIDRs: ClusterIP traffic from outside them is masqueraded. Empty
+	// means masquerade no ClusterIP traffic by source (unless MasqueradeAll).
+	ClusterCIDRs []netip.Prefix
+	// MasqueradeAll masquerades all traffic to a ClusterIP virtual server.
+	MasqueradeAll bool
+	// MasqueradeBit is the fwmark bit (0-31) that marks packets for masquerade.
+	MasqueradeBit int
+	// The ipset names (hash:ip,port for the first two, hash:ip,port,ip for hairpin).
+	ClusterIPSet, NodePortSet, HairpinSet string
+}
+
+// Ruleset is the content of ipvs-proxy's chains for one family, in
+// iptables-restore syntax (String), plus the jumps from built-in chains.
+type Ruleset struct {
+	Family Family
+	Tables []Table
+}
+
+// Table is one iptables table (nat, filter) with our chains and the jumps into them.
+type Table struct {
+	Name   string
+	Chains []Chain
+	// Jumps are rules appended to built-in chains once, e.g. {"POSTROUTING", "-j IPVS-PROXY-POSTROUTING"}.
+	Jumps []Jump
+}
+
+// Chain is one of our chains and its rules (each without "-A CHAIN").
+type Chain struct {
+	Name  string
+	Rules []string
+}
+
+// Jump is a rule in a built-in chain that enters one of ours.
+type Jump struct {
+	Chain string // built-in chain, e.g. PREROUTING
+	Rule  string // rule spec, e.g. "-m comment --comment ipvs-proxy -j IPVS-PROXY-SERVICES"
+}
+
+// Interface installs and reads our rules.
+type Interface interface {
+	// Apply makes our chains hold exactly rs (one iptables-restore --noflush),
+	// adding the jumps from built-in chains that are missing; nothing else is touched.
+	Apply(rs Ruleset) error
+	// Dump returns what our chains and jumps hold now, as a Ruleset in the same
+	// canonical form For produces (so Dump after Apply(rs) equals rs).
+	Dump(f Family) (Ruleset, error)
+}
