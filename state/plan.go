@@ -1,0 +1,207 @@
+package state
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+)
+
+// RealServerOp is a real server under its virtual server.
+type RealServerOp struct {
+	Service    ipvs.Key
+	RealServer ipvs.RealServer
+}
+
+// Plan is the list of kernel operations that turns one State into another,
+// grouped in the order they are applied: ipset members (the ownership
+// ledger) and addresses first, then virtual servers before their real
+// servers, then removals, ledger entries last. Every list is sorted.
+type Plan struct {
+	AddMembers        []Member
+	AddAddresses      []netip.Addr
+	AddServices       []ipvs.VirtualServer
+	UpdateServices    []ipvs.VirtualServer
+	AddRealServers    []RealServerOp
+	UpdateRealServers []RealServerOp
+	DeleteRealServers []RealServerOp
+	DeleteServices    []ipvs.Key
+	DeleteAddresses   []netip.Addr
+	DeleteMembers     []Member
+}
+
+// Diff returns the plan that turns observed into desired. Virtual servers whose
+// scheduler or persistence differ, and real servers whose weight or forwarding
+// differ, are changed in place; nothing that exists is deleted to be re-added.
+func Diff(desired, observed State) Plan {
+	var p Plan
+	for k, want := range desired.Services {
+		have, ok := observed.Services[k]
+		if !ok {
+			p.AddServices = append(p.AddServices, want.VirtualServer)
+			for _, rs := range want.RealServers {
+				p.AddRealServers = append(p.AddRealServers, RealServerOp{k, rs})
+			}
+			continue
+		}
+		if have.VirtualServer != want.VirtualServer {
+			p.UpdateServices = append(p.UpdateServices, want.VirtualServer)
+		}
+		for rk, rs := range want.RealServers {
+			got, ok := have.RealServers[rk]
+			switch {
+			case !ok:
+				p.AddRealServers = append(p.AddRealServers, RealServerOp{k, rs})
+			case got != rs:
+				p.UpdateRealServers = append(p.UpdateRealServers, RealServerOp{k, rs})
+			}
+		}
+		for rk, rs := range have.RealServers {
+			if _, ok := want.RealServers[rk]; !ok {
+				p.DeleteRealServers = append(p.DeleteRealServers, RealServerOp{k, rs})
+			}
+		}
+	}
+	for k := range observed.Services {
+		if _, ok := desired.Services[k]; !ok {
+			p.DeleteServices = append(p.DeleteServices, k)
+		}
+	}
+	for a := range desired.Addresses {
+		if _, ok := observed.Addresses[a]; !ok {
+			p.AddAddresses = append(p.AddAddresses, a)
+		}
+	}
+	for a := range observed.Addresses {
+		if _, ok := desired.Addresses[a]; !ok {
+			p.DeleteAddresses = append(p.DeleteAddresses, a)
+		}
+	}
+	for m := range desired.Members {
+		if _, ok := observed.Members[m]; !ok {
+			p.AddMembers = append(p.AddMembers, m)
+		}
+	}
+	for m := range observed.Members {
+		if _, ok := desired.Members[m]; !ok {
+			p.DeleteMembers = append(p.DeleteMembers, m)
+		}
+	}
+	p.sort()
+	return p
+}
+
+func (p *Plan) sort() {
+	vsCmp := func(a, b ipvs.VirtualServer) int { return a.Key.Compare(b.Key) }
+	rsCmp := func(a, b RealServerOp) int {
+		if c := a.Service.Compare(b.Service); c != 0 {
+			return c
+		}
+		return a.RealServer.RealServerKey.Compare(b.RealServer.RealServerKey)
+	}
+	slices.SortFunc(p.AddMembers, compareMember)
+	slices.SortFunc(p.AddAddresses, netip.Addr.Compare)
+	slices.SortFunc(p.AddServices, vsCmp)
+	slices.SortFunc(p.UpdateServices, vsCmp)
+	slices.SortFunc(p.AddRealServers, rsCmp)
+	slices.SortFunc(p.UpdateRealServers, rsCmp)
+	slices.SortFunc(p.DeleteRealServers, rsCmp)
+	slices.SortFunc(p.DeleteServices, ipvs.Key.Compare)
+	slices.SortFunc(p.DeleteAddresses, netip.Addr.Compare)
+	slices.SortFunc(p.DeleteMembers, compareMember)
+}
+
+func compareMember(a, b Member) int {
+	if c := strings.Compare(a.Set, b.Set); c != 0 {
+		return c
+	}
+	return a.Entry.Compare(b.Entry)
+}
+
+// Empty tells whether the plan changes nothing.
+func (p Plan) Empty() bool { return p.Len() == 0 }
+
+// Len is the number of kernel operations in the plan.
+func (p Plan) Len() int {
+	return len(p.AddMembers) + len(p.AddAddresses) + len(p.AddServices) + len(p.UpdateServices) +
+		len(p.AddRealServers) + len(p.UpdateRealServers) + len(p.DeleteRealServers) +
+		len(p.DeleteServices) + len(p.DeleteAddresses) + len(p.DeleteMembers)
+}
+
+// String prints the plan one operation a line, in the order it is applied,
+// in ipvsadm and ipset syntax: "-A -t 10.96.0.10:80 -s rr", "-E ..." (edit),
+// "-a ...", "-e ...", "-d -t VIP:PORT -r RIP:PORT", "-D -t VIP:PORT",
+// "add SET MEMBER", "del SET MEMBER", "addr add 10.96.0.10", "addr del ...".
+func (p Plan) String() string {
+	var b strings.Builder
+	line := func(s string) { b.WriteString(s); b.WriteByte('\n') }
+	for _, m := range p.AddMembers {
+		line("add " + m.Set + " " + m.Entry.String())
+	}
+	for _, a := range p.AddAddresses {
+		line("addr add " + a.String())
+	}
+	for _, vs := range p.AddServices {
+		line(vs.String())
+	}
+	for _, vs := range p.UpdateServices {
+		line("-E" + vs.String()[2:])
+	}
+	for _, op := range p.AddRealServers {
+		line(op.RealServer.Line(op.Service))
+	}
+	for _, op := range p.UpdateRealServers {
+		line("-e" + op.RealServer.Line(op.Service)[2:])
+	}
+	for _, op := range p.DeleteRealServers {
+		line("-d " + op.Service.String() + " -r " + netip.AddrPortFrom(op.RealServer.Address, op.RealServer.Port).String())
+	}
+	for _, k := range p.DeleteServices {
+		line("-D " + k.String())
+	}
+	for _, a := range p.DeleteAddresses {
+		line("addr del " + a.String())
+	}
+	for _, m := range p.DeleteMembers {
+		line("del " + m.Set + " " + m.Entry.String())
+	}
+	return b.String()
+}
+
+// ApplyTo changes s as the kernel changes when every operation succeeds.
+func (p Plan) ApplyTo(s *State) {
+	s.init()
+	for _, m := range p.AddMembers {
+		s.Members[m] = struct{}{}
+	}
+	for _, a := range p.AddAddresses {
+		s.Addresses[a] = struct{}{}
+	}
+	for _, vs := range p.AddServices {
+		s.AddService(vs)
+	}
+	for _, vs := range p.UpdateServices {
+		s.AddService(vs)
+	}
+	for _, op := range p.AddRealServers {
+		s.AddRealServer(op.Service, op.RealServer)
+	}
+	for _, op := range p.UpdateRealServers {
+		s.AddRealServer(op.Service, op.RealServer)
+	}
+	for _, op := range p.DeleteRealServers {
+		if svc, ok := s.Services[op.Service]; ok {
+			delete(svc.RealServers, op.RealServer.RealServerKey)
+		}
+	}
+	for _, k := range p.DeleteServices {
+		delete(s.Services, k)
+	}
+	for _, a := range p.DeleteAddresses {
+		delete(s.Addresses, a)
+	}
+	for _, m := range p.DeleteMembers {
+		delete(s.Members, m)
+	}
+}

@@ -1,0 +1,160 @@
+// Package state is the pure heart of ipvs-proxy: State, the kernel content
+// ipvs-proxy owns (or wants), and Diff, which turns two States into a Plan.
+// Nothing here talks to the kernel or to Kubernetes.
+package state
+
+import (
+	"maps"
+	"net/netip"
+
+	"github.com/ipvs-proxy/ipvs-proxy/ipset"
+	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+)
+
+// Service is a virtual server and its real servers.
+type Service struct {
+	ipvs.VirtualServer
+	RealServers map[ipvs.RealServerKey]ipvs.RealServer
+}
+
+// Member is one entry of one of our ipsets.
+type Member struct {
+	Set   string
+	Entry ipset.Entry
+}
+
+// State is what ipvs-proxy owns in the kernel, or wants there: virtual
+// servers, addresses on the dummy link, and members of our ipsets. A zero
+// State is empty and usable.
+type State struct {
+	Services  map[ipvs.Key]*Service
+	Addresses map[netip.Addr]struct{}
+	Members   map[Member]struct{}
+}
+
+// New returns an empty State with its maps made.
+func New() State {
+	return State{
+		Services:  map[ipvs.Key]*Service{},
+		Addresses: map[netip.Addr]struct{}{},
+		Members:   map[Member]struct{}{},
+	}
+}
+
+// AddService adds (or replaces the virtual server of) vs and returns it.
+func (s *State) AddService(vs ipvs.VirtualServer) *Service {
+	s.init()
+	if svc, ok := s.Services[vs.Key]; ok {
+		svc.VirtualServer = vs
+		return svc
+	}
+	svc := &Service{VirtualServer: vs, RealServers: map[ipvs.RealServerKey]ipvs.RealServer{}}
+	s.Services[vs.Key] = svc
+	return svc
+}
+
+// AddRealServer adds rs under the virtual server k, which must exist.
+func (s *State) AddRealServer(k ipvs.Key, rs ipvs.RealServer) {
+	if svc, ok := s.Services[k]; ok {
+		svc.RealServers[rs.RealServerKey] = rs
+	}
+}
+
+// AddAddress records an address on the dummy link.
+func (s *State) AddAddress(a netip.Addr) {
+	s.init()
+	s.Addresses[a] = struct{}{}
+}
+
+// AddMember records an ipset member.
+func (s *State) AddMember(set string, e ipset.Entry) {
+	s.init()
+	s.Members[Member{Set: set, Entry: e}] = struct{}{}
+}
+
+func (s *State) init() {
+	if s.Services == nil {
+		s.Services = map[ipvs.Key]*Service{}
+	}
+	if s.Addresses == nil {
+		s.Addresses = map[netip.Addr]struct{}{}
+	}
+	if s.Members == nil {
+		s.Members = map[Member]struct{}{}
+	}
+}
+
+// Clone returns a deep copy.
+func (s State) Clone() State {
+	out := New()
+	for k, svc := range s.Services {
+		out.Services[k] = &Service{VirtualServer: svc.VirtualServer, RealServers: maps.Clone(svc.RealServers)}
+	}
+	maps.Copy(out.Addresses, s.Addresses)
+	maps.Copy(out.Members, s.Members)
+	return out
+}
+
+// Merge adds everything in o to s (o's virtual server wins on a conflict).
+func (s *State) Merge(o State) {
+	s.init()
+	for k, svc := range o.Services {
+		dst := s.AddService(svc.VirtualServer)
+		maps.Copy(dst.RealServers, svc.RealServers)
+		_ = k
+	}
+	maps.Copy(s.Addresses, o.Addresses)
+	maps.Copy(s.Members, o.Members)
+}
+
+// Scope names the parts of a State an incremental sync looks at.
+type Scope struct {
+	Services  map[ipvs.Key]struct{}
+	Addresses map[netip.Addr]struct{}
+	Members   map[Member]struct{}
+}
+
+// NewScope returns an empty Scope.
+func NewScope() Scope {
+	return Scope{Services: map[ipvs.Key]struct{}{}, Addresses: map[netip.Addr]struct{}{}, Members: map[Member]struct{}{}}
+}
+
+// Cover adds every key of st to the scope.
+func (sc Scope) Cover(st State) {
+	for k := range st.Services {
+		sc.Services[k] = struct{}{}
+	}
+	for a := range st.Addresses {
+		sc.Addresses[a] = struct{}{}
+	}
+	for m := range st.Members {
+		sc.Members[m] = struct{}{}
+	}
+}
+
+// Empty tells whether the scope covers nothing.
+func (sc Scope) Empty() bool {
+	return len(sc.Services) == 0 && len(sc.Addresses) == 0 && len(sc.Members) == 0
+}
+
+// Restrict returns the part of s inside the scope. It shares Service values
+// with s: treat the result as read-only.
+func (s State) Restrict(sc Scope) State {
+	out := New()
+	for k := range sc.Services {
+		if svc, ok := s.Services[k]; ok {
+			out.Services[k] = svc
+		}
+	}
+	for a := range sc.Addresses {
+		if _, ok := s.Addresses[a]; ok {
+			out.Addresses[a] = struct{}{}
+		}
+	}
+	for m := range sc.Members {
+		if _, ok := s.Members[m]; ok {
+			out.Members[m] = struct{}{}
+		}
+	}
+	return out
+}
