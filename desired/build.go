@@ -1,0 +1,61 @@
+package desired
+
+import (
+	"cmp"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"net/netip"
+
+	"github.com/ipvs-proxy/ipvs-proxy/state"
+)
+
+// Input is everything the desired state of a node depends on besides Options.
+type Input struct {
+	Services []*corev1.Service
+	Slices   []*discoveryv1.EndpointSlice
+	// NodeAddresses are the addresses eligible for NodePorts (see NodePortAddresses).
+	NodeAddresses []netip.Addr
+}
+
+// Build returns the whole desired state and one error per object that was
+// skipped in whole or in part, sorted by Service.
+func Build(in Input, opt Options) (state.State, []error) {
+	bySvc := GroupSlices(in.Slices)
+	svcs := slices.Clone(in.Services)
+	slices.SortFunc(svcs, func(a, b *corev1.Service) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	st := state.New()
+	var errs []error
+	for _, svc := range svcs {
+		frag, err := ForService(svc, bySvc[types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}], in.NodeAddresses, opt)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		st.Merge(frag)
+	}
+	return st, errs
+}
+
+// ServiceNameLabel ties an EndpointSlice to its Service.
+const ServiceNameLabel = discoveryv1.LabelServiceName
+
+// GroupSlices groups EndpointSlices by the Service named in their
+// kubernetes.io/service-name label (in their own namespace); unlabelled
+// slices are dropped.
+func GroupSlices(in []*discoveryv1.EndpointSlice) map[types.NamespacedName][]*discoveryv1.EndpointSlice {
+	out := map[types.NamespacedName][]*discoveryv1.EndpointSlice{}
+	for _, sl := range in {
+		name, ok := sl.Labels[ServiceNameLabel]
+		if !ok || name == "" {
+			continue
+		}
+		k := types.NamespacedName{Namespace: sl.Namespace, Name: name}
+		out[k] = append(out[k], sl)
+	}
+	return out
+}

@@ -1,0 +1,146 @@
+package desired
+
+import (
+	"maps"
+	"net/netip"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/state"
+)
+
+// Index holds the desired state as one fragment per Service and counts, for
+// every virtual server, address and ipset member, how many Services want it
+// (hairpin members, for one, are shared by Services selecting the same
+// pods). Replacing one Service's fragment costs O(that Service), and the
+// returned Scope is what an incremental sync has to look at.
+type Index struct {
+	frags   map[types.NamespacedName]state.State
+	owners  map[ipvs.Key][]types.NamespacedName
+	addrs   map[netip.Addr]int
+	members map[state.Member]int
+}
+
+// NewIndex returns an empty Index.
+func NewIndex() *Index {
+	return &Index{
+		frags:   map[types.NamespacedName]state.State{},
+		owners:  map[ipvs.Key][]types.NamespacedName{},
+		addrs:   map[netip.Addr]int{},
+		members: map[state.Member]int{},
+	}
+}
+
+// Len is the number of Services with a fragment.
+func (ix *Index) Len() int { return len(ix.frags) }
+
+// Names returns the Services that have a fragment.
+func (ix *Index) Names() []types.NamespacedName {
+	return slices.Collect(maps.Keys(ix.frags))
+}
+
+// Set replaces the fragment of Service n (an empty fragment deletes it) and
+// returns the scope the change touched: every key of the old and new fragment.
+func (ix *Index) Set(n types.NamespacedName, frag state.State) state.Scope {
+	sc := state.NewScope()
+	if old, ok := ix.frags[n]; ok {
+		sc.Cover(old)
+		ix.count(n, old, -1)
+		delete(ix.frags, n)
+	}
+	if len(frag.Services) > 0 || len(frag.Addresses) > 0 || len(frag.Members) > 0 {
+		sc.Cover(frag)
+		ix.frags[n] = frag
+		ix.count(n, frag, +1)
+	}
+	return sc
+}
+
+func (ix *Index) count(n types.NamespacedName, st state.State, d int) {
+	for k := range st.Services {
+		if d > 0 {
+			ix.owners[k] = append(ix.owners[k], n)
+			continue
+		}
+		o := ix.owners[k]
+		for i, x := range o {
+			if x == n {
+				o = append(o[:i:i], o[i+1:]...)
+				break
+			}
+		}
+		if len(o) == 0 {
+			delete(ix.owners, k)
+		} else {
+			ix.owners[k] = o
+		}
+	}
+	for a := range st.Addresses {
+		if ix.addrs[a] += d; ix.addrs[a] <= 0 {
+			delete(ix.addrs, a)
+		}
+	}
+	for m := range st.Members {
+		if ix.members[m] += d; ix.members[m] <= 0 {
+			delete(ix.members, m)
+		}
+	}
+}
+
+// Owners returns the Services that want virtual server k (more than one is a conflict).
+func (ix *Index) Owners(k ipvs.Key) []types.NamespacedName { return ix.owners[k] }
+
+// Desired returns the desired state inside sc. A virtual server wanted by
+// several Services takes the first owner's settings and the union of real
+// servers.
+func (ix *Index) Desired(sc state.Scope) state.State {
+	out := state.New()
+	for k := range sc.Services {
+		ix.addService(&out, k)
+	}
+	for a := range sc.Addresses {
+		if ix.addrs[a] > 0 {
+			out.Addresses[a] = struct{}{}
+		}
+	}
+	for m := range sc.Members {
+		if ix.members[m] > 0 {
+			out.Members[m] = struct{}{}
+		}
+	}
+	return out
+}
+
+// All returns the whole desired state.
+func (ix *Index) All() state.State {
+	out := state.New()
+	for k := range ix.owners {
+		ix.addService(&out, k)
+	}
+	for a := range ix.addrs {
+		out.Addresses[a] = struct{}{}
+	}
+	for m := range ix.members {
+		out.Members[m] = struct{}{}
+	}
+	return out
+}
+
+func (ix *Index) addService(out *state.State, k ipvs.Key) {
+	owners := ix.owners[k]
+	if len(owners) == 0 {
+		return
+	}
+	if len(owners) == 1 {
+		out.Services[k] = ix.frags[owners[0]].Services[k] // shared, read-only
+		return
+	}
+	first := ix.frags[owners[0]].Services[k]
+	svc := &state.Service{VirtualServer: first.VirtualServer, RealServers: maps.Clone(first.RealServers)}
+	for _, n := range owners[1:] {
+		maps.Copy(svc.RealServers, ix.frags[n].Services[k].RealServers)
+	}
+	out.Services[k] = svc
+}

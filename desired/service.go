@@ -1,0 +1,168 @@
+// Package desired computes what the kernel should hold, as a pure function of
+// Services, EndpointSlices, node addresses and configuration, with kube-proxy
+// IPVS-mode semantics. It never talks to the kernel or the API server.
+package desired
+
+import (
+	"fmt"
+	"net/netip"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/ipvs-proxy/ipvs-proxy/ipset"
+	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/state"
+)
+
+// ProxyNameLabel marks Services that another proxy implements; we skip them.
+const ProxyNameLabel = "service.kubernetes.io/service-proxy-name"
+
+// DefaultAffinityTimeout is kube-proxy's ClientIP affinity default (3 hours).
+const DefaultAffinityTimeout = 10800
+
+// Options are the configuration the desired state depends on.
+type Options struct {
+	Scheduler string
+	// NodeName selects local endpoints for the Local traffic policies.
+	NodeName string
+}
+
+// ForService returns the kernel state one Service needs: its virtual
+// servers (ClusterIP and NodePort), their real servers, its dummy-link
+// addresses and its ipset members. nodeAddrs are the node addresses eligible
+// for NodePorts (see NodePortAddresses). An error about the Service itself
+// (a bad cluster IP, a port out of range) returns an empty State; errors
+// about single endpoints are returned beside a State that skips them.
+func ForService(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, nodeAddrs []netip.Addr, opt Options) (state.State, error) {
+	st := state.New()
+	if skip(svc) {
+		return st, nil
+	}
+	ref := "Service " + svc.Namespace + "/" + svc.Name
+	ips, err := clusterIPs(svc)
+	if err != nil {
+		return st, &ObjectError{Object: ref, Err: err}
+	}
+	if err := checkPorts(svc); err != nil {
+		return st, &ObjectError{Object: ref, Err: err}
+	}
+	var timeout uint32
+	if svc.Spec.SessionAffinity == corev1.ServiceAffinityClientIP {
+		timeout = DefaultAffinityTimeout
+		if c := svc.Spec.SessionAffinityConfig; c != nil && c.ClientIP != nil && c.ClientIP.TimeoutSeconds != nil {
+			timeout = uint32(*c.ClientIP.TimeoutSeconds)
+		}
+	}
+	hasNodePorts := svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer
+	eps := endpointPicker{slices: slices, bad: map[string]struct{}{}}
+	for _, ip := range ips {
+		sets := Sets(ip)
+		st.AddAddress(ip)
+		for _, sp := range svc.Spec.Ports {
+			proto, _ := ipvs.ParseProtocol(string(sp.Protocol)) // checked by checkPorts
+			all := eps.pick(ip.Is4(), sp)
+			cluster := all
+			if p := svc.Spec.InternalTrafficPolicy; p != nil && *p == corev1.ServiceInternalTrafficPolicyLocal {
+				cluster = local(all, opt.NodeName)
+			}
+			k := ipvs.Key{Protocol: proto, Address: ip, Port: uint16(sp.Port)}
+			addVirtualServer(&st, ipvs.VirtualServer{Key: k, Scheduler: opt.Scheduler, Timeout: timeout}, sets.ClusterIP, sets.Hairpin, cluster)
+			if !hasNodePorts || sp.NodePort == 0 {
+				continue
+			}
+			external := all
+			if svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
+				external = local(all, opt.NodeName)
+			}
+			for _, a := range nodeAddrs {
+				if a.Is4() != ip.Is4() {
+					continue
+				}
+				k := ipvs.Key{Protocol: proto, Address: a, Port: uint16(sp.NodePort)}
+				addVirtualServer(&st, ipvs.VirtualServer{Key: k, Scheduler: opt.Scheduler, Timeout: timeout}, sets.NodePort, sets.Hairpin, external)
+			}
+		}
+	}
+	return st, eps.err(ref)
+}
+
+func addVirtualServer(st *state.State, vs ipvs.VirtualServer, ledger, hairpin string, eps []endpoint) {
+	st.AddMember(ledger, ledgerEntry(vs.Key))
+	st.AddService(vs)
+	for _, ep := range eps {
+		st.AddRealServer(vs.Key, ipvs.RealServer{
+			RealServerKey: ipvs.RealServerKey{Address: ep.addr, Port: ep.port},
+			Weight:        1,
+			Forwarding:    ipvs.Masquerade,
+		})
+		st.AddMember(hairpin, ipset.Entry{IP: ep.addr, Protocol: vs.Protocol.String(), Port: ep.port, IP2: ep.addr})
+	}
+}
+
+// skip reports Services that get nothing: headless, ExternalName, and those
+// another proxy implements.
+func skip(svc *corev1.Service) bool {
+	if _, ok := svc.Labels[ProxyNameLabel]; ok {
+		return true
+	}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		return true
+	}
+	return svc.Spec.ClusterIP == corev1.ClusterIPNone
+}
+
+// clusterIPs parses spec.clusterIPs (or spec.clusterIP), at most one per family.
+func clusterIPs(svc *corev1.Service) ([]netip.Addr, error) {
+	raw := svc.Spec.ClusterIPs
+	if len(raw) == 0 && svc.Spec.ClusterIP != "" {
+		raw = []string{svc.Spec.ClusterIP}
+	}
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("has no clusterIP (not allocated yet)")
+	}
+	var out []netip.Addr
+	for _, s := range raw {
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return nil, fmt.Errorf("clusterIP %q is not an IP address", s)
+		}
+		a = a.Unmap()
+		for _, b := range out {
+			if b.Is4() == a.Is4() {
+				return nil, fmt.Errorf("clusterIPs %v hold two addresses of one family", raw)
+			}
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func checkPorts(svc *corev1.Service) error {
+	for i, sp := range svc.Spec.Ports {
+		name := sp.Name
+		if name == "" {
+			name = fmt.Sprintf("#%d", i)
+		}
+		if sp.Port < 1 || sp.Port > 65535 {
+			return fmt.Errorf("port %s: port %d is not in 1-65535", name, sp.Port)
+		}
+		if sp.NodePort < 0 || sp.NodePort > 65535 {
+			return fmt.Errorf("port %s: nodePort %d is not in 1-65535", name, sp.NodePort)
+		}
+		if _, err := ipvs.ParseProtocol(string(sp.Protocol)); err != nil {
+			return fmt.Errorf("port %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// ObjectError is a problem with one Kubernetes object; the object is skipped
+// (in whole or in part) and everything else goes on.
+type ObjectError struct {
+	Object string // "Service default/web"
+	Err    error
+}
+
+func (e *ObjectError) Error() string { return e.Object + ": " + e.Err.Error() }
+func (e *ObjectError) Unwrap() error { return e.Err }
