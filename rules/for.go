@@ -1,0 +1,150 @@
+package rules
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// Our chain names. The prefix differs from kube-proxy's KUBE- so both can run
+// on one node; everything whose name starts with ChainPrefix is ours.
+const (
+	ChainPrefix      = "IPVS-PROXY-"
+	ServicesChain    = "IPVS-PROXY-SERVICES"
+	MarkMasqChain    = "IPVS-PROXY-MARK-MASQ"
+	PostroutingChain = "IPVS-PROXY-POSTROUTING"
+	ForwardChain     = "IPVS-PROXY-FORWARD"
+)
+
+// DefaultMasqueradeBit is ipvs-proxy's default fwmark bit (0x2000). kube-proxy
+// uses bit 14 (0x4000); a different bit lets both run on the same node.
+const DefaultMasqueradeBit = 13
+
+// For returns the rules for s in canonical form: tables nat then filter,
+// chains sorted by name, jumps sorted by built-in chain, and every rule spelled
+// exactly as iptables-save prints it back (so Dump after Apply(For(s)) equals
+// For(s)). For does not check s; see Spec.Validate.
+//
+// The design is kube-proxy's IPVS mode with our own names:
+//
+//   - nat IPVS-PROXY-SERVICES (from PREROUTING and OUTPUT) marks for
+//     masquerade traffic to a ClusterIP virtual server from outside the cluster
+//     CIDRs (all of it with MasqueradeAll), and all traffic to a NodePort
+//     virtual server. With neither MasqueradeAll nor a cluster CIDR of the
+//     family there is no ClusterIP rule at all: like kube-proxy, ipvs-proxy
+//     then cannot tell pods from outsiders and masquerades no ClusterIP
+//     traffic by source (only hairpin traffic is masqueraded).
+//   - nat IPVS-PROXY-POSTROUTING (from POSTROUTING) masquerades hairpin
+//     traffic (a pod reaching itself through a service) and marked traffic,
+//     clearing the mark first so a packet is never masqueraded twice.
+//   - filter IPVS-PROXY-FORWARD (from FORWARD) accepts marked and
+//     established traffic, so a DROP forward policy does not break services.
+//
+// iptables-save normalises some spellings, which For therefore emits directly:
+// "-j MARK --or-mark M" is saved as "--set-xmark M/M", "--xor-mark M" as
+// "--set-xmark M/0x0", "! -s CIDR" moves before the matches, and comments are
+// quoted only when they hold characters other than letters, digits, - and _.
+func For(s Spec) Ruleset {
+	mark := fmt.Sprintf("%#x", uint32(1)<<uint(s.MasqueradeBit))
+	markMask := mark + "/" + mark
+	toMarkMasq := "-j " + MarkMasqChain
+
+	var services []string
+	if s.MasqueradeAll {
+		services = append(services, rule(comment("ipvs-proxy: masquerade all traffic to cluster IPs"),
+			matchSet(s.ClusterIPSet, "dst,dst"), toMarkMasq))
+	} else {
+		for _, p := range clusterCIDRs(s) {
+			services = append(services, rule("! -s", p.String(),
+				comment("ipvs-proxy: cluster IP traffic from outside the cluster CIDR"),
+				matchSet(s.ClusterIPSet, "dst,dst"), toMarkMasq))
+		}
+	}
+	services = append(services, rule(comment("ipvs-proxy: node port traffic"),
+		matchSet(s.NodePortSet, "dst,dst"), toMarkMasq))
+
+	nat := Table{
+		Name: "nat",
+		Chains: []Chain{
+			{Name: MarkMasqChain, Rules: []string{"-j MARK --set-xmark " + markMask}},
+			{Name: PostroutingChain, Rules: []string{
+				rule(comment("ipvs-proxy: hairpin traffic"), matchSet(s.HairpinSet, "dst,dst,src"), "-j MASQUERADE"),
+				rule("-m mark ! --mark", markMask, "-j RETURN"),
+				rule("-j MARK --set-xmark", mark+"/0x0"),
+				rule(comment("ipvs-proxy: service traffic requiring SNAT"), "-j MASQUERADE --random-fully"),
+			}},
+			{Name: ServicesChain, Rules: services},
+		},
+		Jumps: []Jump{
+			{Chain: "OUTPUT", Rule: rule(comment("ipvs-proxy service portals"), "-j", ServicesChain)},
+			{Chain: "POSTROUTING", Rule: rule(comment("ipvs-proxy postrouting rules"), "-j", PostroutingChain)},
+			{Chain: "PREROUTING", Rule: rule(comment("ipvs-proxy service portals"), "-j", ServicesChain)},
+		},
+	}
+	filter := Table{
+		Name: "filter",
+		Chains: []Chain{{Name: ForwardChain, Rules: []string{
+			rule(comment("ipvs-proxy: forward marked service traffic"), "-m mark --mark", markMask, "-j ACCEPT"),
+			rule(comment("ipvs-proxy: forward established service traffic"),
+				"-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"),
+		}}},
+		Jumps: []Jump{{Chain: "FORWARD", Rule: rule(comment("ipvs-proxy forwarding rules"), "-j", ForwardChain)}},
+	}
+	return Ruleset{Family: s.Family, Tables: []Table{nat, filter}}
+}
+
+// clusterCIDRs returns the masked cluster CIDRs of s's family, sorted and
+// without duplicates.
+func clusterCIDRs(s Spec) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range s.ClusterCIDRs {
+		if !p.IsValid() {
+			continue
+		}
+		p = p.Masked()
+		if p.Addr().Is4() != (s.Family != IPv6) {
+			continue
+		}
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	return slices.Compact(out)
+}
+
+func rule(parts ...string) string { return strings.Join(parts, " ") }
+
+func matchSet(name, flags string) string {
+	return "-m set --match-set " + name + " " + flags
+}
+
+// comment renders "-m comment --comment TEXT" quoted as iptables-save prints
+// it: bare when TEXT is only letters, digits, - and _, else in double quotes
+// with ", \ and ' escaped by a backslash.
+func comment(text string) string {
+	return "-m comment --comment " + quote(text)
+}
+
+func quote(s string) string {
+	bare := s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}) < 0
+	if bare {
+		return s
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		if r == '"' || r == '\\' || r == '\'' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	b.WriteByte('"')
+	return b.String()
+}

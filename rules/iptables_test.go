@@ -1,0 +1,70 @@
+package rules
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestWriteChange(t *testing.T) {
+	j := func(chain, target string) Jump { return Jump{chain, "-j " + target} }
+	have := Table{Name: "nat",
+		Chains: []Chain{
+			{Name: "IPVS-PROXY-OLD", Rules: []string{"-j RETURN"}},
+			{Name: "IPVS-PROXY-PINNED"},
+			{Name: "IPVS-PROXY-SERVICES", Rules: []string{"-j RETURN"}},
+		},
+		Jumps: []Jump{
+			j("OUTPUT", "IPVS-PROXY-OLD"),
+			j("PREROUTING", "IPVS-PROXY-SERVICES"), j("PREROUTING", "IPVS-PROXY-SERVICES"), j("PREROUTING", "IPVS-PROXY-SERVICES"),
+		},
+	}
+	want := Table{Name: "nat",
+		Chains: []Chain{{Name: "IPVS-PROXY-SERVICES", Rules: []string{"-j ACCEPT"}}},
+		Jumps:  []Jump{j("OUTPUT", "IPVS-PROXY-SERVICES"), j("PREROUTING", "IPVS-PROXY-SERVICES")},
+	}
+	var b strings.Builder
+	writeChange(&b, want, have, map[string]bool{"IPVS-PROXY-PINNED": true})
+	const golden = `*nat
+:IPVS-PROXY-OLD - [0:0]
+:IPVS-PROXY-PINNED - [0:0]
+-D OUTPUT -j IPVS-PROXY-OLD
+-D PREROUTING -j IPVS-PROXY-SERVICES
+-D PREROUTING -j IPVS-PROXY-SERVICES
+:IPVS-PROXY-SERVICES - [0:0]
+-A IPVS-PROXY-SERVICES -j ACCEPT
+-A OUTPUT -j IPVS-PROXY-SERVICES
+-X IPVS-PROXY-OLD
+COMMIT
+`
+	if b.String() != golden {
+		t.Errorf("writeChange:\n%s\nwant:\n%s", b.String(), golden)
+	}
+}
+
+func TestFailedLine(t *testing.T) {
+	in := "*nat\n:A - [0:0]\n-A A -m set --match-set X dst -j RETURN\nCOMMIT\n"
+	for msg, want := range map[string]string{
+		"iptables-restore v1.8.9 (nf_tables): Set X doesn't exist.\n\nError occurred at line: 3": ` (input line 3: -A A -m set --match-set X dst -j RETURN)`,
+		"iptables-restore: line 2 failed":  " (input line 2: :A - [0:0])",
+		"iptables-restore: line 99 failed": "",
+		"something else":                   "",
+	} {
+		if got := failedLine(msg, in); got != want {
+			t.Errorf("failedLine(%q) = %q, want %q", msg, got, want)
+		}
+	}
+}
+
+func TestNewRejectsBackend(t *testing.T) {
+	if _, err := New(Config{Backend: "ebpf"}); err == nil {
+		t.Error("New accepted backend ebpf")
+	}
+}
+
+func TestApplyChecksFirst(t *testing.T) {
+	k := &Kernel{cfg: Config{Prefix: []string{"/nonexistent/never-run"}}}
+	rs := Ruleset{Family: IPv4, Tables: []Table{{Name: "nat", Chains: []Chain{{Name: "KUBE-SERVICES"}}}}}
+	if err := k.Apply(rs); err == nil || !strings.Contains(err.Error(), "must start with") {
+		t.Errorf("Apply of a foreign chain: %v", err)
+	}
+}
