@@ -184,3 +184,6 @@ type Interface interface {
 	UpdateRealServer(Key, RealServer) error
 	DeleteRealServer(Key, RealServerKey) error
 }
+
+// String renders "10.244.1.5:8080" or "[fd00::5]:8080".
+func (r RealServerKey) String() string { return netip.AddrPortFrom(r.Address, r.Port).String() }
