@@ -24,11 +24,34 @@ type endpointPicker struct {
 	bad    map[string]struct{}
 }
 
-// pick returns the endpoints of the given family for sp: the ready ones or,
-// when none is ready, the serving-and-terminating ones; deduplicated across
-// slices and sorted. Endpoints are matched to sp by port name and protocol,
-// so a named targetPort resolves to each endpoint's own port number.
-func (p *endpointPicker) pick(v4 bool, sp corev1.ServicePort) []endpoint {
+// picked is the ready and the serving-and-terminating endpoints of one
+// Service port.
+type picked struct{ ready, terminating []endpoint }
+
+// all returns the ready endpoints or, when none is ready, the
+// serving-and-terminating ones.
+func (p picked) all() []endpoint {
+	if len(p.ready) > 0 {
+		return p.ready
+	}
+	return p.terminating
+}
+
+// local is all for the endpoints on node only: like kube-proxy, it falls back
+// to the local serving-and-terminating endpoints when no local one is ready,
+// whatever the other nodes have.
+func (p picked) local(node string) []endpoint {
+	if r := local(p.ready, node); len(r) > 0 {
+		return r
+	}
+	return local(p.terminating, node)
+}
+
+// pick returns the endpoints of the given family for sp: the ready ones and
+// the serving-and-terminating ones; deduplicated across slices and sorted.
+// Endpoints are matched to sp by port name and protocol, so a named
+// targetPort resolves to each endpoint's own port number.
+func (p *endpointPicker) pick(v4 bool, sp corev1.ServicePort) picked {
 	want := discoveryv1.AddressTypeIPv6
 	if v4 {
 		want = discoveryv1.AddressTypeIPv4
@@ -64,11 +87,12 @@ func (p *endpointPicker) pick(v4 bool, sp corev1.ServicePort) []endpoint {
 			// Like kube-proxy, only the first address of an endpoint is used.
 			raw := ep.Addresses[0]
 			a, err := netip.ParseAddr(raw)
-			if err != nil || a.Zone() != "" || a.Is4() != v4 && !a.Is4In6() {
-				if err != nil || a.Zone() != "" {
-					p.bad[fmt.Sprintf("EndpointSlice %s/%s: endpoint address %q is not an IP address", sl.Namespace, sl.Name, raw)] = struct{}{}
-				}
+			if err != nil || a.Zone() != "" {
+				p.bad[fmt.Sprintf("EndpointSlice %s/%s: endpoint address %q is not an IP address", sl.Namespace, sl.Name, raw)] = struct{}{}
 				continue
+			}
+			if a.Unmap().Is4() != v4 {
+				continue // wrong family (an IPv4-mapped address is IPv4)
 			}
 			e := endpoint{addr: a.Unmap(), port: port}
 			if _, dup := seen[e]; dup {
@@ -85,17 +109,15 @@ func (p *endpointPicker) pick(v4 bool, sp corev1.ServicePort) []endpoint {
 			}
 		}
 	}
-	out := ready
-	if len(out) == 0 {
-		out = terminating
-	}
-	slices.SortFunc(out, func(a, b endpoint) int {
+	byAddr := func(a, b endpoint) int {
 		if c := a.addr.Compare(b.addr); c != 0 {
 			return c
 		}
 		return int(a.port) - int(b.port)
-	})
-	return out
+	}
+	slices.SortFunc(ready, byAddr)
+	slices.SortFunc(terminating, byAddr)
+	return picked{ready: ready, terminating: terminating}
 }
 
 func slicePort(sl *discoveryv1.EndpointSlice, name string, proto corev1.Protocol) (uint16, bool) {

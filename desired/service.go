@@ -61,19 +61,19 @@ func ForService(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, nodeAd
 		st.AddAddress(ip)
 		for _, sp := range svc.Spec.Ports {
 			proto, _ := ipvs.ParseProtocol(string(sp.Protocol)) // checked by checkPorts
-			all := eps.pick(ip.Is4(), sp)
-			cluster := all
+			picked := eps.pick(ip.Is4(), sp)
+			cluster := picked.all()
 			if p := svc.Spec.InternalTrafficPolicy; p != nil && *p == corev1.ServiceInternalTrafficPolicyLocal {
-				cluster = local(all, opt.NodeName)
+				cluster = picked.local(opt.NodeName)
 			}
 			k := ipvs.Key{Protocol: proto, Address: ip, Port: uint16(sp.Port)}
 			addVirtualServer(&st, ipvs.VirtualServer{Key: k, Scheduler: opt.Scheduler, Timeout: timeout}, sets.ClusterIP, sets.Hairpin, cluster)
 			if !hasNodePorts || sp.NodePort == 0 {
 				continue
 			}
-			external := all
+			external := picked.all()
 			if svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
-				external = local(all, opt.NodeName)
+				external = picked.local(opt.NodeName)
 			}
 			for _, a := range nodeAddrs {
 				if a.Is4() != ip.Is4() {
