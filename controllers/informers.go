@@ -1,0 +1,93 @@
+package controllers
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/ipvs-proxy/ipvs-proxy/desired"
+)
+
+// byService indexes EndpointSlices by "namespace/service-name".
+const byService = "byService"
+
+func sliceServiceKey(obj any) ([]string, error) {
+	sl, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return nil, nil
+	}
+	name := sl.Labels[desired.ServiceNameLabel]
+	if name == "" {
+		return nil, nil
+	}
+	return []string{sl.Namespace + "/" + name}, nil
+}
+
+// cacheSource reads Services and EndpointSlices from the informer caches.
+type cacheSource struct {
+	services corelisters.ServiceLister
+	slices   cache.Indexer
+}
+
+func (s cacheSource) Services() []*corev1.Service {
+	out, _ := s.services.List(labels.Everything())
+	return out
+}
+
+func (s cacheSource) Service(n types.NamespacedName) (*corev1.Service, bool) {
+	svc, err := s.services.Services(n.Namespace).Get(n.Name)
+	return svc, err == nil
+}
+
+func (s cacheSource) Slices(n types.NamespacedName) []*discoveryv1.EndpointSlice {
+	objs, _ := s.slices.ByIndex(byService, n.Namespace+"/"+n.Name)
+	out := make([]*discoveryv1.EndpointSlice, 0, len(objs))
+	for _, o := range objs {
+		if sl, ok := o.(*discoveryv1.EndpointSlice); ok {
+			out = append(out, sl)
+		}
+	}
+	return out
+}
+
+// serviceOf returns the Service an informer object (or tombstone) belongs to.
+func serviceOf(obj any) (types.NamespacedName, bool) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	switch o := obj.(type) {
+	case *corev1.Service:
+		return types.NamespacedName{Namespace: o.Namespace, Name: o.Name}, true
+	case *discoveryv1.EndpointSlice:
+		name := o.Labels[desired.ServiceNameLabel]
+		return types.NamespacedName{Namespace: o.Namespace, Name: name}, name != ""
+	}
+	return types.NamespacedName{}, false
+}
+
+// handler marks the Services an event touches (both old and new owner of an
+// EndpointSlice whose label changed).
+func handler(mark func(types.NamespacedName)) cache.ResourceEventHandler {
+	one := func(obj any) {
+		if n, ok := serviceOf(obj); ok {
+			mark(n)
+		}
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    one,
+		UpdateFunc: func(old, cur any) { one(old); one(cur) },
+		DeleteFunc: one,
+	}
+}
+
+func addSliceIndex(inf cache.SharedIndexInformer) error {
+	if err := inf.AddIndexers(cache.Indexers{byService: sliceServiceKey}); err != nil {
+		return fmt.Errorf("index EndpointSlices: %w", err)
+	}
+	return nil
+}
