@@ -17,4 +17,3 @@ type Kernel struct {
 	Rules   rules.Interface
 	Sysctls sysctl.Interface
 }
-

@@ -33,9 +33,9 @@ type Reconciler struct {
 	opt       desired.Options
 	index     *desired.Index
 	nodeAddrs []netip.Addr
-	cache     state.State            // what we own in the kernel
+	cache     state.State           // what we own in the kernel
 	foreign   map[ipvs.Key]struct{} // virtual servers we did not create
-	synced    bool                   // a full sync has run since start
+	synced    bool                  // a full sync has run since start
 }
 
 // NewReconciler returns a Reconciler; cfg must be valid.
@@ -237,4 +237,3 @@ func (r *Reconciler) ensureRules() error {
 	}
 	return nil
 }
-
