@@ -23,7 +23,8 @@ var Extensions = []string{".yaml", ".yml", ".json"}
 // files (not those of subfolders) are read in name order. A YAML file may
 // hold several documents separated by "---", and a document may be a List.
 // It returns the objects found, a Note per document skipped on purpose (an
-// unsupported kind), and the first malformed document as an *Error.
+// unsupported kind), and the first malformed document as an *Error (with the
+// notes up to it).
 func Load(paths []string) (Objects, []Note, error) {
 	var (
 		objs  Objects
@@ -32,13 +33,13 @@ func Load(paths []string) (Objects, []Note, error) {
 	for _, p := range paths {
 		files, err := expand(p)
 		if err != nil {
-			return Objects{}, nil, err
+			return Objects{}, notes, err
 		}
 		for _, f := range files {
 			n, err := loadFile(f, &objs)
 			notes = append(notes, n...)
 			if err != nil {
-				return Objects{}, nil, err
+				return Objects{}, notes, err
 			}
 		}
 	}

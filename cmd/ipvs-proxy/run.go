@@ -1,0 +1,30 @@
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ipvs-proxy/ipvs-proxy/controllers"
+)
+
+func newRunCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Keep this node's IPVS, ipsets and iptables rules in sync with the cluster's Services until SIGINT or SIGTERM",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return controllers.Run(withLogger(ctx, cfg, cmd.ErrOrStderr()), cfg)
+		},
+	}
+	addConfigFlags(cmd.Flags())
+	return cmd
+}
