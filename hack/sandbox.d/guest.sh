@@ -50,4 +50,5 @@ echo $rc >$C/rc.tmp && $B mv $C/rc.tmp $C/rc
 $B stty -F /dev/ttyS0 -a >/dev/null 2>&1
 $B sync
 $B usleep 100000
-$B poweroff -f
+# qemu runs with -no-reboot: a reset ends it (works with or without ACPI).
+$B reboot -f
