@@ -68,3 +68,22 @@ func TestApplyChecksFirst(t *testing.T) {
 		t.Errorf("Apply of a foreign chain: %v", err)
 	}
 }
+
+func TestBin(t *testing.T) {
+	for _, tc := range []struct {
+		backend string
+		f       Family
+		tool    string
+		want    string
+	}{
+		{"", IPv4, "restore", "iptables-restore"},
+		{"", IPv6, "save", "ip6tables-save"},
+		{"nft", IPv4, "save", "iptables-nft-save"},
+		{"legacy", IPv6, "restore", "ip6tables-legacy-restore"},
+	} {
+		k := &Kernel{cfg: Config{Backend: tc.backend}}
+		if got := k.bin(tc.f, tc.tool); got != tc.want {
+			t.Errorf("bin(%q, %s, %s) = %s, want %s", tc.backend, tc.f, tc.tool, got, tc.want)
+		}
+	}
+}
