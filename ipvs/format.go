@@ -44,6 +44,12 @@ func Format(services []Service) string {
 		})
 		for _, rs := range rss {
 			b.WriteString(rs.Line(s.Key))
+			if rs.Forwarding == Tunnel {
+				// ipvsadm 1.31 on a kernel that reports tunnel types
+				// (5.2+). moby/ipvs does not decode the type, so a
+				// foreign GUE or GRE tunnel also reads as ipip.
+				b.WriteString(" --tun-type ipip")
+			}
 			b.WriteByte('\n')
 		}
 	}

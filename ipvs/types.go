@@ -70,8 +70,9 @@ func (k Key) String() string {
 	return k.Protocol.flag() + " " + netip.AddrPortFrom(k.Address, k.Port).String()
 }
 
-// Compare orders keys as `ipvsadm -Sn` sorts services: protocol, family,
-// address, port.
+// Compare is a total order on keys: protocol, family, address, port. It is
+// not the order of `ipvsadm -Sn` (family first, and a wrapping address
+// comparison); Format reproduces that one.
 func (k Key) Compare(o Key) int {
 	if c := cmp.Compare(k.Protocol, o.Protocol); c != 0 {
 		return c
@@ -138,7 +139,8 @@ type RealServerKey struct {
 	Port    uint16
 }
 
-// Compare orders real servers as `ipvsadm -Sn` does: address, then port.
+// Compare is a total order on real servers: family, address, port (not
+// quite `ipvsadm -Sn`'s; see Format).
 func (r RealServerKey) Compare(o RealServerKey) int {
 	if c := cmp.Compare(family(r.Address), family(o.Address)); c != 0 {
 		return c
