@@ -146,8 +146,24 @@ func (r *Reconciler) setService(n types.NamespacedName, svc *corev1.Service, src
 }
 
 // dropConflicts removes from want every virtual server that exists in the
-// kernel but is not ours (and its ledger entries): we never touch those.
+// kernel but is not ours (and its ledger entries): we never touch those. An
+// address only such virtual servers need is dropped too: without a
+// ClusterIP ledger entry carrying it, it would not be ours once added.
 func (r *Reconciler) dropConflicts(want *state.State, problems map[types.NamespacedName][]string) {
+	var addrs map[netip.Addr]struct{}
+	defer func() {
+		if len(addrs) == 0 {
+			return
+		}
+		for m := range want.Members {
+			if m.Set == desired.Sets(m.Entry.IP).ClusterIP {
+				delete(addrs, m.Entry.IP)
+			}
+		}
+		for a := range addrs {
+			delete(want.Addresses, a)
+		}
+	}()
 	for k := range want.Services {
 		if _, ok := r.foreign[k]; !ok {
 			continue
@@ -156,6 +172,10 @@ func (r *Reconciler) dropConflicts(want *state.State, problems map[types.Namespa
 		for _, m := range desired.LedgerMembers(k) {
 			delete(want.Members, m)
 		}
+		if addrs == nil {
+			addrs = map[netip.Addr]struct{}{}
+		}
+		addrs[k.Address] = struct{}{}
 		for _, n := range r.index.Owners(k) {
 			problems[n] = append(problems[n], fmt.Sprintf("virtual server %s already exists and was not created by ipvs-proxy; left alone", k))
 		}
