@@ -145,7 +145,32 @@ func (c *Controller) sync(ctx context.Context, full bool) error {
 		log.V(1).Info("synced", "full", full, "services", len(names), "changes", res.Plan.Len(), "elapsed", elapsed)
 	}
 	c.report(ctx, res.Problems)
+	c.forget(full, err, names, res.Problems)
 	return err
+}
+
+// forget drops what was reported about Services that no longer exist, so a
+// Service created again with the same problem gets its Event again (and the
+// map does not grow with every deleted Service): the names an incremental
+// sync found deleted, and after a successful full sync every Service it did
+// not see.
+func (c *Controller) forget(full bool, err error, names []types.NamespacedName, problems map[types.NamespacedName][]string) {
+	if full {
+		if err != nil && len(problems) == 0 {
+			return // failed before looking at the Services
+		}
+		for n := range c.reported {
+			if _, ok := problems[n]; !ok {
+				delete(c.reported, n)
+			}
+		}
+		return
+	}
+	for _, n := range names {
+		if _, ok := problems[n]; !ok {
+			delete(c.reported, n)
+		}
+	}
 }
 
 // report records a Warning Event on each Service whose problems changed.

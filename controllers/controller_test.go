@@ -141,4 +141,21 @@ func TestControllerWithFakeClientset(t *testing.T) {
 		t.Errorf("repeated event: %q", ev)
 	default:
 	}
+
+	// A bad Service deleted and created again is reported again.
+	if err := client.CoreV1().Services("default").Delete(ctx, "bad", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bad removed", func() bool { return !strings.Contains(fk.ipvs.String(), "10.96.0.77") })
+	if _, err := client.CoreV1().Services("default").Create(ctx, service("default/bad", "10.96.0.77", tcp("http", 80)), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-events.Events:
+		if !strings.Contains(ev, `"not-an-ip" is not an IP address`) {
+			t.Errorf("event = %q", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no Event for the re-created bad Service")
+	}
 }

@@ -68,14 +68,15 @@ func (r *Reconciler) Synced() bool { return r.synced }
 // Full recomputes every Service, re-reads the kernel, and applies the difference.
 func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	res := Result{Full: true, Problems: map[types.NamespacedName][]string{}}
-	if err := r.ensureHost(); err != nil {
-		return res, err
-	}
+	// Node addresses first: ensureHost needs them to know whether IPv6 is in use.
 	local, err := r.k.Links.LocalAddresses()
 	if err != nil {
 		return res, fmt.Errorf("list node addresses: %w", err)
 	}
 	r.nodeAddrs = desired.NodePortAddresses(local, r.cfg.DummyInterface, r.cfg.NodePortPrefixes())
+	if err := r.ensureHost(); err != nil {
+		return res, err
+	}
 
 	seen := map[types.NamespacedName]struct{}{}
 	for _, svc := range src.Services() {

@@ -775,3 +775,43 @@ func TestProblemsDoNotBlockOthers(t *testing.T) {
 }
 
 var errExist = syscall.EEXIST
+
+// IPv6: a node with an IPv6 address gets IPv6 forwarding, IPv6 rules, and an
+// IPv6 Service's virtual servers are recorded in the IPVS-PROXY6- sets.
+func TestDualStack(t *testing.T) {
+	fk := newFakeKernel()
+	fk.links.AddLink("eth0", "device", netip.MustParseAddr("2001:db8::10"))
+	r := newTestReconciler(t, fk)
+	src := newSource()
+	v6 := service("default/v6", "fd00::10", port("http", "", 80, 30081))
+	sl := epSlice("default/v6-1", "v6", "http", "", 8080, "fd00:244::1", "fd00:244::2")
+	sl.AddressType = "IPv6"
+	src.put(v6, sl)
+	mustFull(t, r, src)
+
+	assertText(t, "ipvsadm -Sn", fk.ipvs.String(), `-A -t [fd00::10]:80 -s rr
+-a -t [fd00::10]:80 -r [fd00:244::1]:8080 -m -w 1
+-a -t [fd00::10]:80 -r [fd00:244::2]:8080 -m -w 1
+-A -t [2001:db8::10]:30081 -s rr
+-a -t [2001:db8::10]:30081 -r [fd00:244::1]:8080 -m -w 1
+-a -t [2001:db8::10]:30081 -r [fd00:244::2]:8080 -m -w 1
+`) // libipvs order: fd00:: - 2001:db8:: is negative as an int32
+
+	assertText(t, "members", fk.members(), `add IPVS-PROXY6-CLUSTER-IP fd00::10,tcp:80
+add IPVS-PROXY6-HAIRPIN fd00:244::1,tcp:8080,fd00:244::1
+add IPVS-PROXY6-HAIRPIN fd00:244::2,tcp:8080,fd00:244::2
+add IPVS-PROXY6-NODE-PORT 2001:db8::10,tcp:30081
+`)
+	if got := fk.dummyAddrs(); !slices.Equal(got, []string{"fd00::10"}) {
+		t.Errorf("addresses = %v", got)
+	}
+	if got := fk.sysctls.Sets(); !slices.Contains(got, "net/ipv6/conf/all/forwarding=1") {
+		t.Errorf("IPv6 forwarding not enabled by the first sync: %v", got)
+	}
+	if got, _ := fk.rules.Dump(rules.IPv6); !strings.Contains(got.String(), "--match-set IPVS-PROXY6-NODE-PORT dst,dst") {
+		t.Errorf("IPv6 rules:\n%s", got)
+	}
+	m := fk.resetCalls()
+	mustFull(t, newTestReconciler(t, fk), src)
+	assertNoMutations(t, fk, m)
+}
