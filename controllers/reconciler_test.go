@@ -815,3 +815,38 @@ add IPVS-PROXY6-NODE-PORT 2001:db8::10,tcp:30081
 	mustFull(t, newTestReconciler(t, fk), src)
 	assertNoMutations(t, fk, m)
 }
+
+// A hairpin member shared by two Services (one pod behind both) stays until
+// the last of them goes; a port change replaces the virtual server.
+func TestSharedMembersAndPortChange(t *testing.T) {
+	fk := newFakeKernel()
+	r := newTestReconciler(t, fk)
+	src := newSource()
+	a := src.put(service("default/a", "10.96.0.1", tcp("http", 80)), epSlice("default/a-1", "a", "http", "", 8080, "10.244.1.1"))
+	b := src.put(service("default/b", "10.96.0.2", tcp("http", 80)), epSlice("default/b-1", "b", "http", "", 8080, "10.244.1.1"))
+	mustFull(t, r, src)
+	const hairpin = "add IPVS-PROXY-HAIRPIN 10.244.1.1,tcp:8080,10.244.1.1\n"
+	src.del(a)
+	mustIncremental(t, r, src, a)
+	if !strings.Contains(fk.members(), hairpin) {
+		t.Errorf("shared hairpin member removed with one of its Services:\n%s", fk.members())
+	}
+	svc, _ := src.Service(b)
+	moved := svc.DeepCopy()
+	moved.Spec.Ports[0].Port = 81
+	src.put(moved)
+	fk.resetCalls()
+	mustIncremental(t, r, src, b)
+	assertText(t, "ipvsadm -Sn", fk.ipvs.String(), "-A -t 10.96.0.2:81 -s rr\n-a -t 10.96.0.2:81 -r 10.244.1.1:8080 -m -w 1\n")
+	if c := fk.links.Calls(); c.AddAddress != 0 || c.DelAddress != 0 {
+		t.Errorf("address churned by a port change: %+v", c)
+	}
+	assertText(t, "kernel vs oracle", fk.dump(), oracle(t, src))
+	src.del(b)
+	mustIncremental(t, r, src, b)
+	if got := fk.members(); got != "" {
+		t.Errorf("members left:\n%s", got)
+	}
+	fk.resetCalls()
+	assertCacheTruthful(t, r)
+}
