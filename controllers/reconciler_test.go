@@ -662,7 +662,7 @@ func TestChangeInPlace(t *testing.T) {
 type failingSets struct {
 	ipset.Interface
 	mu           sync.Mutex
-	adds, dels   int
+	adds         int
 	failAddAt    int
 	failDelMatch func(set string, e ipset.Entry) bool
 }
