@@ -1,0 +1,362 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// kubectl runs kubectl as admin with stdin; it returns stdout.
+func kubectl(stdin string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c := exec.CommandContext(ctx, env.kubectl, append([]string{"--kubeconfig", env.admin}, args...)...)
+	c.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Run(); err != nil {
+		return out.String(), fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
+	}
+	return out.String(), nil
+}
+
+func apply(t *testing.T, yaml string) {
+	t.Helper()
+	if _, err := kubectl(yaml, "apply", "-f", "-"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func jsonpath(t *testing.T, obj, path string) string {
+	t.Helper()
+	out, err := kubectl("", "get", obj, "-o", "jsonpath="+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(out)
+}
+
+// serviceYAML is a Service; typ "" means ClusterIP. nodePort 0 lets the
+// API server pick one (for NodePort).
+func serviceYAML(name, typ string, port, nodePort int, extra string) string {
+	if typ == "" {
+		typ = "ClusterIP"
+	}
+	np := ""
+	if nodePort != 0 {
+		np = fmt.Sprintf("\n    nodePort: %d", nodePort)
+	}
+	return fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata:
+  name: %s
+  namespace: default
+spec:
+  type: %s%s
+  ports:
+  - name: http
+    protocol: TCP
+    port: %d
+    targetPort: %d%s
+`, name, typ, extra, port, podPort, np)
+}
+
+// sliceYAML is the EndpointSlice NAME-1 of Service NAME with ready endpoints.
+func sliceYAML(name string, addrs ...string) string {
+	var eps strings.Builder
+	for _, a := range addrs {
+		fmt.Fprintf(&eps, "- addresses: [%q]\n  conditions: {ready: true}\n", a)
+	}
+	if len(addrs) == 0 {
+		eps.WriteString("[]\n")
+	}
+	return fmt.Sprintf(`apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: %s-1
+  namespace: default
+  labels:
+    kubernetes.io/service-name: %s
+addressType: IPv4
+ports:
+- name: http
+  protocol: TCP
+  port: %d
+endpoints:
+%s`, name, name, podPort, eps.String())
+}
+
+func podIPs(names ...string) []string {
+	var out []string
+	for _, n := range names {
+		for _, p := range pods {
+			if p.name == n {
+				out = append(out, p.ip)
+			}
+		}
+	}
+	return out
+}
+
+// --- kernel state vs plan ---------------------------------------------------
+
+// snapshot is the node's state in the shape of `ipvs-proxy plan`'s sections.
+type snapshot struct {
+	ipvs, addrs, members, rules []string
+}
+
+func (s snapshot) String() string {
+	return fmt.Sprintf("# ipvs\n%s\n# addresses\n%s\n# members\n%s\n# rules\n%s\n",
+		strings.Join(s.ipvs, "\n"), strings.Join(s.addrs, "\n"), strings.Join(s.members, "\n"), strings.Join(s.rules, "\n"))
+}
+
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// isForeign tells whether an `ipvsadm -Sn` line belongs to a virtual server
+// made by hand.
+func isForeign(line string) bool {
+	f := strings.Fields(line)
+	return len(f) >= 3 && f[2] == foreignVS
+}
+
+// ipvsadmOurs is `ipvsadm -Sn` without the hand-made virtual servers.
+func ipvsadmOurs() ([]string, error) {
+	out, err := sh("ipvsadm", "-Sn")
+	if err != nil {
+		return nil, err
+	}
+	var ours []string
+	for _, l := range lines(out) {
+		if !isForeign(l) {
+			ours = append(ours, l)
+		}
+	}
+	return ours, nil
+}
+
+// chainRules keeps our lines of iptables-save output or of the plan's
+// iptables-restore input: "<table> <line>", chain counters dropped, the
+// plan's "# -A OUTPUT ..." jump comments as rules.
+func chainRules(text string) []string {
+	var out []string
+	table := ""
+	for _, l := range lines(text) {
+		if strings.HasPrefix(l, "*") {
+			table = l[1:]
+			continue
+		}
+		l = strings.TrimPrefix(l, "# ")
+		if !strings.Contains(l, "IPVS-PROXY") && !strings.Contains(l, "ipvs-proxy") {
+			continue
+		}
+		if !strings.HasPrefix(l, "-A ") && !strings.HasPrefix(l, ":") {
+			continue
+		}
+		if strings.HasPrefix(l, ":") {
+			l = strings.Fields(l)[0]
+		}
+		out = append(out, table+" "+l)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func kernelState() (snapshot, error) {
+	var s snapshot
+	var err error
+	if s.ipvs, err = ipvsadmOurs(); err != nil {
+		return s, err
+	}
+	out, err := sh("ip", "-o", "-4", "addr", "show", "dev", "kube-ipvs0")
+	if err != nil {
+		return s, err
+	}
+	for _, l := range lines(out) {
+		f := strings.Fields(l)
+		if i := slices.Index(f, "inet"); i >= 0 && i+1 < len(f) {
+			s.addrs = append(s.addrs, f[i+1])
+		}
+	}
+	slices.Sort(s.addrs)
+	if out, err = sh("ipset", "save"); err != nil {
+		return s, err
+	}
+	for _, l := range lines(out) {
+		if strings.HasPrefix(l, "add IPVS-PROXY-") {
+			s.members = append(s.members, l)
+		}
+	}
+	slices.Sort(s.members)
+	if out, err = sh("iptables-save"); err != nil {
+		return s, err
+	}
+	s.rules = chainRules(out)
+	return s, nil
+}
+
+var planSeq int
+
+// planState dumps the API's Services and EndpointSlices and runs
+// `ipvs-proxy plan` on them.
+func planState(t *testing.T) snapshot {
+	t.Helper()
+	objs, err := kubectl("", "get", "services,endpointslices", "-A", "-o", "yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	planSeq++
+	file := filepath.Join(env.artifacts, fmt.Sprintf("objects-%02d-%s.yaml", planSeq, strings.ReplaceAll(t.Name(), "/", "_")))
+	if err := os.WriteFile(file, []byte(objs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := exec.Command(env.proxyBin, "plan", "-f", file,
+		"--node-name", nodeName, "--node-addresses", nodeAddr1+","+nodeAddr2,
+		"--cluster-cidr", clusterCIDR, "--node-port-addresses", "192.168.50.0/24,192.168.60.0/24")
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Run(); err != nil {
+		t.Fatalf("ipvs-proxy plan: %v: %s", err, errb.String())
+	}
+	if errb.Len() > 0 {
+		t.Logf("plan notes: %s", strings.TrimSpace(errb.String()))
+	}
+	_ = os.WriteFile(strings.TrimSuffix(file, ".yaml")+".plan", out.Bytes(), 0o644)
+	var s snapshot
+	section := 0
+	var rules strings.Builder
+	for _, l := range strings.Split(out.String(), "\n") {
+		switch {
+		case strings.HasPrefix(l, "# addresses on"):
+			section = 1
+			continue
+		case strings.HasPrefix(l, "# ipset members"):
+			section = 2
+			continue
+		case strings.HasPrefix(l, "# iptables-restore"):
+			section = 3
+			continue
+		}
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		switch section {
+		case 0:
+			s.ipvs = append(s.ipvs, l)
+		case 1:
+			s.addrs = append(s.addrs, strings.TrimSpace(l))
+		case 2:
+			s.members = append(s.members, strings.TrimSpace(l))
+		case 3:
+			rules.WriteString(l + "\n")
+		}
+	}
+	slices.Sort(s.addrs)
+	slices.Sort(s.members)
+	s.rules = chainRules(rules.String())
+	return s
+}
+
+func diff(name string, want, got []string) string {
+	if slices.Equal(want, got) {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s differ:\n", name)
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			fmt.Fprintf(&b, "  missing: %s\n", w)
+		}
+	}
+	for _, g := range got {
+		if !slices.Contains(want, g) {
+			fmt.Fprintf(&b, "  stale:   %s\n", g)
+		}
+	}
+	if !strings.Contains(b.String(), "  ") {
+		fmt.Fprintf(&b, "  order: want\n%s\n  got\n%s\n", strings.Join(want, "\n"), strings.Join(got, "\n"))
+	}
+	return b.String()
+}
+
+func (s snapshot) diff(got snapshot) string {
+	return diff("ipvsadm -Sn", s.ipvs, got.ipvs) + diff("kube-ipvs0 addresses", s.addrs, got.addrs) +
+		diff("ipset members", s.members, got.members) + diff("iptables rules", s.rules, got.rules)
+}
+
+// converge waits until the kernel holds exactly what plan computes from
+// the API's current objects, and returns that state.
+func converge(t *testing.T) snapshot {
+	t.Helper()
+	want := planState(t)
+	var got snapshot
+	start := time.Now()
+	err := poll(timeout, func() error {
+		var err error
+		if got, err = kernelState(); err != nil {
+			return err
+		}
+		if d := want.diff(got); d != "" {
+			return fmt.Errorf("%s", d)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("kernel state did not converge to the plan: %v", err)
+	}
+	t.Logf("converged in %s (after the API dump)", time.Since(start).Round(time.Millisecond))
+	return got
+}
+
+// answers polls url from namespace ns ("" = the node itself) until every
+// name in want has answered.
+func answers(t *testing.T, ns, url string, want ...string) {
+	t.Helper()
+	seen := map[string]int{}
+	var last []string
+	err := poll(timeout, func() error {
+		var bodies []string
+		if ns == "" {
+			for range 6 {
+				b, err := httpGet(url)
+				if err != nil {
+					b = "ERR " + err.Error()
+				}
+				bodies = append(bodies, b)
+			}
+		} else {
+			var err error
+			if bodies, err = inNS(context.Background(), ns, url, 6); err != nil {
+				return err
+			}
+		}
+		last = bodies
+		for _, b := range bodies {
+			seen[b]++
+		}
+		for _, w := range want {
+			if seen[w] == 0 {
+				return fmt.Errorf("%s not seen yet; answers so far %v, last %q", w, seen, bodies)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("%s from %q: %v", url, or(ns, "node"), err)
+	}
+	t.Logf("%s from %s: %v (last round %q)", url, or(ns, "node"), seen, last)
+}
