@@ -1,0 +1,457 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
+)
+
+const execAnnotation = "demo.ipvs-proxy.io/exec"
+
+type agent struct {
+	cs         kubernetes.Interface
+	node       string
+	nodeIP     string
+	netns      string // the node's network namespace
+	podNet     *net.IPNet
+	gw         net.IP // first address of the pod CIDR, on every node-side veth
+	dnsIP      string
+	self       string // this executable
+	coredns    string // coredns binary
+	kubeconfig string // for CoreDNS
+
+	mu   sync.Mutex
+	pods map[types.UID]*localPod
+	used map[string]bool // pod IPs in use
+}
+
+type localPod struct {
+	mu                        sync.Mutex // one sync or teardown at a time
+	ns, name, netns, veth, ip string
+	cmd                       *exec.Cmd
+}
+
+func runNode(args []string) error {
+	fs := flag.NewFlagSet("node", flag.ExitOnError)
+	a := &agent{pods: map[types.UID]*localPod{}, used: map[string]bool{}}
+	var kubeconfig, podCIDR string
+	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig")
+	fs.StringVar(&a.node, "node-name", "", "Node name")
+	fs.StringVar(&a.nodeIP, "node-ip", "", "InternalIP")
+	fs.StringVar(&a.netns, "netns", "", "node network namespace (default: node name)")
+	fs.StringVar(&podCIDR, "pod-cidr", "", "this node's pod CIDR")
+	fs.StringVar(&a.dnsIP, "dns", "10.96.0.10", "nameserver for pods")
+	fs.StringVar(&a.coredns, "coredns", "", "coredns binary for pods annotated "+execAnnotation+"=coredns")
+	fs.StringVar(&a.kubeconfig, "coredns-kubeconfig", "", "kubeconfig for CoreDNS (default --kubeconfig)")
+	_ = fs.Parse(args)
+	if a.netns == "" {
+		a.netns = a.node
+	}
+	if a.kubeconfig == "" {
+		a.kubeconfig = kubeconfig
+	}
+	var err error
+	if _, a.podNet, err = net.ParseCIDR(podCIDR); err != nil {
+		return err
+	}
+	a.gw = nthIP(a.podNet, 1)
+	if a.self, err = os.Executable(); err != nil {
+		return err
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return err
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	a.cs = kubernetes.NewForConfigOrDie(cfg)
+	log.SetPrefix(a.node + " agent: ")
+	log.SetFlags(log.Ltime | log.Lmicroseconds)
+
+	ctx := context.Background()
+	for {
+		if err = a.registerNode(ctx); err == nil {
+			break
+		}
+		log.Printf("register node: %v (retrying)", err)
+		time.Sleep(2 * time.Second)
+	}
+	log.Printf("node %s registered (InternalIP %s, podCIDR %s)", a.node, a.nodeIP, podCIDR)
+
+	factory := informers.NewSharedInformerFactoryWithOptions(a.cs, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = "spec.nodeName=" + a.node }))
+	inf := factory.Core().V1().Pods().Informer()
+	queue := make(chan *corev1.Pod, 1000)
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { queue <- o.(*corev1.Pod) },
+		UpdateFunc: func(_, o any) { queue <- o.(*corev1.Pod) },
+		DeleteFunc: func(o any) {
+			if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
+				o = t.Obj
+			}
+			if p, ok := o.(*corev1.Pod); ok {
+				a.teardown(p.UID)
+			}
+		},
+	})
+	factory.Start(ctx.Done())
+	// A few workers so that one slow pod start does not hold up the others.
+	for i := 0; i < 3; i++ {
+		go func() {
+			for p := range queue {
+				a.sync(ctx, p)
+			}
+		}()
+	}
+	// Keep the Node Ready and untainted (heartbeat).
+	for {
+		time.Sleep(20 * time.Second)
+		if err := a.registerNode(ctx); err != nil {
+			log.Printf("node heartbeat: %v", err)
+		}
+	}
+}
+
+func nthIP(n *net.IPNet, i int) net.IP {
+	ip := make(net.IP, 4)
+	copy(ip, n.IP.To4())
+	v := uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])
+	v += uint32(i)
+	return net.IPv4(byte(v>>24), byte(v>>16), byte(v>>8), byte(v)).To4()
+}
+
+// registerNode creates/updates the Node, its Ready status and drops the
+// not-ready/unreachable taints the API server adds on creation.
+func (a *agent) registerNode(ctx context.Context) error {
+	n, err := a.cs.CoreV1().Nodes().Get(ctx, a.node, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		n = &corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{Name: a.node, Labels: map[string]string{
+				"kubernetes.io/hostname": a.node, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
+			Spec: corev1.NodeSpec{PodCIDR: a.podNet.String(), PodCIDRs: []string{a.podNet.String()}},
+		}
+		n, err = a.cs.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
+	}
+	if err != nil {
+		return err
+	}
+	now := metav1.Now()
+	caps := corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("4"),
+		corev1.ResourceMemory: resource.MustParse("8Gi"),
+		corev1.ResourcePods:   resource.MustParse("110"),
+	}
+	n.Status.Capacity, n.Status.Allocatable = caps, caps
+	n.Status.Addresses = []corev1.NodeAddress{
+		{Type: corev1.NodeInternalIP, Address: a.nodeIP},
+		{Type: corev1.NodeHostName, Address: a.node},
+	}
+	n.Status.Conditions = []corev1.NodeCondition{{
+		Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
+		Message: "demo agent (hack/agent) is posting ready status", LastHeartbeatTime: now, LastTransitionTime: now,
+	}}
+	n.Status.NodeInfo = corev1.NodeSystemInfo{
+		KubeletVersion: "v1.37.2-demo-agent", ContainerRuntimeVersion: "netns://demo",
+		OperatingSystem: "linux", Architecture: "amd64", OSImage: "ipvs-proxy demo (network namespace)",
+		KernelVersion: kernelVersion(),
+	}
+	if n, err = a.cs.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
+		return err
+	}
+	var keep []corev1.Taint
+	for _, t := range n.Spec.Taints {
+		if t.Key != "node.kubernetes.io/not-ready" && t.Key != "node.kubernetes.io/unreachable" {
+			keep = append(keep, t)
+		}
+	}
+	if len(keep) != len(n.Spec.Taints) {
+		n.Spec.Taints = keep
+		_, err = a.cs.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
+	}
+	return err
+}
+
+func kernelVersion() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return strings.TrimSpace(string(b))
+}
+
+func (a *agent) sync(ctx context.Context, p *corev1.Pod) {
+	if p.DeletionTimestamp != nil {
+		a.teardown(p.UID)
+		// No kubelet: finish the graceful deletion ourselves.
+		err := a.cs.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{
+			GracePeriodSeconds: new(int64), Preconditions: &metav1.Preconditions{UID: &p.UID}})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			log.Printf("delete pod %s/%s: %v", p.Namespace, p.Name, err)
+		}
+		return
+	}
+	if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		return
+	}
+	a.mu.Lock()
+	lp := a.pods[p.UID]
+	if lp == nil {
+		lp = &localPod{ns: p.Namespace, name: p.Name}
+		a.pods[p.UID] = lp
+	}
+	a.mu.Unlock()
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	a.mu.Lock()
+	gone := a.pods[p.UID] != lp
+	a.mu.Unlock()
+	if gone {
+		return
+	}
+	if lp.ip != "" {
+		if p.Status.PodIP == lp.ip && isReady(p) {
+			return
+		}
+	} else if err := a.start(p, lp); err != nil {
+		log.Printf("start pod %s/%s: %v", p.Namespace, p.Name, err)
+		a.mu.Lock()
+		delete(a.pods, p.UID)
+		a.mu.Unlock()
+		a.stop(lp)
+		return
+	}
+	a.waitPorts(p, lp.ip)
+	if err := a.reportRunning(ctx, p, lp.ip); err != nil {
+		log.Printf("status of pod %s/%s: %v", p.Namespace, p.Name, err)
+		return
+	}
+	log.Printf("pod %s/%s running at %s (netns %s)", p.Namespace, p.Name, lp.ip, lp.netns)
+}
+
+func isReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func tcpPorts(p *corev1.Pod) []string {
+	var ports []string
+	for _, c := range p.Spec.Containers {
+		for _, cp := range c.Ports {
+			if cp.Protocol == "" || cp.Protocol == corev1.ProtocolTCP {
+				ports = append(ports, strconv.Itoa(int(cp.ContainerPort)))
+			}
+		}
+	}
+	return ports
+}
+
+func run(args ...string) error {
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func (a *agent) allocIP() (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ones, bits := a.podNet.Mask.Size()
+	for i := 2; i < 1<<(bits-ones)-1; i++ {
+		ip := nthIP(a.podNet, i).String()
+		if !a.used[ip] {
+			a.used[ip] = true
+			return ip, nil
+		}
+	}
+	return "", fmt.Errorf("pod CIDR %s exhausted", a.podNet)
+}
+
+// start creates the pod's netns, wires it to the node netns and starts its
+// process. The pod netns is named after the pod.
+func (a *agent) start(p *corev1.Pod, lp *localPod) error {
+	ip, err := a.allocIP()
+	if err != nil {
+		return err
+	}
+	lp.ip = ip
+	lp.netns = p.Name
+	if p.Namespace != "default" {
+		lp.netns = p.Namespace + "." + p.Name
+	}
+	lp.veth = "vp" + strings.ReplaceAll(string(p.UID), "-", "")[:12]
+	gw := a.gw.String()
+	_ = run("ip", "netns", "del", lp.netns) // leftovers of an earlier run
+	steps := [][]string{
+		{"ip", "netns", "add", lp.netns},
+		{"ip", "-n", lp.netns, "link", "set", "lo", "up"},
+		{"ip", "-n", a.netns, "link", "add", lp.veth, "type", "veth", "peer", "name", "eth0", "netns", lp.netns},
+		{"ip", "-n", a.netns, "addr", "add", gw + "/32", "dev", lp.veth},
+		{"ip", "-n", a.netns, "link", "set", lp.veth, "up"},
+		{"ip", "-n", a.netns, "route", "replace", ip + "/32", "dev", lp.veth, "src", gw},
+		{"ip", "-n", lp.netns, "addr", "add", ip + "/32", "dev", "eth0"},
+		{"ip", "-n", lp.netns, "link", "set", "eth0", "up"},
+		{"ip", "-n", lp.netns, "route", "add", gw, "dev", "eth0"},
+		{"ip", "-n", lp.netns, "route", "add", "default", "via", gw, "dev", "eth0", "src", ip},
+	}
+	for _, s := range steps {
+		if err := run(s...); err != nil {
+			return err
+		}
+	}
+	dir := filepath.Join("/etc/netns", lp.netns)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	resolv := fmt.Sprintf("search %s.svc.cluster.local svc.cluster.local cluster.local\nnameserver %s\noptions ndots:5\n", p.Namespace, a.dnsIP)
+	if err := os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte(resolv), 0o644); err != nil {
+		return err
+	}
+	hosts := fmt.Sprintf("127.0.0.1 localhost\n%s %s\n", ip, p.Name)
+	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(hosts), 0o644); err != nil {
+		return err
+	}
+
+	var argv []string
+	if p.Annotations[execAnnotation] == "coredns" && a.coredns != "" {
+		corefile := filepath.Join(os.TempDir(), "Corefile."+lp.netns)
+		cf := fmt.Sprintf(`.:53 {
+    errors
+    ready :8181
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig %s
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }
+    cache 5
+}
+`, a.kubeconfig)
+		if err := os.WriteFile(corefile, []byte(cf), 0o644); err != nil {
+			return err
+		}
+		argv = []string{a.coredns, "-conf", corefile}
+	} else {
+		argv = append([]string{a.self, "serve", p.Name}, tcpPorts(p)...)
+		if len(argv) == 3 {
+			argv = append(argv, "80")
+		}
+	}
+	logf, err := os.Create(filepath.Join(os.TempDir(), "pod."+lp.netns+".log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("ip", append([]string{"netns", "exec", lp.netns}, argv...)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go func() { _ = cmd.Wait(); logf.Close() }()
+	lp.cmd = cmd
+	return nil
+}
+
+// waitPorts waits (bounded) until the pod's TCP ports accept connections;
+// the guest root netns routes the pod CIDRs via the nodes.
+func (a *agent) waitPorts(p *corev1.Pod, ip string) {
+	deadline := time.Now().Add(60 * time.Second)
+	for _, port := range tcpPorts(p) {
+		for time.Now().Before(deadline) {
+			c, err := net.DialTimeout("tcp", net.JoinHostPort(ip, port), 2*time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+}
+
+func (a *agent) reportRunning(ctx context.Context, p *corev1.Pod, ip string) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := a.cs.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if cur.UID != p.UID || cur.DeletionTimestamp != nil {
+			return nil
+		}
+		now := metav1.Now()
+		st := &cur.Status
+		st.Phase = corev1.PodRunning
+		st.HostIP, st.HostIPs = a.nodeIP, []corev1.HostIP{{IP: a.nodeIP}}
+		st.PodIP, st.PodIPs = ip, []corev1.PodIP{{IP: ip}}
+		if st.StartTime == nil {
+			st.StartTime = &now
+		}
+		st.Conditions = nil
+		for _, t := range []corev1.PodConditionType{corev1.PodScheduled, corev1.PodInitialized, corev1.ContainersReady, corev1.PodReady} {
+			st.Conditions = append(st.Conditions, corev1.PodCondition{Type: t, Status: corev1.ConditionTrue, LastTransitionTime: now})
+		}
+		st.ContainerStatuses = nil
+		started := true
+		for _, c := range cur.Spec.Containers {
+			st.ContainerStatuses = append(st.ContainerStatuses, corev1.ContainerStatus{
+				Name: c.Name, Image: c.Image, ImageID: "netns://" + c.Image, ContainerID: "netns://" + string(cur.UID),
+				Ready: true, Started: &started, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
+			})
+		}
+		_, err = a.cs.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
+}
+
+// teardown stops the pod's process and removes its netns (which takes the
+// veth pair and the node's /32 route with it).
+func (a *agent) teardown(uid types.UID) {
+	a.mu.Lock()
+	lp := a.pods[uid]
+	delete(a.pods, uid)
+	a.mu.Unlock()
+	if lp == nil {
+		return
+	}
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	a.stop(lp)
+}
+
+// stop does the work of teardown; lp.mu is held.
+func (a *agent) stop(lp *localPod) {
+	if lp.netns == "" {
+		return
+	}
+	if lp.cmd != nil && lp.cmd.Process != nil {
+		_ = lp.cmd.Process.Kill()
+	}
+	_ = run("ip", "-n", a.netns, "link", "del", lp.veth)
+	if err := run("ip", "netns", "del", lp.netns); err != nil {
+		log.Printf("%v", err)
+	}
+	_ = os.RemoveAll(filepath.Join("/etc/netns", lp.netns))
+	a.mu.Lock()
+	if lp.ip != "" {
+		delete(a.used, lp.ip)
+	}
+	a.mu.Unlock()
+	log.Printf("pod %s/%s stopped, netns %s removed", lp.ns, lp.name, lp.netns)
+}

@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# hack/demo.d/guest.sh: the NodePort walkthrough inside the sandbox guest (run
+# by hack/demo.sh, which starts the control plane on the host). Builds three
+# nodes (netns node-a/b/c on bridge br0, 192.168.1.10-12, pod CIDRs
+# 10.244.{0,1,2}.0/24) and an external client netns (192.168.1.100), starts one
+# `ipvs-proxy run` and one node agent per node, applies the examples, shows the
+# walkthrough's commands and asserts its promises.
+#
+# Environment: DEMO_OUT (host dir shared writable: cp/ = control plane, logs/),
+# DEMO_CHECK=1 (assert quietly: only promise lines and the verdict).
+set -uo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+OUT=${DEMO_OUT:?}
+CHECK=${DEMO_CHECK:-0}
+CP=$OUT/cp
+LOGS=$OUT/logs
+BIN=$REPO/_output/bin
+TOOLS=$REPO/_output/tools/bin
+export PATH=$TOOLS:$BIN:$PATH
+export KUBECONFIG=$CP/admin-guest.kubeconfig
+export TMPDIR=/tmp/demo
+mkdir -p "$TMPDIR" "$LOGS"
+T0=$(date +%s)
+
+NODES=(node-a node-b node-c)
+NODE_IPS=(192.168.1.10 192.168.1.11 192.168.1.12)
+CLIENT_IP=192.168.1.100
+SCALE_TIMEOUT=${DEMO_SCALE_TIMEOUT:-120}
+
+# --- output helpers --------------------------------------------------------------
+PASSED=() FAILED=()
+say() { [[ $CHECK == 1 ]] || printf '%s\n' "$*"; }
+title() { say ""; say "### $*"; }
+# show CMD...: echo the command, run it, output to the terminal (or the log in check mode).
+show() {
+  if [[ $CHECK == 1 ]]; then
+    { echo "\$ $*"; "$@"; } >>"$LOGS/demo-commands.log" 2>&1
+  else
+    echo "\$ $*"; "$@" 2>&1
+  fi
+}
+# capture VAR CMD...: like show, but also keeps the output in VAR.
+capture() {
+  local __v=$1; shift
+  local __out
+  __out=$("$@" 2>&1)
+  printf -v "$__v" '%s' "$__out"
+  if [[ $CHECK == 1 ]]; then
+    { echo "\$ $*"; echo "$__out"; } >>"$LOGS/demo-commands.log"
+  else
+    echo "\$ $*"; [[ -n $__out ]] && echo "$__out"
+  fi
+}
+promise() { # promise NAME ok|fail [detail]
+  if [[ $2 == ok ]]; then
+    PASSED+=("$1"); echo "  [PASS] $1${3:+ ($3)}"
+  else
+    FAILED+=("$1"); echo "  [FAIL] $1${3:+ ($3)}"
+  fi
+}
+elapsed() { echo $(( $(date +%s) - T0 ))s; }
+wait_for() { # wait_for SECONDS CMD... (true when CMD succeeds in time)
+  local end=$(( $(date +%s) + $1 )); shift
+  until "$@"; do
+    (( $(date +%s) < end )) || return 1
+    sleep 1
+  done
+}
+dump_logs() {
+  echo "--- log tails (full logs in $LOGS) ---"
+  for f in "$LOGS"/*.log "$TMPDIR"/pod.*.log; do
+    [[ -f $f ]] || continue
+    echo "== $f"; tail -n 15 "$f"
+  done
+}
+verdict() {
+  echo ""
+  local n=$(( ${#PASSED[@]} + ${#FAILED[@]} ))
+  if (( ${#FAILED[@]} == 0 && n > 0 )); then
+    echo "VERDICT: every promise kept (${#PASSED[@]}/$n) in $(elapsed)"
+    exit 0
+  fi
+  local IFS=';'
+  [[ $CHECK == 1 ]] && dump_logs
+  echo "VERDICT: FAILED ${#FAILED[@]}/$n promises: ${FAILED[*]} (after $(elapsed))"
+  exit 1
+}
+fatal() { promise "$1" fail "${2:-}"; dump_logs; verdict; }
+
+# rs NODE_NS VIP:PORT [tcp|udp]: real servers with weight > 0 of one virtual server.
+rs() {
+  local flag=-t; [[ ${3:-tcp} == udp ]] && flag=-u
+  ip netns exec "$1" ipvsadm -Ln "$flag" "$2" 2>/dev/null | awk '$1=="->" && $2 ~ /^[0-9]/ && $4 > 0 {print $2}' | sort
+}
+rs_count() { rs "$@" | wc -l; }
+rs_all() { ip netns exec "$1" ipvsadm -Ln -t "$2" 2>/dev/null | awk '$1=="->" && $2 ~ /^[0-9]/' | wc -l; }
+web_pods() { kubectl get pods -l app=web -o jsonpath='{range .items[?(@.status.podIP)]}{.metadata.name}{"\n"}{end}' 2>/dev/null | sort; }
+ready_web_pods() { kubectl get pods -l app=web -o jsonpath='{range .items[*]}{.metadata.name} {.metadata.deletionTimestamp} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null | awk 'NF==2 && $2=="True" {print $1}' | sort; }
+
+# --- 1. network: bridge, three node netns, client netns ----------------------------
+title "three nodes on a bridge (network namespaces), an external client"
+set -e
+sysctl -qw net.ipv4.ip_forward=1
+ip link add br0 type bridge
+ip addr add 192.168.1.1/24 dev br0
+ip link set br0 up
+# The nodes reach the API server (host 127.0.0.1:PORT = 10.0.2.100:PORT, only
+# from this root netns) through 192.168.1.1; pod traffic too (CoreDNS).
+iptables -t nat -A POSTROUTING -d 10.0.2.100 -j MASQUERADE
+for i in 0 1 2; do
+  n=${NODES[$i]} ip=${NODE_IPS[$i]}
+  ip netns add "$n"
+  ip link add "$n-eth0" type veth peer name eth0 netns "$n"
+  ip link set "$n-eth0" master br0 up
+  ip -n "$n" link set lo up
+  ip -n "$n" addr add "$ip/24" dev eth0
+  ip -n "$n" link set eth0 up
+  ip -n "$n" route add default via 192.168.1.1
+  for j in 0 1 2; do
+    [[ $j == "$i" ]] || ip -n "$n" route add "10.244.$j.0/24" via "${NODE_IPS[$j]}"
+  done
+  ip netns exec "$n" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+  ip route add "10.244.$i.0/24" via "$ip"
+done
+ip netns add client
+ip link add client-eth0 type veth peer name eth0 netns client
+ip link set client-eth0 master br0 up
+ip -n client link set lo up
+ip -n client addr add "$CLIENT_IP/24" dev eth0
+ip -n client link set eth0 up
+set +e
+say "nodes: ${NODES[*]} at ${NODE_IPS[*]}, pod CIDRs 10.244.0.0/24 10.244.1.0/24 10.244.2.0/24, client netns at $CLIENT_IP"
+
+# --- 2. per node: node agent + ipvs-proxy ------------------------------------------------
+title "per node: the node agent (hack/agent) and ipvs-proxy run (in the node's netns)"
+PIDS=()
+for i in 0 1 2; do
+  n=${NODES[$i]}
+  demo-agent node --kubeconfig "$KUBECONFIG" --node-name "$n" --node-ip "${NODE_IPS[$i]}" \
+    --pod-cidr "10.244.$i.0/24" --coredns "$TOOLS/coredns" >"$LOGS/agent-$n.log" 2>&1 &
+  PIDS+=($!)
+  ip netns exec "$n" ipvs-proxy run --kubeconfig "$CP/ipvs-proxy-guest.kubeconfig" --node-name "$n" \
+    --cluster-cidr 10.244.0.0/16 --min-sync-period 200ms --dummy-interface kube-ipvs0 -v 2 \
+    >"$LOGS/ipvs-proxy-$n.log" 2>&1 &
+  PIDS+=($!)
+  say "$n: ip netns exec $n ipvs-proxy run --kubeconfig ipvs-proxy-guest.kubeconfig --node-name $n --cluster-cidr 10.244.0.0/16 --min-sync-period 200ms --dummy-interface kube-ipvs0 -v 2"
+done
+trap 'kill "${PIDS[@]}" 2>/dev/null' EXIT
+
+# --- 3. apply ------------------------------------------------------------------------------
+title "apply cluster DNS and the walkthrough's manifests"
+wait_for 180 kubectl get serviceaccount default >/dev/null 2>&1 || fatal "control plane reachable from the guest"
+show kubectl apply -f hack/demo.d/kube-dns.yaml -f examples/walkthrough/
+show kubectl rollout status deployment/web --timeout=300s
+show kubectl -n kube-system rollout status deployment/coredns --timeout=300s
+show kubectl rollout status deployment/web-multi --timeout=300s
+# ...and wait until IPVS on every node has caught up.
+for i in 0 1 2; do
+  wait_for 120 test "$(rs_count "${NODES[$i]}" "${NODE_IPS[$i]}:30080")" -eq 3 ||
+    fatal "IPVS on ${NODES[$i]} programs web-nodeport" "$(rs_count "${NODES[$i]}" "${NODE_IPS[$i]}:30080") real servers"
+done
+wait_for 60 test "$(rs_count node-a 10.96.0.10:53 udp)" -eq 1 || fatal "IPVS programs kube-dns"
+say "ready after $(elapsed)"
+
+# --- 4. the walkthrough's troubleshooting commands --------------------------------------------
+title "the cluster"
+capture nodes kubectl get nodes -o wide
+n_ready=$(kubectl get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}' | grep -o True | wc -l)
+internal=$(kubectl get nodes -o jsonpath='{.items[*].status.addresses[?(@.type=="InternalIP")].address}')
+[[ $n_ready == 3 && $internal == "${NODE_IPS[*]}" ]]; promise "three Ready nodes with InternalIPs ${NODE_IPS[*]}" "$([[ $? == 0 ]] && echo ok || echo fail)" "$internal"
+show kubectl get pods -o wide
+show kubectl get svc
+capture svc kubectl get service web-nodeport
+capture np kubectl get service web-nodeport -o jsonpath='{.spec.ports[0].nodePort}'
+say ""
+[[ $np == 30080 ]]; promise "web-nodeport has nodePort 30080" "$([[ $? == 0 ]] && echo ok || echo fail)" "$np"
+show kubectl get endpointslices
+capture eps kubectl get endpoints web-nodeport
+show kubectl get pods -l app=web
+mapfile -t PODS < <(ready_web_pods)
+n_ep=$(kubectl get endpointslices -l kubernetes.io/service-name=web-nodeport -o jsonpath='{range .items[*].endpoints[?(@.conditions.ready==true)]}{.targetRef.name}{"\n"}{end}' | sort | tr '\n' ' ')
+[[ ${#PODS[@]} == 3 && $n_ep == "${PODS[*]} " ]]; promise "EndpointSlice lists the 3 ready app=web pods" "$([[ $? == 0 ]] && echo ok || echo fail)" "$n_ep"
+
+title "IPVS on node-a (programmed by ipvs-proxy)"
+show ip netns exec node-a ipvsadm -Ln
+
+# --- 5. from outside: every node address, balanced -------------------------------------------
+title "from the external client ($CLIENT_IP): curl each node address, 6 new connections each"
+all_ok=ok dist_ok=ok detail=""
+for ip in "${NODE_IPS[@]}"; do
+  capture out ip netns exec client curl -s --max-time 5 -H 'Connection: close' "http://$ip:30080/[1-6]"
+  got=$(grep -c . <<<"$out")
+  seen=$(sort -u <<<"$out" | grep -xF -f <(printf '%s\n' "${PODS[@]}") | wc -l)
+  [[ $got == 6 ]] || all_ok=fail
+  [[ $seen == "${#PODS[@]}" ]] || dist_ok=fail
+  detail+="$ip: $got/6 answers from $seen pods; "
+done
+promise "curl http://<each node>:30080 answers" "$all_ok" "${detail%; }"
+promise "NodePort traffic is balanced across all ready pods" "$dist_ok"
+
+# --- 6. from inside a pod: DNS name, ClusterIP, node address -------------------------------------
+POD=${PODS[0]}
+CIP=$(kubectl get service web-nodeport -o jsonpath='{.spec.clusterIP}')
+title "from inside pod $POD (netns $POD): Service name (DNS), ClusterIP $CIP, node address"
+show cat "/etc/netns/$POD/resolv.conf"
+capture out ip netns exec "$POD" wget -q -T 10 -O- http://web-nodeport:80
+grep -qxF -f <(printf '%s\n' "${PODS[@]}") <<<"$out"; promise "wget http://web-nodeport:80 from a pod (DNS + ClusterIP)" "$([[ $? == 0 ]] && echo ok || echo fail)" "$out"
+capture out ip netns exec "$POD" wget -q -T 10 -O- "http://$CIP:80"
+grep -qxF -f <(printf '%s\n' "${PODS[@]}") <<<"$out"; promise "wget http://<ClusterIP>:80 from a pod" "$([[ $? == 0 ]] && echo ok || echo fail)" "$out"
+capture out ip netns exec "$POD" curl -s --max-time 5 -H 'Connection: close' "http://192.168.1.12:30080/[1-3]"
+[[ $(grep -cxF -f <(printf '%s\n' "${PODS[@]}") <<<"$out") == 3 ]]; promise "curl http://<node-ip>:30080 from a pod" "$([[ $? == 0 ]] && echo ok || echo fail)"
+capture udp ip netns exec "$POD" demo-agent resolve 10.96.0.10 web-nodeport.default.svc.cluster.local
+capture tcp ip netns exec "$POD" demo-agent resolve --tcp 10.96.0.10 web-nodeport.default.svc.cluster.local
+[[ $udp == *"-> $CIP" && $tcp == *"-> $CIP" ]]; promise "kube-dns answers over UDP and TCP through IPVS" "$([[ $? == 0 ]] && echo ok || echo fail)"
+
+# --- 7. multi-port Service, Service without nodePort ------------------------------------------------
+title "multi-port Service web-multi (80->8080 as 30081, 443->8443 as 30443) and web-auto (no nodePort)"
+show kubectl get service web-multi web-auto
+mapfile -t MPODS < <(kubectl get pods -l app=web-multi -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}')
+capture o1 ip netns exec client curl -s --max-time 5 http://192.168.1.11:30081
+capture o2 ip netns exec client curl -s --max-time 5 http://192.168.1.11:30443
+grep -qxF -f <(printf '%s\n' "${MPODS[@]}") <<<"$o1" && grep -qxF -f <(printf '%s\n' "${MPODS[@]}") <<<"$o2"
+promise "each port of a multi-port Service has its own node port" "$([[ $? == 0 ]] && echo ok || echo fail)"
+capture anp kubectl get service web-auto -o jsonpath='{.spec.ports[0].nodePort}'
+say ""
+capture o3 ip netns exec client curl -s --max-time 5 "http://192.168.1.12:$anp"
+(( anp >= 30000 && anp <= 32767 )) && grep -qxF -f <(printf '%s\n' "${PODS[@]}") <<<"$o3"
+promise "a Service without nodePort gets one from 30000-32767 and answers" "$([[ $? == 0 ]] && echo ok || echo fail)" "$anp"
+
+# --- 8. scale to 5 and back to 1 ----------------------------------------------------------------
+title "scale web to 5: IPVS follows"
+t=$(date +%s)
+show kubectl scale deployment web --replicas=5
+if wait_for "$SCALE_TIMEOUT" test "$(rs_count node-a 192.168.1.10:30080)" -eq 5; then
+  dt=$(( $(date +%s) - t ))
+  show ip netns exec node-a ipvsadm -Ln -t 192.168.1.10:30080
+  promise "scale to 5: IPVS has 5 real servers within ${SCALE_TIMEOUT}s" ok "${dt}s"
+  mapfile -t PODS < <(ready_web_pods)
+  capture out ip netns exec client curl -s --max-time 5 -H 'Connection: close' "http://192.168.1.11:30080/[1-10]"
+  seen=$(sort -u <<<"$out" | grep -xF -f <(printf '%s\n' "${PODS[@]}") | wc -l)
+  [[ $seen == 5 ]]; promise "all 5 pods answer" "$([[ $? == 0 ]] && echo ok || echo fail)" "$seen of ${#PODS[@]}"
+else
+  show ip netns exec node-a ipvsadm -Ln -t 192.168.1.10:30080
+  promise "scale to 5: IPVS has 5 real servers within ${SCALE_TIMEOUT}s" fail
+fi
+
+title "scale web to 1: IPVS follows, and the nodes without the pod still answer"
+t=$(date +%s)
+show kubectl scale deployment web --replicas=1
+if wait_for "$SCALE_TIMEOUT" test "$(rs_all node-a 192.168.1.10:30080)" -eq 1 -a "$(rs_count node-a 192.168.1.10:30080)" -eq 1; then
+  dt=$(( $(date +%s) - t ))
+  show ip netns exec node-a ipvsadm -Ln -t 192.168.1.10:30080
+  promise "scale to 1: IPVS has 1 real server within ${SCALE_TIMEOUT}s" ok "${dt}s"
+else
+  show ip netns exec node-a ipvsadm -Ln -t 192.168.1.10:30080
+  promise "scale to 1: IPVS has 1 real server within ${SCALE_TIMEOUT}s" fail
+fi
+wait_for 60 test "$(web_pods | wc -l)" -eq 1
+show kubectl get pods -l app=web -o wide
+LAST=$(ready_web_pods | head -n1)
+LAST_NODE=$(kubectl get pod "$LAST" -o jsonpath='{.spec.nodeName}' 2>/dev/null)
+cross_ok=ok others=()
+for i in 0 1 2; do
+  [[ ${NODES[$i]} == "$LAST_NODE" ]] && continue
+  others+=("${NODE_IPS[$i]}")
+  capture out ip netns exec client curl -s --max-time 5 -H 'Connection: close' "http://${NODE_IPS[$i]}:30080/[1-3]"
+  [[ $(grep -cxF "$LAST" <<<"$out") == 3 ]] || cross_ok=fail
+done
+[[ ${#others[@]} == 2 ]] || cross_ok=fail
+promise "NodePort on nodes without a local pod (${others[*]}) forwards to $LAST on $LAST_NODE" "$cross_ok"
+left=$(ip netns list | grep -c '^web-[a-z0-9]*-[a-z0-9]*\( \|$\)' | tr -d ' ')
+[[ $left == 1 ]]; promise "scaled-down pods' network namespaces are gone" "$([[ $? == 0 ]] && echo ok || echo fail)" "$left web pod netns left"
+
+verdict

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# hack/demo.sh (`make demo`): the NodePort walkthrough on a three-node cluster
+# in the sandbox VM, with ipvs-proxy doing the work.
+#
+#   hack/demo.sh            show every command and its output, assert every
+#                           promise, end with a one-line VERDICT
+#   hack/demo.sh --check    (or E2E=1) the same assertions, quiet: only the
+#                           promise lines and the verdict (for make e2e)
+#
+# Host side: builds ipvs-proxy and the node agent (hack/agent), the tools if
+# missing (hack/tools.sh), starts the control plane (etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler) on 127.0.0.1:$DEMO_PORT, then boots
+# the sandbox with that port forwarded and runs hack/demo.d/guest.sh in it.
+# Logs: _output/demo/logs/. Exit status: 0 when every promise holds.
+#
+# Environment: DEMO_PORT (26443), DEMO_SCALE_TIMEOUT (120 s), SANDBOX_* (see
+# hack/sandbox), GOFLAGS.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO=$PWD
+T0=$(date +%s)
+
+CHECK=0
+[[ ${E2E:-0} == 1 ]] && CHECK=1
+for a in "$@"; do
+  case $a in
+    --check) CHECK=1 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "demo: unknown argument $a" >&2; exit 2 ;;
+  esac
+done
+PORT=${DEMO_PORT:-26443}
+OUT=$REPO/_output/demo
+log() { echo "demo: $*" >&2; }
+
+# --- build ----------------------------------------------------------------------------
+log "building ipvs-proxy and the node agent"
+go build -p 2 -o _output/bin/ipvs-proxy ./cmd/ipvs-proxy
+go build -p 2 -o _output/bin/demo-agent ./hack/agent
+for t in kube-apiserver etcd kubectl kube-controller-manager kube-scheduler coredns controlplane; do
+  if [[ ! -x _output/tools/bin/$t ]]; then
+    log "building the control plane tools (hack/tools.sh, once)"
+    hack/tools.sh
+    break
+  fi
+done
+
+# --- control plane on the host ----------------------------------------------------------------
+rm -rf "$OUT"
+mkdir -p "$OUT/logs"
+CP_PID=
+cleanup() {
+  if [[ -n $CP_PID ]]; then
+    kill "$CP_PID" 2>/dev/null || true
+    wait "$CP_PID" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+log "starting the control plane on 127.0.0.1:$PORT (log: _output/demo/logs/controlplane.log)"
+_output/tools/bin/controlplane --dir "$OUT/cp" --port "$PORT" --with-controllers \
+  >"$OUT/logs/controlplane.log" 2>&1 &
+CP_PID=$!
+for ((i = 0; i < 300; i++)); do
+  grep -q '^READY' "$OUT/logs/controlplane.log" 2>/dev/null && break
+  if ! kill -0 "$CP_PID" 2>/dev/null; then
+    CP_PID=
+    tail -n 30 "$OUT/logs/controlplane.log" >&2
+    echo "VERDICT: FAILED: the control plane did not start"
+    exit 1
+  fi
+  sleep 1
+done
+grep -q '^READY' "$OUT/logs/controlplane.log" || { echo "VERDICT: FAILED: the control plane did not become ready in 300 s"; exit 1; }
+log "control plane $(grep '^READY' "$OUT/logs/controlplane.log")"
+
+# --- the guest ----------------------------------------------------------------------------------
+log "booting the sandbox (qemu) and running hack/demo.d/guest.sh in it"
+rc=0
+hack/sandbox --mem "${DEMO_MEM:-3072}" --net-fwd "$PORT" --rw "$OUT" \
+  -e DEMO_OUT="$OUT" -e DEMO_CHECK="$CHECK" -e DEMO_SCALE_TIMEOUT="${DEMO_SCALE_TIMEOUT:-120}" \
+  -- hack/demo.d/guest.sh || rc=$?
+log "total wall time $(( $(date +%s) - T0 ))s, exit $rc (logs: _output/demo/logs/)"
+exit "$rc"
