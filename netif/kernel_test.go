@@ -3,18 +3,16 @@
 package netif
 
 import (
-	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
+	"github.com/ipvs-proxy/ipvs-proxy/internal/netnstest"
+
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,60 +22,11 @@ import (
 
 var (
 	modprobeOnce sync.Once
-	netnsSeq     atomic.Int64
 )
 
-// namedNetns creates a network namespace for the test and removes it at cleanup.
-func namedNetns(tb testing.TB) string {
-	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("kernel test: needs root")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		tb.Skip("kernel test: no ip command to create a named network namespace")
-	}
-	name := fmt.Sprintf("ipvsproxy-netif-%d-%d", os.Getpid(), netnsSeq.Add(1))
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		tb.Skipf("kernel test: ip netns add: %v: %s", err, out)
-	}
-	tb.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			tb.Errorf("ip netns del %s: %v: %s", name, err, out)
-		}
-	})
-	return name
-}
+func namedNetns(tb testing.TB) string { return netnstest.Named(tb, "netif") }
 
-// inNetns runs f on a locked thread switched to the named namespace. If the
-// thread cannot be switched back it stays locked, so the runtime retires it.
-func inNetns(tb testing.TB, name string, f func()) {
-	tb.Helper()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		tb.Fatalf("current netns: %v", err)
-	}
-	defer orig.Close()
-	ns, err := netns.GetFromName(name)
-	if err != nil {
-		runtime.UnlockOSThread()
-		tb.Fatalf("netns %s: %v", name, err)
-	}
-	defer ns.Close()
-	if err := netns.Set(ns); err != nil {
-		runtime.UnlockOSThread()
-		tb.Fatalf("enter netns %s: %v", name, err)
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			tb.Errorf("restore netns: %v", err)
-			return
-		}
-		runtime.UnlockOSThread()
-	}()
-	f()
-}
+func inNetns(tb testing.TB, name string, f func()) { netnstest.Run(tb, name, f) }
 
 // kernelNetif returns a Kernel in a fresh named namespace, and the namespace.
 func kernelNetif(tb testing.TB) (*Kernel, string) {
