@@ -32,12 +32,22 @@ SCALE_TIMEOUT=${DEMO_SCALE_TIMEOUT:-120}
 PASSED=() FAILED=()
 say() { [[ $CHECK == 1 ]] || printf '%s\n' "$*"; }
 title() { say ""; say "### $*"; }
+# qcmd CMD...: the command as one would type it (quoting what needs it).
+qcmd() {
+  local out=() a q="'"
+  for a in "$@"; do
+    if [[ $a =~ ^[A-Za-z0-9_./:=,@+%-]+$ ]]; then out+=("$a")
+    elif [[ $a =~ ^(-?[A-Za-z0-9_.-]+=)(.*)$ ]]; then out+=("${BASH_REMATCH[1]}$q${BASH_REMATCH[2]}$q")
+    else out+=("$q$a$q"); fi
+  done
+  echo "\$ ${out[*]}"
+}
 # show CMD...: echo the command, run it, output to the terminal (or the log in check mode).
 show() {
   if [[ $CHECK == 1 ]]; then
-    { echo "\$ $*"; "$@"; } >>"$LOGS/demo-commands.log" 2>&1
+    { qcmd "$@"; "$@"; } >>"$LOGS/demo-commands.log" 2>&1
   else
-    echo "\$ $*"; "$@" 2>&1
+    qcmd "$@"; "$@" 2>&1
   fi
 }
 # capture VAR CMD...: like show, but also keeps the output in VAR.
@@ -47,10 +57,11 @@ capture() {
   __out=$("$@" 2>&1)
   printf -v "$__v" '%s' "$__out"
   if [[ $CHECK == 1 ]]; then
-    { echo "\$ $*"; echo "$__out"; } >>"$LOGS/demo-commands.log"
+    { qcmd "$@"; echo "$__out"; } >>"$LOGS/demo-commands.log"
   else
-    echo "\$ $*"; [[ -n $__out ]] && echo "$__out"
+    qcmd "$@"; [[ -n $__out ]] && echo "$__out"
   fi
+  return 0
 }
 promise() { # promise NAME ok|fail [detail]
   if [[ $2 == ok ]]; then
@@ -95,6 +106,10 @@ rs() {
 }
 rs_count() { rs "$@" | wc -l; }
 rs_all() { ip netns exec "$1" ipvsadm -Ln -t "$2" 2>/dev/null | awk '$1=="->" && $2 ~ /^[0-9]/' | wc -l; }
+# For wait_for (re-evaluated on every try):
+rs_is() { [[ $(rs_count "$@") -eq $3 ]]; }                      # rs_is NODE VIP N [udp]
+rs_exactly() { [[ $(rs_all "$1" "$2") -eq $3 ]] && rs_is "$1" "$2" "$3"; } # no weight-0 leftovers either
+web_pods_are() { [[ $(web_pods | wc -l) -eq $1 ]]; }
 web_pods() { kubectl get pods -l app=web -o jsonpath='{range .items[?(@.status.podIP)]}{.metadata.name}{"\n"}{end}' 2>/dev/null | sort; }
 ready_web_pods() { kubectl get pods -l app=web -o jsonpath='{range .items[*]}{.metadata.name} {.metadata.deletionTimestamp} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null | awk 'NF==2 && $2=="True" {print $1}' | sort; }
 
@@ -157,10 +172,10 @@ show kubectl -n kube-system rollout status deployment/coredns --timeout=300s
 show kubectl rollout status deployment/web-multi --timeout=300s
 # ...and wait until IPVS on every node has caught up.
 for i in 0 1 2; do
-  wait_for 120 test "$(rs_count "${NODES[$i]}" "${NODE_IPS[$i]}:30080")" -eq 3 ||
+  wait_for 120 rs_is "${NODES[$i]}" "${NODE_IPS[$i]}:30080" 3 ||
     fatal "IPVS on ${NODES[$i]} programs web-nodeport" "$(rs_count "${NODES[$i]}" "${NODE_IPS[$i]}:30080") real servers"
 done
-wait_for 60 test "$(rs_count node-a 10.96.0.10:53 udp)" -eq 1 || fatal "IPVS programs kube-dns"
+wait_for 60 rs_is node-a 10.96.0.10:53 1 udp || fatal "IPVS programs kube-dns"
 say "ready after $(elapsed)"
 
 # --- 4. the walkthrough's troubleshooting commands --------------------------------------------
@@ -171,6 +186,7 @@ internal=$(kubectl get nodes -o jsonpath='{.items[*].status.addresses[?(@.type==
 [[ $n_ready == 3 && $internal == "${NODE_IPS[*]}" ]]; promise "three Ready nodes with InternalIPs ${NODE_IPS[*]}" "$([[ $? == 0 ]] && echo ok || echo fail)" "$internal"
 show kubectl get pods -o wide
 show kubectl get svc
+show kubectl -n kube-system get pods,svc -o wide
 capture svc kubectl get service web-nodeport
 capture np kubectl get service web-nodeport -o jsonpath='{.spec.ports[0].nodePort}'
 say ""
@@ -232,10 +248,12 @@ promise "a Service without nodePort gets one from 30000-32767 and answers" "$([[
 title "scale web to 5: IPVS follows"
 t=$(date +%s)
 show kubectl scale deployment web --replicas=5
-if wait_for "$SCALE_TIMEOUT" test "$(rs_count node-a 192.168.1.10:30080)" -eq 5; then
+if wait_for "$SCALE_TIMEOUT" rs_is node-a 192.168.1.10:30080 5; then
   dt=$(( $(date +%s) - t ))
   show ip netns exec node-a ipvsadm -Ln -t 192.168.1.10:30080
   promise "scale to 5: IPVS has 5 real servers within ${SCALE_TIMEOUT}s" ok "${dt}s"
+  show ip netns exec node-b ipvsadm -Ln -t 192.168.1.11:30080
+  show kubectl get pods -l app=web -o wide
   mapfile -t PODS < <(ready_web_pods)
   capture out ip netns exec client curl -s --max-time 5 -H 'Connection: close' "http://192.168.1.11:30080/[1-10]"
   seen=$(sort -u <<<"$out" | grep -xF -f <(printf '%s\n' "${PODS[@]}") | wc -l)
@@ -248,7 +266,7 @@ fi
 title "scale web to 1: IPVS follows, and the nodes without the pod still answer"
 t=$(date +%s)
 show kubectl scale deployment web --replicas=1
-if wait_for "$SCALE_TIMEOUT" test "$(rs_all node-a 192.168.1.10:30080)" -eq 1 -a "$(rs_count node-a 192.168.1.10:30080)" -eq 1; then
+if wait_for "$SCALE_TIMEOUT" rs_exactly node-a 192.168.1.10:30080 1; then
   dt=$(( $(date +%s) - t ))
   show ip netns exec node-a ipvsadm -Ln -t 192.168.1.10:30080
   promise "scale to 1: IPVS has 1 real server within ${SCALE_TIMEOUT}s" ok "${dt}s"
@@ -256,7 +274,7 @@ else
   show ip netns exec node-a ipvsadm -Ln -t 192.168.1.10:30080
   promise "scale to 1: IPVS has 1 real server within ${SCALE_TIMEOUT}s" fail
 fi
-wait_for 60 test "$(web_pods | wc -l)" -eq 1
+wait_for 60 web_pods_are 1
 show kubectl get pods -l app=web -o wide
 LAST=$(ready_web_pods | head -n1)
 LAST_NODE=$(kubectl get pod "$LAST" -o jsonpath='{.spec.nodeName}' 2>/dev/null)
