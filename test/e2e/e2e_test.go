@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net/netip"
@@ -12,6 +13,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 )
@@ -77,9 +84,10 @@ func TestPlanMatchesKernel(t *testing.T) {
 
 var latencies []time.Duration
 
-// TestProgrammingLatency measures the time from `kubectl apply` of a new
-// Service to its virtual server in the kernel (polled over netlink every
-// 20 ms). Reported, not asserted beyond the timeout.
+// TestProgrammingLatency measures the time from the API request creating a
+// Service (client-go; kubectl alone takes seconds under TCG) to its virtual
+// server in the kernel, polled over netlink every 20 ms. Reported, not
+// asserted beyond the timeout.
 func TestProgrammingLatency(t *testing.T) {
 	need(t)
 	k, err := ipvs.New()
@@ -87,10 +95,29 @@ func TestProgrammingLatency(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer k.Close()
-	for i := 1; i <= 3; i++ {
+	cfg, err := clientcmd.BuildConfigFromFlags("", env.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := cs.CoreV1().Services("default").List(ctx, metav1.ListOptions{}); err != nil { // warm up the connection
+		t.Fatal(err)
+	}
+	const n = 5
+	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("latency-%d", i)
 		key := ipvs.Key{Protocol: ipvs.TCP, Address: netip.MustParseAddr(fmt.Sprintf("10.96.77.%d", i)), Port: 80}
-		start := time.Now()
+		svc := &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+			Spec: corev1.ServiceSpec{
+				ClusterIP: key.Address.String(),
+				Ports:     []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(podPort)}},
+			},
+		}
 		found := make(chan time.Time, 1)
 		stop := make(chan struct{})
 		go func() {
@@ -109,34 +136,36 @@ func TestProgrammingLatency(t *testing.T) {
 				}
 			}
 		}()
-		apply(t, serviceYAML(name, "", 80, 0, fmt.Sprintf("\n  clusterIP: %s", key.Address)))
-		applied := time.Now()
+		start := time.Now()
+		if _, err := cs.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+			close(stop)
+			t.Fatal(err)
+		}
+		created := time.Now()
 		select {
 		case at := <-found:
-			d := at.Sub(applied)
-			if d < 0 {
-				d = 0
-			}
-			latencies = append(latencies, at.Sub(start))
-			t.Logf("%s: virtual server %s in the kernel %s after kubectl apply returned, %s after it started (kubectl apply took %s)",
-				name, key, d.Round(time.Millisecond), at.Sub(start).Round(time.Millisecond), applied.Sub(start).Round(time.Millisecond))
+			d := at.Sub(start)
+			latencies = append(latencies, d)
+			t.Logf("%s: virtual server %s in the kernel %s after the Create request was sent (Create took %s)",
+				name, key, d.Round(time.Millisecond), created.Sub(start).Round(time.Millisecond))
 		case <-time.After(timeout):
 			close(stop)
 			t.Fatalf("%s: virtual server %s not in the kernel after %s", name, key, timeout)
 		}
 	}
-	slices.Sort(latencies)
+	sorted := slices.Clone(latencies)
+	slices.Sort(sorted)
 	var strs []string
 	for _, d := range latencies {
 		strs = append(strs, d.Round(time.Millisecond).String())
 	}
-	line := fmt.Sprintf("programming latency: %s (from the start of kubectl apply to the virtual server in the kernel; max %s)",
-		strings.Join(strs, ", "), latencies[len(latencies)-1].Round(time.Millisecond))
+	line := fmt.Sprintf("programming latency: median %s, max %s over %d Services (API create request -> virtual server in the kernel: %s)",
+		sorted[len(sorted)/2].Round(time.Millisecond), sorted[len(sorted)-1].Round(time.Millisecond), len(sorted), strings.Join(strs, ", "))
 	t.Log(line)
 	fmt.Println(line)
 	_ = os.WriteFile(env.artifacts+"/latency.txt", []byte(line+"\n"), 0o644)
-	for i := 1; i <= 3; i++ {
-		if _, err := kubectl("", "delete", "service", fmt.Sprintf("latency-%d", i)); err != nil {
+	for i := 1; i <= n; i++ {
+		if err := cs.CoreV1().Services("default").Delete(ctx, fmt.Sprintf("latency-%d", i), metav1.DeleteOptions{}); err != nil {
 			t.Error(err)
 		}
 	}
@@ -202,7 +231,7 @@ func TestUpdates(t *testing.T) {
 		{"delete", "", func(t *testing.T, s snapshot) {
 			gone(t, s, clusterIP)
 			for _, l := range s.members {
-				if strings.Contains(l, ",tcp:8") || strings.Contains(l, ":3008") {
+				if stalePort.MatchString(l) {
 					t.Errorf("stale ipset member: %s", l)
 				}
 			}
@@ -226,6 +255,8 @@ func TestUpdates(t *testing.T) {
 	}
 }
 
+var stalePort = regexp.MustCompile(`,tcp:(81|82|30081|30082)(,|$)`)
+
 // gone checks that nothing of address ip is left in s.
 func gone(t *testing.T, s snapshot, ip string) {
 	t.Helper()
@@ -246,53 +277,82 @@ func gone(t *testing.T, s snapshot, ip string) {
 	}
 }
 
-// TestBadObject: an EndpointSlice address the API server accepts but that is
-// not an IP address for ipvs-proxy is reported as a Warning Event
-// SyncProblem on its Service, and everything else keeps working.
+// TestBadObject: a bad object is reported as a Warning Event SyncProblem on
+// its Service, and everything else keeps working.
+//
+// The API server (1.37) validates EndpointSlice addresses strictly: it
+// refuses "not-an-ip" and also legacy forms like "010.244.0.011" (leading
+// zeros), so the "endpoint address is not an IP" path cannot be reached
+// through the API (the subtest logs the refusals and skips). Instead the
+// object ipvs-proxy must refuse is a Service whose clusterIP:port is taken by
+// a virtual server made by hand (conflictVS, created in TestMain): the API
+// accepts it, ipvs-proxy must leave the foreign virtual server alone and
+// report the conflict.
 func TestBadObject(t *testing.T) {
 	ip, _ := web(t)
-	apply(t, serviceYAML("bad", "", 80, 0, ""))
-	var used string
-	for _, addr := range []string{"not-an-ip", "010.244.0.011"} {
-		_, err := kubectl(sliceYAML("bad", addr, "10.244.0.12"), "apply", "-f", "-")
-		if err != nil {
-			t.Logf("API server refuses endpoint address %q: %v", addr, err)
-			continue
+	t.Run("endpoint-address", func(t *testing.T) {
+		apply(t, serviceYAML("bad-addr", "", 80, 0, ""))
+		defer kubectl("", "delete", "--ignore-not-found", "service/bad-addr", "endpointslice/bad-addr-1")
+		var used string
+		var refused []string
+		for _, addr := range []string{"not-an-ip", "010.244.0.011"} {
+			_, err := kubectl(sliceYAML("bad-addr", addr, "10.244.0.12"), "apply", "-f", "-")
+			if err != nil {
+				t.Logf("API server refuses endpoint address %q: %v", addr, err)
+				refused = append(refused, addr)
+				continue
+			}
+			used = addr
+			break
 		}
-		t.Logf("API server accepts endpoint address %q", addr)
-		used = addr
-		break
-	}
-	if used == "" {
-		t.Fatal("the API server refused every bad endpoint address")
-	}
+		if used == "" {
+			t.Skipf("impossible through the API: the API server refuses every non-IP endpoint address tried (%q)", refused)
+		}
+		events := syncProblem(t, "bad-addr")
+		if !strings.Contains(events, used) {
+			t.Errorf("the Event does not name the bad address %q: %s", used, events)
+		}
+		answers(t, "", "http://"+ip+":80/", allPods...)
+	})
+	t.Run("clusterip-taken-by-foreign-virtual-server", func(t *testing.T) {
+		cip, port, _ := strings.Cut(conflictVS, ":")
+		apply(t, sliceYAML("bad", podIPs("pod-a")...)+"---\n"+serviceYAML("bad", "", 80, 0, "\n  clusterIP: "+cip))
+		events := syncProblem(t, "bad")
+		if !strings.Contains(events, cip+":"+port) {
+			t.Errorf("the Event does not name the virtual server %s: %s", conflictVS, events)
+		}
+		// Everything else is in place (the plan minus the conflict) and works.
+		convergeIgnoring(t, cip)
+		answers(t, "", "http://"+ip+":80/", allPods...)
+		checkForeign(t)
+		if _, err := kubectl("", "delete", "service/bad", "endpointslice/bad-1"); err != nil {
+			t.Fatal(err)
+		}
+		converge(t)
+		checkForeign(t)
+	})
+}
+
+// syncProblem waits for a Warning Event SyncProblem on Service name and
+// returns the Events' lines.
+func syncProblem(t *testing.T, name string) string {
+	t.Helper()
 	var events string
 	err := poll(timeout, func() error {
 		var err error
 		events, err = kubectl("", "get", "events", "-n", "default",
-			"--field-selector", "involvedObject.kind=Service,involvedObject.name=bad,reason=SyncProblem",
+			"--field-selector", "involvedObject.kind=Service,involvedObject.name="+name+",reason=SyncProblem",
 			"-o", `jsonpath={range .items[*]}{.type} {.reason} {.message}{"\n"}{end}`)
 		if err == nil && !strings.Contains(events, "Warning SyncProblem") {
-			err = fmt.Errorf("no Warning SyncProblem Event on service bad yet (got %q)", events)
+			err = fmt.Errorf("no Warning SyncProblem Event on service %s yet (got %q)", name, events)
 		}
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("events: %s", strings.TrimSpace(events))
-	if !strings.Contains(events, used) {
-		t.Errorf("the Event does not name the bad address %q: %s", used, events)
-	}
-	// The rest keeps working: the bad Service's good endpoint, web, and the
-	// kernel matches the plan (which skips the same endpoint).
-	s := converge(t)
-	bip := jsonpath(t, "service/bad", "{.spec.clusterIP}")
-	if !slices.Contains(s.ipvs, "-a -t "+bip+":80 -r 10.244.0.12:8080 -m -w 1") {
-		t.Errorf("service bad: its valid endpoint is missing:\n%s", strings.Join(s.ipvs, "\n"))
-	}
-	answers(t, "", "http://"+ip+":80/", allPods...)
-	answers(t, "", "http://"+bip+":80/", "pod-b")
+	t.Logf("events of service %s: %s", name, strings.TrimSpace(events))
+	return events
 }
 
 var changeLine = regexp.MustCompile(`(virtual server|real server|address) (added|deleted|updated)`)
@@ -413,22 +473,31 @@ func stripComments(s string) []string {
 	return out
 }
 
-// TestForeignVirtualServerSurvives runs last: the virtual server made by
-// hand before ipvs-proxy started is untouched after every sync.
+// TestForeignVirtualServerSurvives runs last: the virtual servers made by
+// hand before ipvs-proxy started are untouched after every sync.
 func TestForeignVirtualServerSurvives(t *testing.T) {
 	need(t)
+	checkForeign(t)
+}
+
+func checkForeign(t *testing.T) {
+	t.Helper()
 	out, err := sh("ipvsadm", "-Sn")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var foreign []string
+	var foreign, want []string
 	for _, l := range lines(out) {
 		if isForeign(l) {
 			foreign = append(foreign, l)
 		}
 	}
-	want := []string{"-A -t " + foreignVS + " -s wrr", "-a -t " + foreignVS + " -r " + foreignRS + " -m -w 1"}
+	for _, f := range foreignVSs {
+		want = append(want, "-A -t "+f.vs+" -s wrr", "-a -t "+f.vs+" -r "+f.rs+" -m -w 1")
+	}
+	slices.Sort(foreign)
+	slices.Sort(want)
 	if !slices.Equal(foreign, want) {
-		t.Errorf("hand-made virtual server changed: got\n%s\nwant\n%s", strings.Join(foreign, "\n"), strings.Join(want, "\n"))
+		t.Errorf("hand-made virtual servers changed: got\n%s\nwant\n%s", strings.Join(foreign, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -30,11 +30,18 @@ const (
 	podGateway  = "10.244.0.1"
 	podPort     = 8080
 	healthz     = "127.0.0.1:10256"
-	// foreignVS is a virtual server made by hand: ipvs-proxy must never touch it.
-	foreignVS = "10.99.0.1:80"
-	foreignRS = "10.244.0.13:8080"
+	// conflictVS is a hand-made virtual server on an address of the service
+	// CIDR, for a Service that conflicts with it (TestBadObject).
+	conflictVS = "10.96.99.99:80"
 	timeout   = 60 * time.Second // bounded waits (TCG is slow)
 )
+
+// foreignVSs are virtual servers made by hand before ipvs-proxy starts:
+// ipvs-proxy must never touch them. ipvsadm -Sn lists them in this order.
+var foreignVSs = []struct{ vs, rs string }{
+	{"10.99.0.1:80", "10.244.0.13:8080"},
+	{conflictVS, "10.244.0.12:8080"},
+}
 
 var pods = []struct{ name, ip string }{
 	{"pod-a", "10.244.0.11"},
@@ -157,10 +164,12 @@ func setup() error {
 			[]string{"ip", "-n", ns, "route", "add", "default", "via", podGateway},
 		)
 	}
-	cmds = append(cmds,
-		[]string{"ipvsadm", "-A", "-t", foreignVS, "-s", "wrr"},
-		[]string{"ipvsadm", "-a", "-t", foreignVS, "-r", foreignRS, "-m", "-w", "1"},
-	)
+	for _, f := range foreignVSs {
+		cmds = append(cmds,
+			[]string{"ipvsadm", "-A", "-t", f.vs, "-s", "wrr"},
+			[]string{"ipvsadm", "-a", "-t", f.vs, "-r", f.rs, "-m", "-w", "1"},
+		)
+	}
 	for _, c := range cmds {
 		if _, err := sh(c...); err != nil {
 			return err
