@@ -308,7 +308,9 @@ func converge(t *testing.T) snapshot {
 // without drops the lines holding any of the strings.
 func without(l []string, ignore []string) []string {
 	return slices.DeleteFunc(slices.Clone(l), func(s string) bool {
-		return slices.ContainsFunc(ignore, func(i string) bool { return strings.Contains(s, " "+i+":") || strings.Contains(s, " "+i+",") || strings.HasPrefix(s, i+"/") })
+		return slices.ContainsFunc(ignore, func(i string) bool {
+			return strings.Contains(s, " "+i+":") || strings.Contains(s, " "+i+",") || strings.HasPrefix(s, i+"/")
+		})
 	})
 }
 

@@ -33,7 +33,7 @@ const (
 	// conflictVS is a hand-made virtual server on an address of the service
 	// CIDR, for a Service that conflicts with it (TestBadObject).
 	conflictVS = "10.96.99.99:80"
-	timeout   = 60 * time.Second // bounded waits (TCG is slow)
+	timeout    = 60 * time.Second // bounded waits (TCG is slow)
 )
 
 // foreignVSs are virtual servers made by hand before ipvs-proxy starts:
