@@ -50,7 +50,7 @@ func main() {
 // runServe: agent serve NAME PORT... — HTTP on every PORT answering "NAME\n".
 func runServe(args []string) error {
 	if len(args) < 2 {
-		return fmt.Errorf("usage: agent serve NAME PORT...")
+		return fmt.Errorf("usage: agent serve NAME PORT [PORT]")
 	}
 	name := args[0]
 	errc := make(chan error, len(args)-1)

@@ -454,4 +454,5 @@ func (a *agent) stop(lp *localPod) {
 	}
 	a.mu.Unlock()
 	log.Printf("pod %s/%s stopped, netns %s removed", lp.ns, lp.name, lp.netns)
+	lp.netns, lp.ip, lp.cmd = "", "", nil
 }
