@@ -45,6 +45,18 @@ for t in kube-apiserver etcd kubectl kube-controller-manager kube-scheduler core
   fi
 done
 
+# GNU wget for the walkthrough's `wget -O- http://web-nodeport:80` from a pod
+# (busybox's static wget crashes in the guest); the sandbox's own packages
+# (curl, ipvsadm, iproute2, ...) come from hack/install-deps.sh.
+if ! command -v wget >/dev/null || [[ $(readlink -f "$(command -v wget)") == */busybox ]]; then
+  if [[ $(id -u) == 0 ]]; then
+    log "installing GNU wget"
+    { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wget; } >/dev/null
+  else
+    echo "demo: GNU wget missing; run: sudo apt-get install -y wget" >&2; exit 1
+  fi
+fi
+
 # --- control plane on the host ----------------------------------------------------------------
 rm -rf "$OUT"
 mkdir -p "$OUT/logs"
@@ -79,5 +91,6 @@ rc=0
 hack/sandbox --mem "${DEMO_MEM:-3072}" --net-fwd "$PORT" --rw "$OUT" \
   -e DEMO_OUT="$OUT" -e DEMO_CHECK="$CHECK" -e DEMO_SCALE_TIMEOUT="${DEMO_SCALE_TIMEOUT:-120}" \
   -- hack/demo.d/guest.sh || rc=$?
+(( rc == 124 || rc == 125 )) && echo "VERDICT: FAILED: the sandbox failed (exit $rc)"
 log "total wall time $(( $(date +%s) - T0 ))s, exit $rc (logs: _output/demo/logs/)"
 exit "$rc"

@@ -115,6 +115,7 @@ ready_web_pods() { kubectl get pods -l app=web -o jsonpath='{range .items[*]}{.m
 
 # --- 1. network: bridge, three node netns, client netns ----------------------------
 title "three nodes on a bridge (network namespaces), an external client"
+trap 'echo "VERDICT: FAILED: guest network setup (line $LINENO)"' ERR
 set -e
 sysctl -qw net.ipv4.ip_forward=1
 ip link add br0 type bridge
@@ -145,6 +146,7 @@ ip -n client link set lo up
 ip -n client addr add "$CLIENT_IP/24" dev eth0
 ip -n client link set eth0 up
 set +e
+trap - ERR
 say "nodes: ${NODES[*]} at ${NODE_IPS[*]}, pod CIDRs 10.244.0.0/24 10.244.1.0/24 10.244.2.0/24, client netns at $CLIENT_IP"
 
 # --- 2. per node: node agent + ipvs-proxy ------------------------------------------------
