@@ -448,16 +448,28 @@ func TestRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	firstSync := ""
 	for _, l := range lines(string(log)) {
 		if changeLine.MatchString(l) {
 			t.Errorf("the restarted ipvs-proxy changed something: %s", l)
 		}
+		if firstSync == "" && strings.Contains(l, "msg=synced full=true") {
+			firstSync = l
+		}
+	}
+	t.Logf("first sync after the restart: %s", firstSync)
+	if !strings.Contains(firstSync, " changes=0 ") {
+		t.Errorf("the first full sync after the restart made changes (or is missing): %q", firstSync)
 	}
 	if got := request(); got != first {
 		t.Errorf("after the restart: answer %q on the old connection, want %q", got, first)
+	} else {
+		t.Logf("the connection opened before the kill still answered (by %s) after the restart", got)
 	}
 	if e := connEntry(); e == "" {
 		t.Errorf("IPVS connection entry for %s gone after the restart", local)
+	} else {
+		t.Logf("IPVS connection entry after the restart: %s", e)
 	}
 	// And a later change still works (the restarted proxy is live).
 	converge(t)
