@@ -17,6 +17,7 @@ test: lint unit e2e
 
 e2e:
 	hack/e2e.sh
+	hack/demo.sh --check
 
 demo:
 	hack/demo.sh
