@@ -16,6 +16,7 @@ import (
 
 	"github.com/ipvs-proxy/ipvs-proxy/api/v1alpha1"
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
+	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 	"github.com/ipvs-proxy/ipvs-proxy/sysctl"
@@ -185,11 +186,15 @@ func (r *Reconciler) dropConflicts(want *state.State, problems map[types.Namespa
 
 // observe reads what ipvs-proxy owns in the kernel: the members of our sets
 // (the ownership ledger), the virtual servers they record, and the dummy-link
-// addresses they record. Every other virtual server is foreign.
+// addresses they record. Every other virtual server is foreign. A set that
+// is missing is created here (empty), so each set is dumped once per full sync.
 func (r *Reconciler) observe() (state.State, map[ipvs.Key]struct{}, error) {
 	obs := state.New()
 	for _, s := range desired.AllSets() {
 		entries, err := r.k.Sets.List(s.Name)
+		if errors.Is(err, ipset.ErrNotFound) {
+			entries, err = nil, r.k.Sets.Ensure(s)
+		}
 		if err != nil {
 			return obs, nil, fmt.Errorf("observe: %w", err)
 		}
@@ -225,7 +230,7 @@ func (r *Reconciler) observe() (state.State, map[ipvs.Key]struct{}, error) {
 	return obs, foreign, nil
 }
 
-// ensureHost sets the sysctls, creates the dummy link and our ipsets; each is
+// ensureHost sets the sysctls and creates the dummy link; each is
 // a no-op when already right.
 func (r *Reconciler) ensureHost() error {
 	var errs []error
@@ -235,11 +240,6 @@ func (r *Reconciler) ensureHost() error {
 	}
 	if err := r.k.Links.EnsureDummy(r.cfg.DummyInterface); err != nil {
 		errs = append(errs, fmt.Errorf("dummy link %s: %w", r.cfg.DummyInterface, err))
-	}
-	for _, s := range desired.AllSets() {
-		if err := r.k.Sets.Ensure(s); err != nil {
-			errs = append(errs, fmt.Errorf("ipset %s: %w", s.Name, err))
-		}
 	}
 	return errors.Join(errs...)
 }

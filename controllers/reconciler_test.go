@@ -850,3 +850,20 @@ func TestSharedMembersAndPortChange(t *testing.T) {
 	fk.resetCalls()
 	assertCacheTruthful(t, r)
 }
+
+// A full sync dumps each of our sets once and creates only the missing ones.
+func TestFullListsEachSetOnce(t *testing.T) {
+	fk := newFakeKernel()
+	src := webAndDNS()
+	r := newTestReconciler(t, fk)
+	mustFull(t, r, src)
+	sets := len(desired.AllSets())
+	if c := fk.sets.Calls(); c.List != sets || c.Create != sets {
+		t.Errorf("first full sync: %d lists, %d creates; want %d and %d", c.List, c.Create, sets, sets)
+	}
+	fk.sets.ResetCalls()
+	mustFull(t, r, src)
+	if c := fk.sets.Calls(); c.List != sets || c.Create != 0 || c.Ensure != 0 {
+		t.Errorf("second full sync: %d lists, %d creates, %d ensures; want %d, 0, 0", c.List, c.Create, c.Ensure, sets)
+	}
+}
