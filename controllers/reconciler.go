@@ -83,11 +83,11 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	for _, svc := range src.Services() {
 		n := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
 		seen[n] = struct{}{}
-		r.setService(n, svc, src, res.Problems)
+		r.index.Put(n, r.fragment(n, svc, src, res.Problems))
 	}
 	for _, n := range r.index.Names() {
 		if _, ok := seen[n]; !ok {
-			r.index.Set(n, state.State{})
+			r.index.Put(n, state.State{})
 		}
 	}
 
@@ -115,10 +115,10 @@ func (r *Reconciler) Incremental(ctx context.Context, src Source, names []types.
 	for _, n := range names {
 		svc, ok := src.Service(n)
 		if !ok {
-			cover(sc, r.index.Set(n, state.State{}))
+			sc.Union(r.index.Set(n, state.State{}))
 			continue
 		}
-		cover(sc, r.setService(n, svc, src, res.Problems))
+		sc.Union(r.index.Set(n, r.fragment(n, svc, src, res.Problems)))
 	}
 	want := r.index.Desired(sc)
 	r.dropConflicts(&want, res.Problems)
@@ -126,25 +126,15 @@ func (r *Reconciler) Incremental(ctx context.Context, src Source, names []types.
 	return res, r.apply(ctx, res.Plan, res.Problems)
 }
 
-func cover(dst, src state.Scope) {
-	for k := range src.Services {
-		dst.Services[k] = struct{}{}
-	}
-	for a := range src.Addresses {
-		dst.Addresses[a] = struct{}{}
-	}
-	for m := range src.Members {
-		dst.Members[m] = struct{}{}
-	}
-}
-
-func (r *Reconciler) setService(n types.NamespacedName, svc *corev1.Service, src Source, problems map[types.NamespacedName][]string) state.Scope {
+// fragment computes the desired state of Service n and records its problems
+// (nil when it has none, so stale Events can be cleared).
+func (r *Reconciler) fragment(n types.NamespacedName, svc *corev1.Service, src Source, problems map[types.NamespacedName][]string) state.State {
 	frag, err := desired.ForService(svc, src.Slices(n), r.nodeAddrs, r.opt)
 	problems[n] = nil
 	if err != nil {
 		problems[n] = append(problems[n], err.Error())
 	}
-	return r.index.Set(n, frag)
+	return frag
 }
 
 // dropConflicts removes from want every virtual server that exists in the

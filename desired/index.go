@@ -47,15 +47,23 @@ func (ix *Index) Set(n types.NamespacedName, frag state.State) state.Scope {
 	sc := state.NewScope()
 	if old, ok := ix.frags[n]; ok {
 		sc.Cover(old)
+	}
+	ix.Put(n, frag)
+	sc.Cover(frag)
+	return sc
+}
+
+// Put replaces the fragment of Service n like Set, without computing the
+// scope: a full sync diffs everything and has no use for it.
+func (ix *Index) Put(n types.NamespacedName, frag state.State) {
+	if old, ok := ix.frags[n]; ok {
 		ix.count(n, old, -1)
 		delete(ix.frags, n)
 	}
 	if len(frag.Services) > 0 || len(frag.Addresses) > 0 || len(frag.Members) > 0 {
-		sc.Cover(frag)
 		ix.frags[n] = frag
 		ix.count(n, frag, +1)
 	}
-	return sc
 }
 
 func (ix *Index) count(n types.NamespacedName, st state.State, d int) {

@@ -363,3 +363,24 @@ func mustMember(s string) state.Member {
 }
 
 var _ = ipvs.TCP
+
+// Put keeps the same counts as Set (it only skips the scope).
+func TestIndexPutMatchesSet(t *testing.T) {
+	nodes := addrs("192.168.1.10")
+	a := svc("default/a", "10.96.0.1", tcp("http", 80))
+	b := svc("default/b", "10.96.0.2", tcp("http", 80))
+	sl := func(name, svcName string) *discoveryv1.EndpointSlice {
+		return slice(name, svcName, sport("http", corev1.ProtocolTCP, 8080), ep("10.244.1.5"))
+	}
+	fa := frag(t, a, []*discoveryv1.EndpointSlice{sl("default/a-1", "a")}, nodes)
+	fb := frag(t, b, []*discoveryv1.EndpointSlice{sl("default/b-1", "b")}, nodes)
+	viaSet, viaPut := NewIndex(), NewIndex()
+	viaSet.Set(nn("default/a"), fa)
+	viaSet.Set(nn("default/b"), fb)
+	viaSet.Set(nn("default/a"), state.State{})
+	viaPut.Put(nn("default/a"), fa)
+	viaPut.Put(nn("default/b"), fb)
+	viaPut.Put(nn("default/a"), state.State{})
+	assertState(t, viaPut.All(), viaSet.All())
+	assertState(t, viaPut.All(), fb) // the shared hairpin member survives a's removal
+}

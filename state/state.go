@@ -132,6 +132,19 @@ func (sc Scope) Cover(st State) {
 	}
 }
 
+// Union adds every key of o to the scope.
+func (sc Scope) Union(o Scope) {
+	for k := range o.Services {
+		sc.Services[k] = struct{}{}
+	}
+	for a := range o.Addresses {
+		sc.Addresses[a] = struct{}{}
+	}
+	for m := range o.Members {
+		sc.Members[m] = struct{}{}
+	}
+}
+
 // Empty tells whether the scope covers nothing.
 func (sc Scope) Empty() bool {
 	return len(sc.Services) == 0 && len(sc.Addresses) == 0 && len(sc.Members) == 0

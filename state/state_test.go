@@ -199,3 +199,20 @@ func TestDiffRestrictedToChange(t *testing.T) {
 		}
 	}
 }
+
+func TestScopeUnion(t *testing.T) {
+	a, b := NewScope(), NewScope()
+	k1 := ipvs.Key{Protocol: ipvs.TCP, Address: netip.MustParseAddr("10.96.0.1"), Port: 80}
+	k2 := ipvs.Key{Protocol: ipvs.UDP, Address: netip.MustParseAddr("10.96.0.2"), Port: 53}
+	a.Services[k1] = struct{}{}
+	b.Services[k2] = struct{}{}
+	b.Addresses[netip.MustParseAddr("10.96.0.2")] = struct{}{}
+	b.Members[Member{Set: "S", Entry: ipset.Entry{IP: netip.MustParseAddr("10.96.0.2"), Protocol: "udp", Port: 53}}] = struct{}{}
+	a.Union(b)
+	if len(a.Services) != 2 || len(a.Addresses) != 1 || len(a.Members) != 1 {
+		t.Errorf("Union: %d services, %d addresses, %d members; want 2, 1, 1", len(a.Services), len(a.Addresses), len(a.Members))
+	}
+	if len(b.Services) != 1 {
+		t.Errorf("Union changed its argument: %d services", len(b.Services))
+	}
+}
