@@ -49,7 +49,7 @@ func TestPerObjectFailureIsolated(t *testing.T) {
 		{
 			name: "ledger member refused: what it records is skipped",
 			// The first member added is web's ClusterIP entry.
-			inject: func(fk *fakeKernel) { fk.sets.FailNext(ipset.OpAdd, syscall.EINVAL) },
+			inject:      func(fk *fakeKernel) { fk.sets.FailNext(ipset.OpAdd, syscall.EINVAL) },
 			wantProblem: "-A -t 10.96.0.10:80 -s rr: skipped, it needs add IPVS-PROXY-CLUSTER-IP 10.96.0.10,tcp:80: invalid argument",
 			// address, virtual server and its 3 real servers skipped
 			wantRS: 4, wantSkipped: 1 + 1 + 3, wantRetry: []types.NamespacedName{web}, wantRedo: 1 + 3,
