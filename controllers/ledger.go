@@ -30,8 +30,8 @@ type observation struct {
 // (the ownership ledger), the virtual servers they record, and the dummy-link
 // addresses they record. Every other virtual server is foreign. A set that
 // is missing is created here (empty), so each set is dumped once per full
-// sync; a ledger set found missing, or empty while the cache says it held
-// members, is lost (see ledger.Adopt). It only reads, but for creating sets.
+// sync; a ledger set found missing or empty while the cache says it held
+// members is lost (see ledger.Lost and ledger.Adopt). It only reads, but for creating sets.
 func (r *Reconciler) observe() (observation, error) {
 	obs := observation{owned: state.New(), foreign: map[ipvs.Key]ipvs.Service{}, lost: ledger.Lost{}, dummy: map[netip.Addr]struct{}{}}
 	cached := map[string]int{}
@@ -40,14 +40,13 @@ func (r *Reconciler) observe() (observation, error) {
 	}
 	for _, s := range desired.AllSets() {
 		entries, err := r.k.Sets.List(s.Name)
-		created := false
 		if errors.Is(err, ipset.ErrNotFound) {
-			entries, err, created = nil, r.k.Sets.Ensure(s), true
+			entries, err = nil, r.k.Sets.Ensure(s)
 		}
 		if err != nil {
 			return obs, fmt.Errorf("observe: %w", err)
 		}
-		if ledger.IsLedgerSet(s.Name) && ledger.LostSet(created, len(entries), cached[s.Name]) {
+		if ledger.IsLedgerSet(s.Name) && ledger.LostSet(len(entries), cached[s.Name]) {
 			obs.lost[s.Name] = true
 		}
 		for _, e := range entries {

@@ -192,17 +192,15 @@ func TestDesiredRoundTrip(t *testing.T) {
 
 func TestLostSet(t *testing.T) {
 	for _, tc := range []struct {
-		created     bool
 		n, cached   int
 		want        bool
 		description string
 	}{
-		{true, 0, 0, true, "missing, created now"},
-		{false, 0, 3, true, "flushed: empty while the cache says it held 3"},
-		{false, 0, 0, false, "empty and never held anything (or a restart: cannot tell)"},
-		{false, 2, 3, false, "partly there: not lost (the diff re-adds the rest)"},
+		{0, 3, true, "destroyed or flushed: missing or empty while the cache says it held 3"},
+		{0, 0, false, "empty or missing, and this process never wrote to it (first start or a restart: cannot tell)"},
+		{2, 3, false, "partly there: not lost (the diff re-adds the rest)"},
 	} {
-		if got := ledger.LostSet(tc.created, tc.n, tc.cached); got != tc.want {
+		if got := ledger.LostSet(tc.n, tc.cached); got != tc.want {
 			t.Errorf("%s: LostSet = %v", tc.description, got)
 		}
 	}

@@ -7,16 +7,17 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
 
-// Lost tells, per ledger set, whether a full sync found it lost: missing (and
-// created empty), or empty while the reconciler's cache says it held members
-// (flushed). A set that is merely empty after a restart cannot be told from
-// one that never held anything, so it does not count as lost.
+// Lost tells, per ledger set, whether a full sync found it lost: missing or
+// empty while the reconciler's cache (what this process wrote and read
+// before) says it held members, so it was destroyed or flushed. A restarted
+// process has no such memory, and a missing or empty set then looks exactly
+// like the first start on a node whose virtual servers are someone else's
+// (kube-proxy's, say): it does not count as lost.
 type Lost map[string]bool
 
-// LostSet reports whether the set listed with n members was lost: created is
-// true when the set was missing, cached is how many members the cache of the
-// previous syncs says it holds.
-func LostSet(created bool, n, cached int) bool { return created || n == 0 && cached > 0 }
+// LostSet reports whether a set found with n members (0 when it was
+// missing) was lost, cached being how many members the cache says it holds.
+func LostSet(n, cached int) bool { return n == 0 && cached > 0 }
 
 // Adopt decides whether vs, a virtual server found in the kernel with no
 // ledger record, is ours after all and so is re-adopted in place: its ledger
