@@ -124,7 +124,9 @@ func (o Op) ApplyTo(s *State) {
 //   - a real server is added only after its virtual server (when the plan adds it);
 //   - a member recording a virtual server (or an address) is deleted only
 //     after the virtual server (the address) was deleted, when the plan
-//     deletes it.
+//     deletes it, and after the members the plan adds to record the same
+//     virtual server (address) anew, when it keeps it: nothing of ours is
+//     ever left unrecorded.
 //
 // rec may be nil (no ledger): then only real servers depend on their
 // virtual servers.
@@ -199,8 +201,13 @@ func (p Plan) Ops(rec Recorder) []Op {
 				if i, ok := deleted[k]; ok {
 					deps = append(deps, i)
 				}
-				if i, ok := deletedAddr[k.Address]; ok && addr {
-					deps = append(deps, i)
+				// What m records and stays must be recorded anew first.
+				deps = append(deps, recVS[k]...)
+				if addr {
+					if i, ok := deletedAddr[k.Address]; ok {
+						deps = append(deps, i)
+					}
+					deps = append(deps, recAddr[k.Address]...)
 				}
 			}
 		}
