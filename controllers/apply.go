@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"syscall"
 
 	"github.com/go-logr/logr"
@@ -42,7 +43,13 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) error
 			x.attribute(i, root)
 			continue
 		}
+		if x.lastRecord(op) {
+			continue // see lastRecord
+		}
 		err := r.do(op)
+		if err == nil && x.records != nil {
+			x.count(op)
+		}
 		if err == nil || (op.Kind == state.DeleteRealServer || op.Kind == state.DeleteService) && missing(err) {
 			op.ApplyTo(&r.cache)
 			if log.Enabled() {
@@ -109,6 +116,55 @@ type execution struct {
 	told map[told]struct{}
 	// owned marks root failures some Service was told of.
 	owned map[int]bool
+	// records counts the ClusterIP members of the cache per address, once
+	// lastRecord needs them.
+	records map[netip.Addr]int
+}
+
+// lastRecord tells whether op deletes the last ClusterIP member recording an
+// address that stays on the dummy link; such a delete is left out (the
+// member outlives its virtual server, harmlessly, until a full sync removes
+// both), or the address would be ours no more and never be removed. It
+// happens when an incremental sync keeps an address that another Service
+// wants while that Service's virtual server there turned out foreign.
+func (x *execution) lastRecord(op *state.Op) bool {
+	if op.Kind != state.DeleteMember {
+		return false
+	}
+	_, ok, addr := ledger.Records(op.Member)
+	if !ok || !addr {
+		return false
+	}
+	a := op.Member.Entry.IP
+	if _, on := x.r.cache.Addresses[a]; !on {
+		return false
+	}
+	if x.records == nil {
+		x.records = map[netip.Addr]int{}
+		for m := range x.r.cache.Members {
+			if _, ok, addr := ledger.Records(m); ok && addr {
+				x.records[m.Entry.IP]++
+			}
+		}
+	}
+	return x.records[a] <= 1
+}
+
+// count keeps records up to date after op succeeded.
+func (x *execution) count(op *state.Op) {
+	if op.Kind != state.AddMember && op.Kind != state.DeleteMember {
+		return
+	}
+	if _, ok, addr := ledger.Records(op.Member); !ok || !addr {
+		return
+	}
+	_, had := x.r.cache.Members[op.Member]
+	switch {
+	case op.Kind == state.AddMember && !had:
+		x.records[op.Member.Entry.IP]++
+	case op.Kind == state.DeleteMember && had:
+		x.records[op.Member.Entry.IP]--
+	}
 }
 
 type told struct {
@@ -181,10 +237,13 @@ func (x *execution) disown(i int) {
 	r, op := x.r, &x.ops[i]
 	k := op.Service.Key
 	r.foreign[k] = struct{}{}
+	// The member adds taken back count as failed from here on: what
+	// depends on them (a later delete of the member they replace) is skipped.
 	added := map[state.Member]bool{}
 	for _, d := range op.Deps {
 		if x.cause[d] == 0 && x.ops[d].Kind == state.AddMember {
 			added[x.ops[d].Member] = true
+			x.cause[d] = int32(i) + 1
 		}
 	}
 	addrAdded := false
@@ -194,19 +253,28 @@ func (x *execution) disown(i int) {
 		}
 	}
 	drop, dropAddr := ledger.Disown(k, func(m state.Member) bool { return added[m] }, addrAdded, r.cache.Members)
+	// The address goes before the members that record it, as always.
+	if dropAddr {
+		if err := r.k.Links.DelAddress(r.cfg.DummyInterface, k.Address); err != nil {
+			x.res.Failed = append(x.res.Failed, fmt.Errorf("addr del %s (disown %s): %w", k.Address, k, err))
+			r.retry.Addresses[k.Address] = struct{}{}
+		} else {
+			delete(r.cache.Addresses, k.Address)
+			dropAddr = false
+		}
+	}
 	for _, m := range drop {
+		if _, _, addr := ledger.Records(m); addr && dropAddr {
+			continue // the address is still there: keep it recorded
+		}
 		if err := r.k.Sets.Del(m.Set, m.Entry); err != nil {
 			x.res.Failed = append(x.res.Failed, fmt.Errorf("del %s %s (disown %s): %w", m.Set, m.Entry, k, err))
+			r.retry.Members[m] = struct{}{}
 			continue
+		}
+		if _, _, addr := ledger.Records(m); addr && x.records != nil {
+			x.records[m.Entry.IP]--
 		}
 		delete(r.cache.Members, m)
 	}
-	if !dropAddr {
-		return
-	}
-	if err := r.k.Links.DelAddress(r.cfg.DummyInterface, k.Address); err != nil {
-		x.res.Failed = append(x.res.Failed, fmt.Errorf("addr del %s (disown %s): %w", k.Address, k, err))
-		return
-	}
-	delete(r.cache.Addresses, k.Address)
 }
