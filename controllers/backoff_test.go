@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
@@ -68,7 +67,7 @@ func TestControllerRetriesFailedServiceWithBackoff(t *testing.T) {
 	fk := newFakeKernel()
 	cfg := testConfig()
 	cfg.MinSyncPeriod = time.Second
-	ctrl := NewController(fake.NewClientset(), NewReconciler(fk.Kernel, cfg), cfg, record.NewFakeRecorder(100))
+	ctrl := NewController(nil, NewReconciler(fk.Kernel, cfg), cfg, record.NewFakeRecorder(100))
 	ctrl.src = webAndDNS()
 	clock := &scheduled{}
 	ctrl.after = clock.after

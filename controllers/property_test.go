@@ -138,9 +138,9 @@ func (w *world) change() types.NamespacedName {
 // sync the cache equals the kernel and every virtual server of ours is in
 // the ledger; after the faults stop, one full sync reaches exactly the
 // oracle's kernel and a second changes nothing. PROPERTY_SEEDS=N runs N
-// seeds (default 40), PROPERTY_SEED=N only seed N.
+// seeds (default 30), PROPERTY_SEED=N only seed N.
 func TestReconcilerProperty(t *testing.T) {
-	first, seeds := uint64(0), uint64(40)
+	first, seeds := uint64(0), uint64(30)
 	if n, err := strconv.ParseUint(os.Getenv("PROPERTY_SEEDS"), 10, 64); err == nil {
 		seeds = n
 	}
