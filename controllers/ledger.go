@@ -30,14 +30,10 @@ type observation struct {
 // (the ownership ledger), the virtual servers they record, and the dummy-link
 // addresses they record. Every other virtual server is foreign. A set that
 // is missing is created here (empty), so each set is dumped once per full
-// sync; a ledger set found missing or empty while the cache says it held
-// members is lost (see ledger.Lost and ledger.Adopt). It only reads, but for creating sets.
+// sync; ledger members the cache has and the kernel does not were lost (see
+// ledger.Lost and ledger.Adopt). It only reads, but for creating sets.
 func (r *Reconciler) observe() (observation, error) {
 	obs := observation{owned: state.New(), foreign: map[ipvs.Key]ipvs.Service{}, lost: ledger.Lost{}, dummy: map[netip.Addr]struct{}{}}
-	cached := map[string]int{}
-	for m := range r.cache.Members {
-		cached[m.Set]++
-	}
 	for _, s := range desired.AllSets() {
 		entries, err := r.k.Sets.List(s.Name)
 		if errors.Is(err, ipset.ErrNotFound) {
@@ -46,13 +42,11 @@ func (r *Reconciler) observe() (observation, error) {
 		if err != nil {
 			return obs, fmt.Errorf("observe: %w", err)
 		}
-		if ledger.IsLedgerSet(s.Name) && ledger.LostSet(len(entries), cached[s.Name]) {
-			obs.lost[s.Name] = true
-		}
 		for _, e := range entries {
 			obs.owned.AddMember(s.Name, e)
 		}
 	}
+	obs.lost = ledger.LostFrom(r.cache.Members, obs.owned.Members)
 	own := ledger.Read(obs.owned.Members)
 	svcs, err := r.k.IPVS.Dump()
 	if err != nil {

@@ -170,3 +170,28 @@ func TestLedgerRepairStealsNothing(t *testing.T) {
 		})
 	}
 }
+
+// Loss is judged per member: a flushed set that an incremental sync has
+// written to since is still repaired by the next full sync.
+func TestLedgerRepairAfterIncrementalWrite(t *testing.T) {
+	fk := newFakeKernel()
+	r := newTestReconciler(t, fk)
+	src := webAndDNS()
+	mustFull(t, r, src)
+	flush(t, fk, ledger.NodePortSet4)
+	other := src.put(service("default/other", "10.96.0.20", port("http", "", 80, 30090)),
+		epSlice("default/other-1", "other", "http", "", 8080, "10.244.9.9"))
+	mustIncremental(t, r, src, other)
+	if !strings.Contains(fk.members(), "IPVS-PROXY-NODE-PORT 192.168.1.10,tcp:30090") {
+		t.Fatalf("incremental sync did not write the NodePort set:\n%s", fk.members())
+	}
+	fk.resetCalls()
+	res := mustFull(t, r, src)
+	if res.Repaired != 1 {
+		t.Errorf("Repaired = %d, want 1 (web's NodePort virtual server)", res.Repaired)
+	}
+	if c := fk.ipvs.Calls(); c.Mutations() != 0 {
+		t.Errorf("ipvs calls = %+v", c)
+	}
+	assertText(t, "kernel vs oracle", fk.dump(), oracle(t, src))
+}

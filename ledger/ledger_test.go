@@ -190,19 +190,22 @@ func TestDesiredRoundTrip(t *testing.T) {
 	}
 }
 
-func TestLostSet(t *testing.T) {
-	for _, tc := range []struct {
-		n, cached   int
-		want        bool
-		description string
-	}{
-		{0, 3, true, "destroyed or flushed: missing or empty while the cache says it held 3"},
-		{0, 0, false, "empty or missing, and this process never wrote to it (first start or a restart: cannot tell)"},
-		{2, 3, false, "partly there: not lost (the diff re-adds the rest)"},
-	} {
-		if got := ledger.LostSet(tc.n, tc.cached); got != tc.want {
-			t.Errorf("%s: LostSet = %v", tc.description, got)
+func TestLostFrom(t *testing.T) {
+	cached := members(C4+" 10.96.0.10,tcp:80", C4+" 10.96.0.11,tcp:80", N4+" 192.168.1.10,tcp:30080", H4+" 10.244.1.5,tcp:8080,10.244.1.5")
+	found := members(C4+" 10.96.0.10,tcp:80", C4+" 10.96.0.12,tcp:80")
+	lost := ledger.LostFrom(cached, found)
+	// The hairpin member is not part of the ledger; the new member was not lost.
+	want := ledger.Lost{member(C4 + " 10.96.0.11,tcp:80"): true, member(N4 + " 192.168.1.10,tcp:30080"): true}
+	if len(lost) != len(want) {
+		t.Errorf("LostFrom = %v, want %v", lost, want)
+	}
+	for m := range want {
+		if !lost[m] {
+			t.Errorf("%v not lost", m)
 		}
+	}
+	if got := ledger.LostFrom(nil, found); len(got) != 0 {
+		t.Errorf("a process without a cache lost %v", got)
 	}
 }
 
@@ -223,13 +226,13 @@ func TestAdopt(t *testing.T) {
 	}{
 		{"ClusterIP on our dummy link, ledger intact", ipvs.VirtualServer{Key: cip, Scheduler: "rr"}, nil, onDummy, C4 + " 10.96.0.10,tcp:80"},
 		{"ClusterIP off the dummy link, ledger intact", ipvs.VirtualServer{Key: cip, Scheduler: "rr"}, nil, offDummy, ""},
-		{"ClusterIP off the dummy link, ClusterIP set lost", ipvs.VirtualServer{Key: cip, Scheduler: "rr"}, ledger.Lost{C4: true}, offDummy, C4 + " 10.96.0.10,tcp:80"},
-		{"ClusterIP, only the NodePort set lost", ipvs.VirtualServer{Key: cip, Scheduler: "rr"}, ledger.Lost{N4: true}, offDummy, ""},
-		{"NodePort, NodePort set lost", ipvs.VirtualServer{Key: np, Scheduler: "rr", Timeout: 600}, ledger.Lost{N4: true}, onDummy, N4 + " 192.168.1.10,tcp:30080"},
+		{"ClusterIP off the dummy link, its member lost", ipvs.VirtualServer{Key: cip, Scheduler: "rr"}, ledger.Lost{member(C4 + " 10.96.0.10,tcp:80"): true}, offDummy, C4 + " 10.96.0.10,tcp:80"},
+		{"ClusterIP, only a NodePort member lost", ipvs.VirtualServer{Key: cip, Scheduler: "rr"}, ledger.Lost{member(N4 + " 192.168.1.10,tcp:30080"): true}, offDummy, ""},
+		{"NodePort, its member lost", ipvs.VirtualServer{Key: np, Scheduler: "rr", Timeout: 600}, ledger.Lost{member(N4 + " 192.168.1.10,tcp:30080"): true}, onDummy, N4 + " 192.168.1.10,tcp:30080"},
 		{"NodePort, ledger intact", ipvs.VirtualServer{Key: np, Scheduler: "rr", Timeout: 600}, nil, onDummy, ""},
-		{"other scheduler: foreign", ipvs.VirtualServer{Key: cip, Scheduler: "wrr"}, ledger.Lost{C4: true}, onDummy, ""},
-		{"other persistence: foreign", ipvs.VirtualServer{Key: np, Scheduler: "rr"}, ledger.Lost{N4: true}, onDummy, ""},
-		{"not desired", ipvs.VirtualServer{Key: key("tcp 10.96.0.11:80"), Scheduler: "rr"}, ledger.Lost{C4: true}, func(netip.Addr) bool { return true }, ""},
+		{"other scheduler: foreign", ipvs.VirtualServer{Key: cip, Scheduler: "wrr"}, ledger.Lost{member(C4 + " 10.96.0.10,tcp:80"): true}, onDummy, ""},
+		{"other persistence: foreign", ipvs.VirtualServer{Key: np, Scheduler: "rr"}, ledger.Lost{member(N4 + " 192.168.1.10,tcp:30080"): true}, onDummy, ""},
+		{"not desired", ipvs.VirtualServer{Key: key("tcp 10.96.0.11:80"), Scheduler: "rr"}, ledger.Lost{member(C4 + " 10.96.0.10,tcp:80"): true}, func(netip.Addr) bool { return true }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, ok := ledger.Adopt(tc.vs, want, tc.lost, tc.onDummy)

@@ -7,17 +7,29 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
 
-// Lost tells, per ledger set, whether a full sync found it lost: missing or
-// empty while the reconciler's cache (what this process wrote and read
-// before) says it held members, so it was destroyed or flushed. A restarted
-// process has no such memory, and a missing or empty set then looks exactly
-// like the first start on a node whose virtual servers are someone else's
-// (kube-proxy's, say): it does not count as lost.
-type Lost map[string]bool
+// Lost holds the ledger members whose record was lost: members the
+// reconciler's cache (what this process wrote and read before) says are in
+// the kernel but that a full sync did not find there, because their set was
+// destroyed or flushed, or they were deleted one by one. A restarted process
+// has no such memory: a missing or empty set then looks exactly like the
+// first start on a node whose virtual servers are someone else's
+// (kube-proxy's, say), so nothing counts as lost.
+type Lost map[state.Member]bool
 
-// LostSet reports whether a set found with n members (0 when it was
-// missing) was lost, cached being how many members the cache says it holds.
-func LostSet(n, cached int) bool { return n == 0 && cached > 0 }
+// LostFrom returns the members of cached that are ledger members and are not
+// in found (what the kernel's ledger sets hold).
+func LostFrom(cached, found map[state.Member]struct{}) Lost {
+	lost := Lost{}
+	for m := range cached {
+		if _, ok := found[m]; ok {
+			continue
+		}
+		if _, ok, _ := Records(m); ok {
+			lost[m] = true
+		}
+	}
+	return lost
+}
 
 // Adopt decides whether vs, a virtual server found in the kernel with no
 // ledger record, is ours after all and so is re-adopted in place: its ledger
@@ -28,7 +40,7 @@ func LostSet(n, cached int) bool { return n == 0 && cached > 0 }
 // The rule: want (the whole desired state) holds exactly this virtual server
 // (same key, scheduler and persistence) together with the member recording
 // it, and either
-//   - the ledger set that member belongs to was lost (see Lost), or
+//   - that member's record was lost (see Lost), or
 //   - it is a ClusterIP virtual server whose address sits on our dummy link
 //     (onDummy): only we put addresses there.
 //
@@ -45,7 +57,7 @@ func Adopt(vs ipvs.VirtualServer, want state.State, lost Lost, onDummy func(neti
 		if _, ok := want.Members[m]; !ok {
 			continue
 		}
-		if lost[m.Set] {
+		if lost[m] {
 			return m, true
 		}
 		if _, _, addr := Records(m); addr && onDummy != nil && onDummy(vs.Address) {
