@@ -5,211 +5,276 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"syscall"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/ipvs-proxy/ipvs-proxy/desired"
-	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/ledger"
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
 
-// apply carries out p in its order and keeps the cache equal to the kernel:
-// each operation that succeeds is recorded, one that fails is not. Real
-// servers of a virtual server that could not be created are skipped. A
-// failure is attributed to the Services that own the object and returned; the
-// caller retries with a full sync.
-func (r *Reconciler) apply(ctx context.Context, p state.Plan, problems map[types.NamespacedName][]string) error {
-	log := logr.FromContextOrDiscard(ctx)
-	var errs []error
-	fail := func(k *ipvs.Key, err error) {
-		errs = append(errs, err)
-		if k == nil {
-			return
-		}
-		for _, n := range r.index.Owners(*k) {
-			problems[n] = append(problems[n], err.Error())
-		}
-	}
-	change := func(op string, kv ...any) { log.V(2).Info(op, kv...) }
-	c := &r.cache
+// Unowned stands in Result.Retry for failed operations on objects no Service
+// wants any more (a stale virtual server that could not be deleted, say). Any
+// Incremental sync retries those, whatever names it is given.
+var Unowned = types.NamespacedName{}
 
-	// An object is created only once the ledger records it, or it would not
-	// be ours after a restart (and would be left forever as foreign).
-	addedMembers := map[state.Member]bool{}
-	failedMembers := map[state.Member]bool{}
-	unrecordedAddrs := map[netip.Addr]bool{}
-	for _, m := range p.AddMembers {
-		if err := r.k.Sets.Add(m.Set, m.Entry); err != nil {
-			failedMembers[m] = true
-			if m.Set == desired.Sets(m.Entry.IP).ClusterIP {
-				unrecordedAddrs[m.Entry.IP] = true
-			}
-			fail(nil, fmt.Errorf("add %s to ipset %s: %w", m.Entry, m.Set, err))
+// apply runs p's operations (state.Plan.Ops: one model of ordering) against
+// the kernel and keeps the cache equal to it: each operation that succeeds is
+// recorded, one that fails is not, and one whose dependency failed is
+// skipped. A per-object failure (see perObject) is reported to the Services
+// that want the object or a skipped dependent, listed in res for a retry,
+// and does not fail the sync; a node-level failure stops the apply and is
+// returned. ctx is checked between operations: a cancelled apply stops at
+// once, and what it leaves is crash-safe because every object is made after
+// its ledger member and removed before it.
+func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) error {
+	log := logr.FromContextOrDiscard(ctx).V(2)
+	ops := p.Ops(ledger.Records)
+	x := execution{r: r, ops: ops, res: res, cause: make([]int32, len(ops)), errs: map[int]error{}}
+	for i := range ops {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("apply stopped after %d of %d operations: %w", i, len(ops), err)
+		}
+		op := &ops[i]
+		if root := x.blocked(op); root >= 0 {
+			x.cause[i] = int32(root) + 1
+			res.Skipped++
+			x.attribute(i, root)
 			continue
 		}
-		addedMembers[m] = true
-		c.AddMember(m.Set, m.Entry)
-	}
-	addedAddrs := map[netip.Addr]bool{}
-	for _, a := range p.AddAddresses {
-		if unrecordedAddrs[a] {
-			fail(nil, fmt.Errorf("add address %s to %s: skipped, its ownership ledger entry could not be added", a, r.cfg.DummyInterface))
-			continue
+		if x.lastRecord(op) {
+			continue // see lastRecord
 		}
-		if err := r.k.Links.AddAddress(r.cfg.DummyInterface, a); err != nil {
-			fail(nil, fmt.Errorf("add address %s to %s: %w", a, r.cfg.DummyInterface, err))
-			continue
+		err := r.do(op)
+		if err == nil && x.records != nil {
+			x.count(op)
 		}
-		change("address added", "address", a)
-		c.AddAddress(a)
-		addedAddrs[a] = true
-	}
-	failedVS := map[ipvs.Key]bool{}
-	for _, vs := range p.AddServices {
-		if len(failedMembers) > 0 && slices.ContainsFunc(desired.LedgerMembers(vs.Key), func(m state.Member) bool { return failedMembers[m] }) {
-			failedVS[vs.Key] = true
-			fail(&vs.Key, fmt.Errorf("add virtual server %s: skipped, its ownership ledger entry could not be added", vs.Key))
-			continue
-		}
-		if err := r.k.IPVS.AddVirtualServer(vs); err != nil {
-			failedVS[vs.Key] = true
-			fail(&vs.Key, fmt.Errorf("add virtual server %s: %w", vs.Key, err))
-			if errors.Is(err, syscall.EEXIST) {
-				// Not ours (the cache knows ours): someone created it since
-				// the last full sync. Take back the ledger entry just
-				// written, or the next full sync would adopt it.
-				r.disown(vs.Key, addedMembers, addedAddrs, fail)
+		if err == nil || (op.Kind == state.DeleteRealServer || op.Kind == state.DeleteService) && missing(err) {
+			op.ApplyTo(&r.cache)
+			if log.Enabled() {
+				log.Info("kernel changed", "op", op.String())
 			}
 			continue
 		}
-		change("virtual server added", "virtualServer", vs.String())
-		c.AddService(vs)
-	}
-	for _, vs := range p.UpdateServices {
-		if err := r.k.IPVS.UpdateVirtualServer(vs); err != nil {
-			fail(&vs.Key, fmt.Errorf("update virtual server %s: %w", vs.Key, err))
-			continue
+		err = fmt.Errorf("%s: %w", op, err)
+		if !perObject(err) {
+			return err
 		}
-		change("virtual server updated", "virtualServer", vs.String())
-		c.AddService(vs)
-	}
-	for _, op := range p.AddRealServers {
-		if failedVS[op.Service] {
-			continue
-		}
-		if err := r.k.IPVS.AddRealServer(op.Service, op.RealServer); err != nil {
-			fail(&op.Service, fmt.Errorf("add real server %s to %s: %w", op.RealServer.RealServerKey, op.Service, err))
-			continue
-		}
-		change("real server added", "virtualServer", op.Service.String(), "realServer", op.RealServer.RealServerKey.String())
-		c.AddRealServer(op.Service, op.RealServer)
-	}
-	for _, op := range p.UpdateRealServers {
-		if err := r.k.IPVS.UpdateRealServer(op.Service, op.RealServer); err != nil {
-			fail(&op.Service, fmt.Errorf("update real server %s of %s: %w", op.RealServer.RealServerKey, op.Service, err))
-			continue
-		}
-		change("real server updated", "virtualServer", op.Service.String(), "realServer", op.RealServer.Line(op.Service))
-		c.AddRealServer(op.Service, op.RealServer)
-	}
-	for _, op := range p.DeleteRealServers {
-		if err := r.k.IPVS.DeleteRealServer(op.Service, op.RealServer.RealServerKey); err != nil && !missing(err) {
-			fail(&op.Service, fmt.Errorf("delete real server %s of %s: %w", op.RealServer.RealServerKey.String(), op.Service, err))
-			continue
-		}
-		change("real server deleted", "virtualServer", op.Service.String(), "realServer", op.RealServer.RealServerKey.String())
-		if svc := c.Services[op.Service]; svc != nil {
-			delete(svc.RealServers, op.RealServer.RealServerKey)
+		x.cause[i] = int32(i) + 1
+		res.Failed = append(res.Failed, err)
+		x.errs[i] = err
+		x.attribute(i, i)
+		if op.Kind == state.AddService && errors.Is(err, syscall.EEXIST) {
+			x.disown(i)
 		}
 	}
-	keptVS := map[ipvs.Key]bool{}
-	for _, k := range p.DeleteServices {
-		if err := r.k.IPVS.DeleteVirtualServer(k); err != nil && !missing(err) {
-			keptVS[k] = true
-			fail(nil, fmt.Errorf("delete virtual server %s: %w", k, err))
-			continue
-		}
-		change("virtual server deleted", "virtualServer", k.String())
-		delete(c.Services, k)
-	}
-	keptAddrs := map[netip.Addr]bool{}
-	for _, a := range p.DeleteAddresses {
-		if err := r.k.Links.DelAddress(r.cfg.DummyInterface, a); err != nil {
-			keptAddrs[a] = true
-			fail(nil, fmt.Errorf("delete address %s from %s: %w", a, r.cfg.DummyInterface, err))
-			continue
-		}
-		change("address deleted", "address", a)
-		delete(c.Addresses, a)
-	}
-	// Ledger entries go last, and only when what they record is gone: a
-	// virtual server or address that could not be deleted keeps its entries,
-	// so that the retry (or a restarted process) still knows it is ours.
-	for _, m := range p.DeleteMembers {
-		if (len(keptVS) > 0 || len(keptAddrs) > 0) && recordsKept(m, keptVS, keptAddrs) {
-			continue
-		}
-		if err := r.k.Sets.Del(m.Set, m.Entry); err != nil {
-			fail(nil, fmt.Errorf("delete %s from ipset %s: %w", m.Entry, m.Set, err))
-			continue
-		}
-		delete(c.Members, m)
-	}
-	return errors.Join(errs...)
+	x.finish()
+	return nil
 }
 
-// recordsKept tells whether ledger member m records a virtual server in
-// keptVS or (as a ClusterIP entry) an address in keptAddrs.
-func recordsKept(m state.Member, keptVS map[ipvs.Key]bool, keptAddrs map[netip.Addr]bool) bool {
-	n := desired.Sets(m.Entry.IP)
-	if m.Set != n.ClusterIP && m.Set != n.NodePort {
+// do makes the kernel call of one operation.
+func (r *Reconciler) do(op *state.Op) error {
+	k, dev := r.k, r.cfg.DummyInterface
+	switch op.Kind {
+	case state.AddMember:
+		return k.Sets.Add(op.Member.Set, op.Member.Entry)
+	case state.AddAddress:
+		return k.Links.AddAddress(dev, op.Address)
+	case state.AddService:
+		return k.IPVS.AddVirtualServer(op.Service)
+	case state.UpdateService:
+		return k.IPVS.UpdateVirtualServer(op.Service)
+	case state.AddRealServer:
+		return k.IPVS.AddRealServer(op.Service.Key, op.RealServer)
+	case state.UpdateRealServer:
+		return k.IPVS.UpdateRealServer(op.Service.Key, op.RealServer)
+	case state.DeleteRealServer:
+		return k.IPVS.DeleteRealServer(op.Service.Key, op.RealServer.RealServerKey)
+	case state.DeleteService:
+		return k.IPVS.DeleteVirtualServer(op.Service.Key)
+	case state.DeleteAddress:
+		return k.Links.DelAddress(dev, op.Address)
+	case state.DeleteMember:
+		return k.Sets.Del(op.Member.Set, op.Member.Entry)
+	}
+	return fmt.Errorf("unknown operation %v", op.Kind)
+}
+
+// execution is the bookkeeping of one apply: for every operation, whether it
+// failed or was skipped and which failure was the root cause.
+type execution struct {
+	r   *Reconciler
+	ops []state.Op
+	res *Result
+	// cause[i] is 0 while op i has not failed; else 1 + the index of the
+	// failed op that made it fail or be skipped (itself, if it failed).
+	cause []int32
+	// errs are the errors of the failed ops, by index.
+	errs map[int]error
+	// told remembers which Service was told of which root failure.
+	told map[told]struct{}
+	// owned marks root failures some Service was told of.
+	owned map[int]bool
+	// records counts the ClusterIP members of the cache per address, once
+	// lastRecord needs them.
+	records map[netip.Addr]int
+}
+
+// lastRecord tells whether op deletes the last ClusterIP member recording an
+// address that stays on the dummy link; such a delete is left out (the
+// member outlives its virtual server, harmlessly, until a full sync removes
+// both), or the address would be ours no more and never be removed. It
+// happens when an incremental sync keeps an address that another Service
+// wants while that Service's virtual server there turned out foreign.
+func (x *execution) lastRecord(op *state.Op) bool {
+	if op.Kind != state.DeleteMember {
 		return false
 	}
-	if m.Set == n.ClusterIP && keptAddrs[m.Entry.IP] {
-		return true
+	_, ok, addr := ledger.Records(op.Member)
+	if !ok || !addr {
+		return false
 	}
-	p, err := ipvs.ParseProtocol(m.Entry.Protocol)
-	return err == nil && keptVS[ipvs.Key{Protocol: p, Address: m.Entry.IP, Port: m.Entry.Port}]
+	a := op.Member.Entry.IP
+	if _, on := x.r.cache.Addresses[a]; !on {
+		return false
+	}
+	if x.records == nil {
+		x.records = map[netip.Addr]int{}
+		for m := range x.r.cache.Members {
+			if _, ok, addr := ledger.Records(m); ok && addr {
+				x.records[m.Entry.IP]++
+			}
+		}
+	}
+	return x.records[a] <= 1
 }
 
-// disown undoes what this apply did to claim virtual server k, which turned
-// out to exist already and not be ours: the ledger entries it added for k, and
-// k's address if it added that and no ClusterIP entry of ours carries it any
-// more. k counts as foreign until the next full sync.
-func (r *Reconciler) disown(k ipvs.Key, addedMembers map[state.Member]bool, addedAddrs map[netip.Addr]bool, fail func(*ipvs.Key, error)) {
-	c := &r.cache
-	r.foreign[k] = struct{}{}
-	for _, m := range desired.LedgerMembers(k) {
-		if !addedMembers[m] {
-			continue
-		}
-		if err := r.k.Sets.Del(m.Set, m.Entry); err != nil {
-			fail(nil, fmt.Errorf("delete %s from ipset %s: %w", m.Entry, m.Set, err))
-			continue
-		}
-		delete(c.Members, m)
-	}
-	a := k.Address
-	if !addedAddrs[a] {
+// count keeps records up to date after op succeeded.
+func (x *execution) count(op *state.Op) {
+	if op.Kind != state.AddMember && op.Kind != state.DeleteMember {
 		return
 	}
-	cip := desired.Sets(a).ClusterIP
-	for m := range c.Members {
-		if m.Set == cip && m.Entry.IP == a {
+	if _, ok, addr := ledger.Records(op.Member); !ok || !addr {
+		return
+	}
+	_, had := x.r.cache.Members[op.Member]
+	switch {
+	case op.Kind == state.AddMember && !had:
+		x.records[op.Member.Entry.IP]++
+	case op.Kind == state.DeleteMember && had:
+		x.records[op.Member.Entry.IP]--
+	}
+}
+
+type told struct {
+	root int
+	n    types.NamespacedName
+}
+
+// blocked returns the root failure of a failed dependency of op, or -1.
+func (x *execution) blocked(op *state.Op) int {
+	for _, d := range op.Deps {
+		if c := x.cause[d]; c != 0 {
+			return int(c) - 1
+		}
+	}
+	return -1
+}
+
+// attribute tells the Services that want op's virtual server of the root
+// failure (once each), lists them for a retry, and puts op's object in the
+// retry scope.
+func (x *execution) attribute(i, root int) {
+	r, op := x.r, &x.ops[i]
+	switch op.Kind {
+	case state.AddMember, state.DeleteMember:
+		r.retry.Members[op.Member] = struct{}{}
+	case state.AddAddress, state.DeleteAddress:
+		r.retry.Addresses[op.Address] = struct{}{}
+	default:
+		r.retry.Services[op.Service.Key] = struct{}{}
+	}
+	if x.owned == nil {
+		x.owned, x.told = map[int]bool{}, map[told]struct{}{}
+	}
+	if _, seen := x.owned[root]; !seen {
+		x.owned[root] = false
+	}
+	k, ok := op.VirtualServer()
+	if !ok {
+		return
+	}
+	for _, n := range r.index.Owners(k) {
+		x.owned[root] = true
+		if _, ok := x.told[told{root, n}]; ok {
+			continue
+		}
+		x.told[told{root, n}] = struct{}{}
+		msg := x.errs[root].Error()
+		if root != i {
+			msg = fmt.Sprintf("%s: skipped, it needs %s", op, msg)
+		}
+		x.res.Problems[n] = append(x.res.Problems[n], msg)
+		x.res.retry(n)
+	}
+}
+
+// finish lists Unowned for a retry when some failure concerned no Service.
+func (x *execution) finish() {
+	for _, owned := range x.owned {
+		if !owned {
+			x.res.retry(Unowned)
 			return
 		}
 	}
-	if err := r.k.Links.DelAddress(r.cfg.DummyInterface, a); err != nil {
-		fail(nil, fmt.Errorf("delete address %s from %s: %w", a, r.cfg.DummyInterface, err))
-		return
-	}
-	delete(c.Addresses, a)
 }
 
-// missing reports the kernel's "no such object" answers, which a delete treats as done.
-func missing(err error) bool {
-	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ESRCH)
+// disown takes back what this apply did to claim the virtual server of op i,
+// which turned out to exist already and not be ours (see ledger.Disown); it
+// counts as foreign until the next full sync.
+func (x *execution) disown(i int) {
+	r, op := x.r, &x.ops[i]
+	k := op.Service.Key
+	r.foreign[k] = struct{}{}
+	// The member adds taken back count as failed from here on: what
+	// depends on them (a later delete of the member they replace) is skipped.
+	added := map[state.Member]bool{}
+	for _, d := range op.Deps {
+		if x.cause[d] == 0 && x.ops[d].Kind == state.AddMember {
+			added[x.ops[d].Member] = true
+			x.cause[d] = int32(i) + 1
+		}
+	}
+	addrAdded := false
+	for j := range i {
+		if o := &x.ops[j]; o.Kind == state.AddAddress && o.Address == k.Address && x.cause[j] == 0 {
+			addrAdded = true
+		}
+	}
+	drop, dropAddr := ledger.Disown(k, func(m state.Member) bool { return added[m] }, addrAdded, r.cache.Members)
+	// The address goes before the members that record it, as always.
+	if dropAddr {
+		if err := r.k.Links.DelAddress(r.cfg.DummyInterface, k.Address); err != nil {
+			x.res.Failed = append(x.res.Failed, fmt.Errorf("addr del %s (disown %s): %w", k.Address, k, err))
+			r.retry.Addresses[k.Address] = struct{}{}
+		} else {
+			delete(r.cache.Addresses, k.Address)
+			dropAddr = false
+		}
+	}
+	for _, m := range drop {
+		if _, _, addr := ledger.Records(m); addr && dropAddr {
+			continue // the address is still there: keep it recorded
+		}
+		if err := r.k.Sets.Del(m.Set, m.Entry); err != nil {
+			x.res.Failed = append(x.res.Failed, fmt.Errorf("del %s %s (disown %s): %w", m.Set, m.Entry, k, err))
+			r.retry.Members[m] = struct{}{}
+			continue
+		}
+		if _, _, addr := ledger.Records(m); addr && x.records != nil {
+			x.records[m.Entry.IP]--
+		}
+		delete(r.cache.Members, m)
+	}
 }

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +33,11 @@ type Controller struct {
 	src    Source
 	status *Status
 
+	// retries backs off the incremental retries of failed Services; after
+	// schedules them (time.AfterFunc; tests inject their own clock).
+	retries *backoff
+	after   func(time.Duration, func())
+
 	mu       sync.Mutex
 	pending  map[types.NamespacedName]struct{}
 	fullNext bool
@@ -50,6 +56,8 @@ func NewController(client kubernetes.Interface, rec *Reconciler, cfg v1alpha1.Co
 		reported: map[types.NamespacedName]string{},
 	}
 	c.runner = NewRunner(cfg.MinSyncPeriod, cfg.SyncPeriod, c.sync)
+	c.retries = newBackoff(max(cfg.MinSyncPeriod, 500*time.Millisecond), c.runner.MaxBackoff)
+	c.after = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
 	return c
 }
 
@@ -65,12 +73,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err := addSliceIndex(sliceInf.Informer()); err != nil {
 		return err
 	}
-	mark := func(n types.NamespacedName) {
-		c.mu.Lock()
-		c.pending[n] = struct{}{}
-		c.mu.Unlock()
-		c.runner.Request()
-	}
+	mark := c.mark
 	if _, err := svcInf.Informer().AddEventHandler(handler(mark)); err != nil {
 		return fmt.Errorf("watch Services: %w", err)
 	}
@@ -103,6 +106,14 @@ func (c *Controller) Run(ctx context.Context) error {
 	factory.Shutdown()
 	nodeFactory.Shutdown()
 	return nil
+}
+
+// mark asks for an incremental sync of Service n.
+func (c *Controller) mark(n types.NamespacedName) {
+	c.mu.Lock()
+	c.pending[n] = struct{}{}
+	c.mu.Unlock()
+	c.runner.Request()
 }
 
 func (c *Controller) requestFull() {
@@ -144,9 +155,42 @@ func (c *Controller) sync(ctx context.Context, full bool) error {
 	} else {
 		log.V(1).Info("synced", "full", full, "services", len(names), "changes", res.Plan.Len(), "elapsed", elapsed)
 	}
+	if len(res.Failed) > 0 {
+		log.Info("kernel refused some objects; their Services are retried with backoff",
+			"failed", len(res.Failed), "skipped", res.Skipped, "retry", len(res.Retry), "errors", errorList(res.Failed, 5))
+	}
+	if res.Repaired > 0 {
+		log.Info("ownership ledger was lost; re-adopted virtual servers in place", "readopted", res.Repaired)
+	}
 	c.report(ctx, res.Problems)
 	c.forget(full, err, names, res.Problems)
+	c.retryFailed(full, err, names, res.Retry)
 	return err
+}
+
+// retryFailed schedules an incremental sync of each Service in retry after
+// its backoff, and clears the backoff of those that synced cleanly. Unowned
+// stands for stale objects; an incremental sync of it retries them.
+func (c *Controller) retryFailed(full bool, err error, names, retry []types.NamespacedName) {
+	if err == nil {
+		for n := range c.retries.failures {
+			if !slices.Contains(retry, n) && (full || slices.Contains(names, n)) {
+				c.retries.forget(n)
+			}
+		}
+	}
+	for _, n := range retry {
+		c.after(c.retries.failed(n), func() { c.mark(n) })
+	}
+}
+
+// errorList renders at most n errors, for one log line.
+func errorList(errs []error, n int) []string {
+	out := make([]string, 0, min(n, len(errs)))
+	for _, e := range errs[:min(n, len(errs))] {
+		out = append(out, e.Error())
+	}
+	return out
 }
 
 // forget drops what was reported about Services that no longer exist, so a

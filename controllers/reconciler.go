@@ -16,7 +16,6 @@ import (
 
 	"github.com/ipvs-proxy/ipvs-proxy/api/v1alpha1"
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
-	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 	"github.com/ipvs-proxy/ipvs-proxy/sysctl"
@@ -37,6 +36,7 @@ type Reconciler struct {
 	cache     state.State           // what we own in the kernel
 	foreign   map[ipvs.Key]struct{} // virtual servers we did not create
 	synced    bool                  // a full sync has run since start
+	retry     state.Scope           // objects whose last operation failed or was skipped
 }
 
 // NewReconciler returns a Reconciler; cfg must be valid.
@@ -48,6 +48,7 @@ func NewReconciler(k Kernel, cfg v1alpha1.Config) *Reconciler {
 		index:   desired.NewIndex(),
 		cache:   state.New(),
 		foreign: map[ipvs.Key]struct{}{},
+		retry:   state.NewScope(),
 	}
 }
 
@@ -61,6 +62,25 @@ type Result struct {
 	// is present with a nil slice when it was synced, so stale Events can be
 	// cleared.
 	Problems map[types.NamespacedName][]string
+	// Failed are the per-object kernel failures (each error names its
+	// operation); they do not fail the sync. The caller logs them once.
+	Failed []error
+	// Skipped counts operations not tried because one they need failed.
+	Skipped int
+	// Retry lists, without repetition, the Services with a failed or skipped
+	// operation, to be retried incrementally (with backoff); Unowned stands
+	// for objects no Service wants.
+	Retry []types.NamespacedName
+	// Repaired counts the virtual servers re-adopted in place after the
+	// ownership ledger was found lost (see ledger.Adopt).
+	Repaired int
+}
+
+// retry lists n in Retry once.
+func (res *Result) retry(n types.NamespacedName) {
+	if !slices.Contains(res.Retry, n) {
+		res.Retry = append(res.Retry, n)
+	}
 }
 
 // Synced tells whether a full sync has run, so incremental syncs have a base.
@@ -91,18 +111,26 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 		}
 	}
 
-	obs, foreign, err := r.observe()
+	obs, err := r.observe()
 	if err != nil {
 		return res, err
 	}
-	r.cache, r.foreign = obs, foreign
+	want := r.index.All()
+	res.Repaired, err = r.repair(&obs, want, &res)
+	r.cache, r.foreign = obs.owned, make(map[ipvs.Key]struct{}, len(obs.foreign))
+	for k := range obs.foreign {
+		r.foreign[k] = struct{}{}
+	}
+	if err != nil {
+		return res, err
+	}
 	if err := r.ensureRules(); err != nil {
 		return res, err
 	}
-	want := r.index.All()
 	r.dropConflicts(&want, res.Problems)
 	res.Plan = state.Diff(want, r.cache)
-	err = r.apply(ctx, res.Plan, res.Problems)
+	r.retry = state.NewScope() // a full diff covers everything
+	err = r.apply(ctx, res.Plan, &res)
 	r.synced = err == nil
 	return res, err
 }
@@ -111,7 +139,9 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 // applies only what changed for them.
 func (r *Reconciler) Incremental(ctx context.Context, src Source, names []types.NamespacedName) (Result, error) {
 	res := Result{Problems: map[types.NamespacedName][]string{}}
-	sc := state.NewScope()
+	// What failed before is diffed again, with the named Services.
+	sc := r.retry
+	r.retry = state.NewScope()
 	for _, n := range names {
 		svc, ok := src.Service(n)
 		if !ok {
@@ -123,7 +153,7 @@ func (r *Reconciler) Incremental(ctx context.Context, src Source, names []types.
 	want := r.index.Desired(sc)
 	r.dropConflicts(&want, res.Problems)
 	res.Plan = state.Diff(want, r.cache.Restrict(sc))
-	return res, r.apply(ctx, res.Plan, res.Problems)
+	return res, r.apply(ctx, res.Plan, &res)
 }
 
 // fragment computes the desired state of Service n and records its problems
@@ -135,89 +165,6 @@ func (r *Reconciler) fragment(n types.NamespacedName, svc *corev1.Service, src S
 		problems[n] = append(problems[n], err.Error())
 	}
 	return frag
-}
-
-// dropConflicts removes from want every virtual server that exists in the
-// kernel but is not ours (and its ledger entries): we never touch those. An
-// address only such virtual servers need is dropped too: without a
-// ClusterIP ledger entry carrying it, it would not be ours once added.
-func (r *Reconciler) dropConflicts(want *state.State, problems map[types.NamespacedName][]string) {
-	var addrs map[netip.Addr]struct{}
-	defer func() {
-		if len(addrs) == 0 {
-			return
-		}
-		for m := range want.Members {
-			if m.Set == desired.Sets(m.Entry.IP).ClusterIP {
-				delete(addrs, m.Entry.IP)
-			}
-		}
-		for a := range addrs {
-			delete(want.Addresses, a)
-		}
-	}()
-	for k := range want.Services {
-		if _, ok := r.foreign[k]; !ok {
-			continue
-		}
-		delete(want.Services, k)
-		for _, m := range desired.LedgerMembers(k) {
-			delete(want.Members, m)
-		}
-		if addrs == nil {
-			addrs = map[netip.Addr]struct{}{}
-		}
-		addrs[k.Address] = struct{}{}
-		for _, n := range r.index.Owners(k) {
-			problems[n] = append(problems[n], fmt.Sprintf("virtual server %s already exists and was not created by ipvs-proxy; left alone", k))
-		}
-	}
-}
-
-// observe reads what ipvs-proxy owns in the kernel: the members of our sets
-// (the ownership ledger), the virtual servers they record, and the dummy-link
-// addresses they record. Every other virtual server is foreign. A set that
-// is missing is created here (empty), so each set is dumped once per full sync.
-func (r *Reconciler) observe() (state.State, map[ipvs.Key]struct{}, error) {
-	obs := state.New()
-	for _, s := range desired.AllSets() {
-		entries, err := r.k.Sets.List(s.Name)
-		if errors.Is(err, ipset.ErrNotFound) {
-			entries, err = nil, r.k.Sets.Ensure(s)
-		}
-		if err != nil {
-			return obs, nil, fmt.Errorf("observe: %w", err)
-		}
-		for _, e := range entries {
-			obs.AddMember(s.Name, e)
-		}
-	}
-	own := desired.OwnershipFrom(obs.Members)
-	svcs, err := r.k.IPVS.Dump()
-	if err != nil {
-		return obs, nil, fmt.Errorf("observe: %w", err)
-	}
-	foreign := map[ipvs.Key]struct{}{}
-	for _, s := range svcs {
-		if !own.OwnsService(s.Key) {
-			foreign[s.Key] = struct{}{}
-			continue
-		}
-		obs.AddService(s.VirtualServer)
-		for _, rs := range s.RealServers {
-			obs.AddRealServer(s.Key, rs)
-		}
-	}
-	addrs, err := r.k.Links.Addresses(r.cfg.DummyInterface)
-	if err != nil {
-		return obs, nil, fmt.Errorf("observe: %w", err)
-	}
-	for _, a := range addrs {
-		if own.OwnsAddress(a) {
-			obs.AddAddress(a)
-		}
-	}
-	return obs, foreign, nil
 }
 
 // ensureHost sets the sysctls and creates the dummy link; each is

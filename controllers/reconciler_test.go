@@ -17,6 +17,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/ledger"
 	"github.com/ipvs-proxy/ipvs-proxy/netif"
 	"github.com/ipvs-proxy/ipvs-proxy/rules"
 )
@@ -78,11 +79,11 @@ func oracle(t *testing.T, src Source) string {
 // observation of the kernel. It calls the fakes (Dump, List, Addresses).
 func assertCacheTruthful(t *testing.T, r *Reconciler) {
 	t.Helper()
-	obs, _, err := r.observe()
+	obs, err := r.observe()
 	if err != nil {
 		t.Fatalf("observe: %v", err)
 	}
-	assertText(t, "cache vs kernel", r.cache.Format(dummy), obs.Format(dummy))
+	assertText(t, "cache vs kernel", r.cache.Format(dummy), obs.owned.Format(dummy))
 }
 
 func mustFull(t *testing.T, r *Reconciler, src Source) Result {
@@ -190,7 +191,7 @@ func TestLedgerOrder(t *testing.T) {
 	var mu sync.Mutex
 	var bad []string
 	inLedger := func(k ipvs.Key) bool {
-		for _, m := range desired.LedgerMembers(k) {
+		for _, m := range ledger.Members(k) {
 			es, err := fk.sets.List(m.Set)
 			if err == nil && slices.Contains(es, m.Entry) {
 				return true
@@ -503,12 +504,16 @@ func TestForeignVirtualServer(t *testing.T) {
 		fk.resetCalls()
 		clash := src.put(service("default/clash", "10.0.0.99", tcp("http", 80)),
 			epSlice("default/clash-1", "clash", "http", "", 8080, "10.244.5.5"))
-		res, err := r.Incremental(context.Background(), src, []types.NamespacedName{clash})
-		if !errors.Is(err, errExist) {
-			t.Errorf("Incremental err = %v, want EEXIST", err)
+		// EEXIST is about that one object: reported, retried, and the sync succeeds.
+		res := mustIncremental(t, r, src, clash)
+		if len(res.Failed) != 1 || !errors.Is(res.Failed[0], errExist) {
+			t.Errorf("Failed = %v, want one EEXIST", res.Failed)
 		}
 		if got := problemsOf(res, clash.String()); !strings.Contains(got, "file exists") {
 			t.Errorf("problems of %s = %q", clash, got)
+		}
+		if !slices.Equal(res.Retry, []types.NamespacedName{clash}) {
+			t.Errorf("Retry = %v, want [%s]", res.Retry, clash)
 		}
 		// Only its Add was attempted (and refused): no change, no ledger entry, no address.
 		if got := fk.ipvs.String(); strings.Count(got, "10.0.0.99:80") != 2 || !strings.Contains(got, foreignText) {
@@ -534,70 +539,7 @@ func TestForeignVirtualServer(t *testing.T) {
 	})
 }
 
-// 6. A failed kernel call fails the sync, is reported for its Service, keeps
-// the cache truthful, and the next full sync converges.
-func TestFailedKernelCallRetried(t *testing.T) {
-	for _, tc := range []struct {
-		op          ipvs.Op
-		wantProblem string
-		wantRS      int // real servers in the kernel after the failed sync
-	}{
-		{ipvs.OpAddRealServer, "add real server 10.244.1.1:8080 to -t 10.96.0.10:80: add real server 10.244.1.1:8080 of -t 10.96.0.10:80: boom", 6},
-		// The real servers of a virtual server that could not be made are skipped.
-		{ipvs.OpAddVirtualServer, "add virtual server -t 10.96.0.10:80: add virtual server -t 10.96.0.10:80: boom", 4},
-	} {
-		t.Run(string(tc.op), func(t *testing.T) {
-			fk := newFakeKernel()
-			r := newTestReconciler(t, fk)
-			src := webAndDNS()
-			fk.ipvs.FailNext(tc.op, errBoom)
-			res, err := r.Full(context.Background(), src)
-			if !errors.Is(err, errBoom) {
-				t.Fatalf("Full err = %v, want boom", err)
-			}
-			if r.Synced() {
-				t.Error("Synced after a failed full sync")
-			}
-			if got := problemsOf(res, "default/web"); got != tc.wantProblem {
-				t.Errorf("problems of web = %q, want %q", got, tc.wantProblem)
-			}
-			if p := res.Problems[nsn("kube-system/dns")]; p != nil {
-				t.Errorf("problems of dns: %v", p)
-			}
-			if got := strings.Count(fk.ipvs.String(), "\n-a "); got != tc.wantRS {
-				t.Errorf("%d real servers after the failure:\n%s", got, fk.ipvs.String())
-			}
-			assertCacheTruthful(t, r)
-
-			// The retry converges, and then nothing more happens.
-			res = mustFull(t, r, src)
-			if p := res.Problems[nsn("default/web")]; p != nil {
-				t.Errorf("problems of web after retry: %v", p)
-			}
-			assertText(t, "ipvsadm -Sn", fk.ipvs.String(), webAndDNSIPVS)
-			assertText(t, "kernel vs oracle", fk.dump(), oracle(t, src))
-			m := fk.resetCalls()
-			mustFull(t, r, src)
-			assertNoMutations(t, fk, m)
-		})
-	}
-	t.Run("incremental", func(t *testing.T) {
-		fk := newFakeKernel()
-		r := newTestReconciler(t, fk)
-		src := webAndDNS()
-		mustFull(t, r, src)
-		n := nsn("default/web")
-		src.setSlices(n, epSlice("default/web-1", "web", "http", "", 8080, "10.244.1.1", "10.244.2.2", "10.244.4.4"))
-		fk.ipvs.FailNext(ipvs.OpDeleteRealServer, errBoom)
-		res, err := r.Incremental(context.Background(), src, []types.NamespacedName{n})
-		if !errors.Is(err, errBoom) || !strings.Contains(problemsOf(res, "default/web"), "delete real server 10.244.3.3:8080") {
-			t.Errorf("err = %v, problems = %v", err, res.Problems)
-		}
-		assertCacheTruthful(t, r)
-		mustFull(t, r, src)
-		assertText(t, "kernel vs oracle", fk.dump(), oracle(t, src))
-	})
-}
+// 6. Failed kernel calls: see apply_test.go.
 
 // 7. Changes of settings are made in place: no virtual server is deleted,
 // so no connection is dropped.

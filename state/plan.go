@@ -17,7 +17,8 @@ type RealServerOp struct {
 // Plan is the list of kernel operations that turns one State into another,
 // grouped in the order they are applied: ipset members (the ownership
 // ledger) and addresses first, then virtual servers before their real
-// servers, then removals, ledger entries last. Every list is sorted.
+// servers, then removals, ledger entries last. Every list is sorted. Ops
+// flattens it into the operations with their dependencies.
 type Plan struct {
 	AddMembers        []Member
 	AddAddresses      []netip.Addr
@@ -135,73 +136,18 @@ func (p Plan) Len() int {
 // "add SET MEMBER", "del SET MEMBER", "addr add 10.96.0.10", "addr del ...".
 func (p Plan) String() string {
 	var b strings.Builder
-	line := func(s string) { b.WriteString(s); b.WriteByte('\n') }
-	for _, m := range p.AddMembers {
-		line("add " + m.Set + " " + m.Entry.String())
-	}
-	for _, a := range p.AddAddresses {
-		line("addr add " + a.String())
-	}
-	for _, vs := range p.AddServices {
-		line(vs.String())
-	}
-	for _, vs := range p.UpdateServices {
-		line("-E" + vs.String()[2:])
-	}
-	for _, op := range p.AddRealServers {
-		line(op.RealServer.Line(op.Service))
-	}
-	for _, op := range p.UpdateRealServers {
-		line("-e" + op.RealServer.Line(op.Service)[2:])
-	}
-	for _, op := range p.DeleteRealServers {
-		line("-d " + op.Service.String() + " -r " + netip.AddrPortFrom(op.RealServer.Address, op.RealServer.Port).String())
-	}
-	for _, k := range p.DeleteServices {
-		line("-D " + k.String())
-	}
-	for _, a := range p.DeleteAddresses {
-		line("addr del " + a.String())
-	}
-	for _, m := range p.DeleteMembers {
-		line("del " + m.Set + " " + m.Entry.String())
+	for _, op := range p.Ops(nil) {
+		b.WriteString(op.String())
+		b.WriteByte('\n')
 	}
 	return b.String()
 }
 
-// ApplyTo changes s as the kernel changes when every operation succeeds.
+// ApplyTo changes s as the kernel changes when every operation succeeds: it
+// runs Ops against s.
 func (p Plan) ApplyTo(s *State) {
 	s.init()
-	for _, m := range p.AddMembers {
-		s.Members[m] = struct{}{}
-	}
-	for _, a := range p.AddAddresses {
-		s.Addresses[a] = struct{}{}
-	}
-	for _, vs := range p.AddServices {
-		s.AddService(vs)
-	}
-	for _, vs := range p.UpdateServices {
-		s.AddService(vs)
-	}
-	for _, op := range p.AddRealServers {
-		s.AddRealServer(op.Service, op.RealServer)
-	}
-	for _, op := range p.UpdateRealServers {
-		s.AddRealServer(op.Service, op.RealServer)
-	}
-	for _, op := range p.DeleteRealServers {
-		if svc, ok := s.Services[op.Service]; ok {
-			delete(svc.RealServers, op.RealServer.RealServerKey)
-		}
-	}
-	for _, k := range p.DeleteServices {
-		delete(s.Services, k)
-	}
-	for _, a := range p.DeleteAddresses {
-		delete(s.Addresses, a)
-	}
-	for _, m := range p.DeleteMembers {
-		delete(s.Members, m)
+	for _, op := range p.Ops(nil) {
+		op.ApplyTo(s)
 	}
 }

@@ -1,0 +1,148 @@
+package controllers
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ipvs-proxy/ipvs-proxy/desired"
+	"github.com/ipvs-proxy/ipvs-proxy/ipset"
+	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/ledger"
+	"github.com/ipvs-proxy/ipvs-proxy/state"
+)
+
+// The kernel side of the ownership ledger (its rules: package ledger):
+// reading it back, re-adopting after it was lost, and keeping away from
+// foreign virtual servers.
+
+// observation is what a full sync reads from the kernel.
+type observation struct {
+	owned   state.State               // what the ledger says is ours
+	foreign map[ipvs.Key]ipvs.Service // every other virtual server
+	lost    ledger.Lost               // ledger sets found missing or flushed
+	dummy   map[netip.Addr]struct{}   // every address on the dummy link
+}
+
+// observe reads what ipvs-proxy owns in the kernel: the members of our sets
+// (the ownership ledger), the virtual servers they record, and the dummy-link
+// addresses they record. Every other virtual server is foreign. A set that
+// is missing is created here (empty), so each set is dumped once per full
+// sync; ledger members the cache has and the kernel does not were lost (see
+// ledger.Lost and ledger.Adopt). It only reads, but for creating sets.
+func (r *Reconciler) observe() (observation, error) {
+	obs := observation{owned: state.New(), foreign: map[ipvs.Key]ipvs.Service{}, lost: ledger.Lost{}, dummy: map[netip.Addr]struct{}{}}
+	for _, s := range desired.AllSets() {
+		entries, err := r.k.Sets.List(s.Name)
+		if errors.Is(err, ipset.ErrNotFound) {
+			entries, err = nil, r.k.Sets.Ensure(s)
+		}
+		if err != nil {
+			return obs, fmt.Errorf("observe: %w", err)
+		}
+		for _, e := range entries {
+			obs.owned.AddMember(s.Name, e)
+		}
+	}
+	obs.lost = ledger.LostFrom(r.cache.Members, obs.owned.Members)
+	own := ledger.Read(obs.owned.Members)
+	svcs, err := r.k.IPVS.Dump()
+	if err != nil {
+		return obs, fmt.Errorf("observe: %w", err)
+	}
+	for _, s := range svcs {
+		if !own.OwnsService(s.Key) {
+			obs.foreign[s.Key] = s
+			continue
+		}
+		addService(&obs.owned, s)
+	}
+	addrs, err := r.k.Links.Addresses(r.cfg.DummyInterface)
+	if err != nil {
+		return obs, fmt.Errorf("observe: %w", err)
+	}
+	for _, a := range addrs {
+		obs.dummy[a] = struct{}{}
+		if own.OwnsAddress(a) {
+			obs.owned.AddAddress(a)
+		}
+	}
+	return obs, nil
+}
+
+func addService(st *state.State, s ipvs.Service) {
+	st.AddService(s.VirtualServer)
+	for _, rs := range s.RealServers {
+		st.AddRealServer(s.Key, rs)
+	}
+}
+
+// repair re-adopts in place every foreign virtual server that ledger.Adopt
+// says is ours after all: it writes the ledger member and, once that is
+// done, counts the virtual server (with its real servers, and its address
+// when that sits on the dummy link) as owned, so the diff keeps it and only
+// corrects its real servers. It returns how many were re-adopted; a member
+// that cannot be written leaves its virtual server foreign for this sync.
+func (r *Reconciler) repair(obs *observation, want state.State, res *Result) (int, error) {
+	n := 0
+	onDummy := func(a netip.Addr) bool { _, ok := obs.dummy[a]; return ok }
+	for k, s := range obs.foreign {
+		m, ok := ledger.Adopt(s.VirtualServer, want, obs.lost, onDummy)
+		if !ok {
+			continue
+		}
+		if err := r.k.Sets.Add(m.Set, m.Entry); err != nil {
+			err = fmt.Errorf("re-adopt %s: add %s %s: %w", k, m.Set, m.Entry, err)
+			if !perObject(err) {
+				return n, err
+			}
+			res.Failed = append(res.Failed, err)
+			continue
+		}
+		obs.owned.Members[m] = struct{}{}
+		addService(&obs.owned, s)
+		if _, _, addr := ledger.Records(m); addr && onDummy(k.Address) {
+			obs.owned.AddAddress(k.Address)
+		}
+		delete(obs.foreign, k)
+		n++
+	}
+	return n, nil
+}
+
+// dropConflicts removes from want every virtual server that exists in the
+// kernel but is not ours (and its ledger entries): we never touch those. An
+// address only such virtual servers need is dropped too: without a
+// ClusterIP ledger entry carrying it, it would not be ours once added.
+func (r *Reconciler) dropConflicts(want *state.State, problems map[types.NamespacedName][]string) {
+	var addrs map[netip.Addr]struct{}
+	for k := range want.Services {
+		if _, ok := r.foreign[k]; !ok {
+			continue
+		}
+		delete(want.Services, k)
+		for _, m := range ledger.Members(k) {
+			delete(want.Members, m)
+		}
+		if addrs == nil {
+			addrs = map[netip.Addr]struct{}{}
+		}
+		addrs[k.Address] = struct{}{}
+		for _, n := range r.index.Owners(k) {
+			problems[n] = append(problems[n], fmt.Sprintf("virtual server %s already exists and was not created by ipvs-proxy; left alone", k))
+		}
+	}
+	if len(addrs) == 0 {
+		return
+	}
+	for m := range want.Members {
+		if _, ok, addr := ledger.Records(m); ok && addr {
+			delete(addrs, m.Entry.IP)
+		}
+	}
+	for a := range addrs {
+		delete(want.Addresses, a)
+	}
+}

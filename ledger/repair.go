@@ -1,0 +1,68 @@
+package ledger
+
+import (
+	"net/netip"
+
+	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/state"
+)
+
+// Lost holds the ledger members whose record was lost: members the
+// reconciler's cache (what this process wrote and read before) says are in
+// the kernel but that a full sync did not find there, because their set was
+// destroyed or flushed, or they were deleted one by one. A restarted process
+// has no such memory: a missing or empty set then looks exactly like the
+// first start on a node whose virtual servers are someone else's
+// (kube-proxy's, say), so nothing counts as lost.
+type Lost map[state.Member]bool
+
+// LostFrom returns the members of cached that are ledger members and are not
+// in found (what the kernel's ledger sets hold).
+func LostFrom(cached, found map[state.Member]struct{}) Lost {
+	lost := Lost{}
+	for m := range cached {
+		if _, ok := found[m]; ok {
+			continue
+		}
+		if _, ok, _ := Records(m); ok {
+			lost[m] = true
+		}
+	}
+	return lost
+}
+
+// Adopt decides whether vs, a virtual server found in the kernel with no
+// ledger record, is ours after all and so is re-adopted in place: its ledger
+// member (the result) is written and it is kept with its connections, neither
+// deleted and re-created nor left alone as foreign. The reconciler then
+// diffs its real servers as usual.
+//
+// The rule: want (the whole desired state) holds exactly this virtual server
+// (same key, scheduler and persistence) together with the member recording
+// it, and either
+//   - that member's record was lost (see Lost), or
+//   - it is a ClusterIP virtual server whose address sits on our dummy link
+//     (onDummy): only we put addresses there.
+//
+// So a foreign virtual server that merely shares a desired key (another
+// scheduler or persistence, or a NodePort or an address off our dummy link
+// while the ledger is intact) is never taken over; it stays foreign and its
+// Service gets a conflict problem.
+func Adopt(vs ipvs.VirtualServer, want state.State, lost Lost, onDummy func(netip.Addr) bool) (state.Member, bool) {
+	w, ok := want.Services[vs.Key]
+	if !ok || w.VirtualServer != vs {
+		return state.Member{}, false
+	}
+	for _, m := range Members(vs.Key) {
+		if _, ok := want.Members[m]; !ok {
+			continue
+		}
+		if lost[m] {
+			return m, true
+		}
+		if _, _, addr := Records(m); addr && onDummy != nil && onDummy(vs.Address) {
+			return m, true
+		}
+	}
+	return state.Member{}, false
+}

@@ -1,0 +1,217 @@
+package state
+
+import (
+	"net/netip"
+
+	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+)
+
+// OpKind is the kind of one kernel operation of a Plan.
+type OpKind uint8
+
+// The kinds, in the order a Plan runs them.
+const (
+	AddMember OpKind = iota
+	AddAddress
+	AddService
+	UpdateService
+	AddRealServer
+	UpdateRealServer
+	DeleteRealServer
+	DeleteService
+	DeleteAddress
+	DeleteMember
+)
+
+var kindNames = [...]string{"add member", "add address", "add virtual server", "update virtual server",
+	"add real server", "update real server", "delete real server", "delete virtual server",
+	"delete address", "delete member"}
+
+// String names the kind ("add virtual server").
+func (k OpKind) String() string { return kindNames[k] }
+
+// Op is one kernel operation. Which fields are set depends on Kind: Member
+// for member ops, Address for address ops, Service for virtual-server ops
+// (only its Key for a delete) and for real-server ops (the virtual server
+// they belong to, again only its Key), RealServer for real-server ops.
+type Op struct {
+	Kind       OpKind
+	Member     Member
+	Address    netip.Addr
+	Service    ipvs.VirtualServer
+	RealServer ipvs.RealServer
+	// Deps are the indexes (all smaller than this op's) of the operations
+	// that must have succeeded before this one may run. An executor skips
+	// an op one of whose Deps failed or was skipped.
+	Deps []int
+}
+
+// Recorder tells what a ledger member records: the virtual server k (ok is
+// false for a member that records nothing, such as a hairpin entry) and
+// whether it also records k's address on the dummy link. ledger.Records is
+// the one the reconciler uses; state itself knows nothing of the ledger.
+type Recorder func(m Member) (k ipvs.Key, ok, address bool)
+
+// VirtualServer returns the virtual server the op creates, changes or
+// removes, or the one its real server belongs to; ok is false for member and
+// address ops.
+func (o Op) VirtualServer() (ipvs.Key, bool) {
+	switch o.Kind {
+	case AddMember, AddAddress, DeleteAddress, DeleteMember:
+		return ipvs.Key{}, false
+	}
+	return o.Service.Key, true
+}
+
+// String is the op's line in Plan.String.
+func (o Op) String() string {
+	switch o.Kind {
+	case AddMember:
+		return "add " + o.Member.Set + " " + o.Member.Entry.String()
+	case AddAddress:
+		return "addr add " + o.Address.String()
+	case AddService:
+		return o.Service.String()
+	case UpdateService:
+		return "-E" + o.Service.String()[2:]
+	case AddRealServer:
+		return o.RealServer.Line(o.Service.Key)
+	case UpdateRealServer:
+		return "-e" + o.RealServer.Line(o.Service.Key)[2:]
+	case DeleteRealServer:
+		return "-d " + o.Service.Key.String() + " -r " + o.RealServer.RealServerKey.String()
+	case DeleteService:
+		return "-D " + o.Service.Key.String()
+	case DeleteAddress:
+		return "addr del " + o.Address.String()
+	case DeleteMember:
+		return "del " + o.Member.Set + " " + o.Member.Entry.String()
+	}
+	return "?"
+}
+
+// ApplyTo changes s as the kernel changes when the op succeeds.
+func (o Op) ApplyTo(s *State) {
+	s.init()
+	switch o.Kind {
+	case AddMember:
+		s.Members[o.Member] = struct{}{}
+	case AddAddress:
+		s.Addresses[o.Address] = struct{}{}
+	case AddService, UpdateService:
+		s.AddService(o.Service)
+	case AddRealServer, UpdateRealServer:
+		s.AddRealServer(o.Service.Key, o.RealServer)
+	case DeleteRealServer:
+		if svc, ok := s.Services[o.Service.Key]; ok {
+			delete(svc.RealServers, o.RealServer.RealServerKey)
+		}
+	case DeleteService:
+		delete(s.Services, o.Service.Key)
+	case DeleteAddress:
+		delete(s.Addresses, o.Address)
+	case DeleteMember:
+		delete(s.Members, o.Member)
+	}
+}
+
+// Ops lists the plan's operations in the order they run (the order of
+// String) with their dependencies. This is the one model of ordering: ApplyTo
+// and the reconciler's executor both run it. With rec (the ledger's rules):
+//   - a virtual server is added or updated, and real servers are added to or
+//     updated in it, only after the members recording it were added;
+//   - an address is added only after the ClusterIP members recording it;
+//   - a real server is added only after its virtual server (when the plan adds it);
+//   - a member recording a virtual server (or an address) is deleted only
+//     after the virtual server (the address) was deleted, when the plan
+//     deletes it, and after the members the plan adds to record the same
+//     virtual server (address) anew, when it keeps it: nothing of ours is
+//     ever left unrecorded.
+//
+// rec may be nil (no ledger): then only real servers depend on their
+// virtual servers.
+func (p Plan) Ops(rec Recorder) []Op {
+	ops := make([]Op, 0, p.Len())
+	// Where the ledger adds of each virtual server and address sit.
+	var recVS map[ipvs.Key][]int
+	var recAddr map[netip.Addr][]int
+	if rec != nil && len(p.AddMembers) > 0 {
+		recVS, recAddr = map[ipvs.Key][]int{}, map[netip.Addr][]int{}
+	}
+	for _, m := range p.AddMembers {
+		if recVS != nil {
+			if k, ok, addr := rec(m); ok {
+				recVS[k] = append(recVS[k], len(ops))
+				if addr {
+					recAddr[k.Address] = append(recAddr[k.Address], len(ops))
+				}
+			}
+		}
+		ops = append(ops, Op{Kind: AddMember, Member: m})
+	}
+	for _, a := range p.AddAddresses {
+		ops = append(ops, Op{Kind: AddAddress, Address: a, Deps: recAddr[a]})
+	}
+	// One shared (read-only) Deps slice per added virtual server for its real servers.
+	added := make(map[ipvs.Key][]int, len(p.AddServices))
+	for _, vs := range p.AddServices {
+		added[vs.Key] = []int{len(ops)}
+		ops = append(ops, Op{Kind: AddService, Service: vs, Deps: recVS[vs.Key]})
+	}
+	for _, vs := range p.UpdateServices {
+		ops = append(ops, Op{Kind: UpdateService, Service: vs, Deps: recVS[vs.Key]})
+	}
+	for _, op := range p.AddRealServers {
+		deps := recVS[op.Service]
+		if d, ok := added[op.Service]; ok {
+			deps = d // the virtual server's add depends on the members itself
+		}
+		ops = append(ops, Op{Kind: AddRealServer, Service: ipvs.VirtualServer{Key: op.Service}, RealServer: op.RealServer, Deps: deps})
+	}
+	for _, op := range p.UpdateRealServers {
+		ops = append(ops, Op{Kind: UpdateRealServer, Service: ipvs.VirtualServer{Key: op.Service}, RealServer: op.RealServer, Deps: recVS[op.Service]})
+	}
+	for _, op := range p.DeleteRealServers {
+		ops = append(ops, Op{Kind: DeleteRealServer, Service: ipvs.VirtualServer{Key: op.Service}, RealServer: op.RealServer})
+	}
+	var deleted map[ipvs.Key]int
+	if rec != nil && len(p.DeleteServices) > 0 {
+		deleted = make(map[ipvs.Key]int, len(p.DeleteServices))
+	}
+	for _, k := range p.DeleteServices {
+		if deleted != nil {
+			deleted[k] = len(ops)
+		}
+		ops = append(ops, Op{Kind: DeleteService, Service: ipvs.VirtualServer{Key: k}})
+	}
+	var deletedAddr map[netip.Addr]int
+	if rec != nil && len(p.DeleteAddresses) > 0 {
+		deletedAddr = make(map[netip.Addr]int, len(p.DeleteAddresses))
+	}
+	for _, a := range p.DeleteAddresses {
+		if deletedAddr != nil {
+			deletedAddr[a] = len(ops)
+		}
+		ops = append(ops, Op{Kind: DeleteAddress, Address: a})
+	}
+	for _, m := range p.DeleteMembers {
+		var deps []int
+		if rec != nil {
+			if k, ok, addr := rec(m); ok {
+				if i, ok := deleted[k]; ok {
+					deps = append(deps, i)
+				}
+				// What m records and stays must be recorded anew first.
+				deps = append(deps, recVS[k]...)
+				if addr {
+					if i, ok := deletedAddr[k.Address]; ok {
+						deps = append(deps, i)
+					}
+					deps = append(deps, recAddr[k.Address]...)
+				}
+			}
+		}
+		ops = append(ops, Op{Kind: DeleteMember, Member: m, Deps: deps})
+	}
+	return ops
+}
