@@ -101,8 +101,9 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	}
 	want := r.index.All()
 	r.dropConflicts(&want, res.Problems)
+	sizeErr := r.fitSets(want) // setsize.go
 	res.Plan = state.Diff(want, r.cache)
-	err = r.apply(ctx, res.Plan, res.Problems)
+	err = errors.Join(sizeErr, r.apply(ctx, res.Plan, res.Problems))
 	r.synced = err == nil
 	return res, err
 }
