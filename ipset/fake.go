@@ -201,7 +201,10 @@ func (f *Fake) Add(name string, e Entry) error {
 }
 
 // add adds e as the kernel does: an existing member is kept, a new one
-// refused when the set holds MaxElem members.
+// refused when the set holds MaxElem members. (The kernel counts per lock
+// region of its hash table once the table has several, about one region per
+// 1,024 buckets, and may take a few members more before it refuses; the
+// Fake is the strict reading, which is what sizing must plan for.)
 func (s *fakeSet) add(e Entry) error {
 	if err := validateEntryFor(s.set, e); err != nil {
 		return fmt.Errorf("ipset add %s: %w", s.set.Name, err)

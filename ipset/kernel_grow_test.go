@@ -118,7 +118,7 @@ func TestKernelGrowUnderTraffic(t *testing.T) {
 			t.Fatalf("filling a set of maxelem %d stopped at %d members: %v, want ErrSetFull at maxelem or later", info.MaxElem, after.Size, addErr)
 		}
 		start = time.Now()
-		if err := Grow(k, sized(s, 2*info.MaxElem, 0), members); err != nil {
+		if err := Grow(k, sized(s, 2*info.MaxElem, info.MaxElem/2), members); err != nil {
 			t.Fatal(err)
 		}
 		swaps++
@@ -194,6 +194,7 @@ func startProbe(t *testing.T, ns, addr string) *probe {
 			}
 			c.Close()
 			p.ok.Add(1)
+			time.Sleep(time.Millisecond) // leave the CPU to the filling
 		}
 	}()
 	t.Cleanup(func() { p.stop() })

@@ -114,7 +114,8 @@ type Interface interface {
 	// that errors.Is(err, ErrNotFound).
 	List(name string) ([]Entry, error)
 	// Add adds a member; adding an existing member is not an error, adding
-	// a new member to a full set (MaxElem members) is an ErrSetFull.
+	// a new member to a full set (MaxElem members: the kernel may take a few
+	// more when its hash is large, never fewer) is an ErrSetFull.
 	Add(name string, e Entry) error
 	// Del removes a member; removing a missing member is not an error.
 	Del(name string, e Entry) error
