@@ -18,7 +18,8 @@ import (
 // Sets never shrink. One header request per set (Info); a set that need not
 // grow costs nothing more. Errors are returned joined, after every set was
 // tried: apply still runs, and an add to a set that could not grow fails
-// with ipset.ErrSetFull and is retried by the next full sync.
+// with ipset.ErrSetFull and is retried by the next full sync. Until a full
+// sync has succeeded it also removes temporary sets a crash mid-Grow left.
 func (r *Reconciler) fitSets(want state.State) error {
 	need := map[string]int{}
 	for m := range r.cache.Members {
@@ -30,6 +31,9 @@ func (r *Reconciler) fitSets(want state.State) error {
 		}
 	}
 	var errs []error
+	if !r.synced {
+		errs = append(errs, r.dropTempSets())
+	}
 	for _, s := range desired.AllSets() {
 		info, err := r.k.Sets.Info(s.Name)
 		if err != nil {
@@ -47,6 +51,29 @@ func (r *Reconciler) fitSets(want state.State) error {
 		}
 		if err := ipset.Grow(r.k.Sets, ipset.Sized(s, need[s.Name]), members); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// dropTempSets destroys the NAME-tmp sets a process that died in ipset.Grow
+// left behind (one Info per set; a Destroy only for one that exists).
+func (r *Reconciler) dropTempSets() error {
+	var errs []error
+	for _, s := range desired.AllSets() {
+		tmp, err := ipset.TempName(s.Name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, err := r.k.Sets.Info(tmp); errors.Is(err, ipset.ErrNotFound) {
+			continue
+		} else if err != nil {
+			errs = append(errs, fmt.Errorf("look for left-over ipset %s: %w", tmp, err))
+			continue
+		}
+		if err := r.k.Sets.Destroy(tmp); err != nil {
+			errs = append(errs, fmt.Errorf("destroy left-over ipset %s: %w", tmp, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -183,3 +183,40 @@ func TestIncrementalPastMaxElemIsFixedByTheNextFullSync(t *testing.T) {
 	}
 	assertCacheTruthful(t, r)
 }
+
+// Every set of ours can grow: its temporary name fits the kernel's 31 bytes.
+func TestEverySetHasATempName(t *testing.T) {
+	for _, s := range desired.AllSets() {
+		if _, err := ipset.TempName(s.Name); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// A process that died in ipset.Grow left NAME-tmp (not referenced by any
+// rule): the next process's first full sync removes it, and only then.
+func TestFirstFullSyncRemovesLeftOverTempSets(t *testing.T) {
+	fk := newFakeKernel()
+	hp := desired.SetsOf("inet").Hairpin
+	tmp := ipset.Set{Name: hp + ipset.TempSuffix, Type: ipset.HashIPPortIP, Family: ipset.FamilyInet}
+	if err := fk.sets.Ensure(tmp); err != nil {
+		t.Fatal(err)
+	}
+	r := newTestReconciler(t, fk)
+	src := newSource()
+	smallSetsSource(src, 0, 2)
+	mustFull(t, r, src)
+	for _, s := range fk.sets.Sets() {
+		if strings.HasSuffix(s.Name, ipset.TempSuffix) {
+			t.Fatalf("left-over %s still there", s.Name)
+		}
+	}
+	if c := fk.sets.Calls(); c.Destroy != 1 {
+		t.Fatalf("%d destroys, want the one of the left-over set", c.Destroy)
+	}
+	fk.resetCalls()
+	mustFull(t, r, src)
+	if c := fk.sets.Calls(); c.Info != len(desired.AllSets()) || c.Destroy != 0 {
+		t.Fatalf("second full sync: ipset calls %+v, want one Info per set and nothing else", c)
+	}
+}
