@@ -128,9 +128,10 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 		return res, err
 	}
 	r.dropConflicts(&want, res.Problems)
+	sizeErr := r.fitSets(want) // setsize.go
 	res.Plan = state.Diff(want, r.cache)
 	r.retry = state.NewScope() // a full diff covers everything
-	err = r.apply(ctx, res.Plan, &res)
+	err = errors.Join(sizeErr, r.apply(ctx, res.Plan, &res))
 	r.synced = err == nil
 	return res, err
 }

@@ -40,19 +40,41 @@ type rule struct {
 type step struct {
 	op       Op
 	set      Set // Ensure: the set; other ops: its Name
+	other    Set // Swap: the second set
 	entry    Entry
+	entries  []Entry // AddAll
 	wantErr  error
 	wantList []Entry
+	wantInfo *Info // checked after an Info step (HashSize only if non-zero)
 }
 
 var errAny = errors.New("any error")
 
-func ensure(s Set) step                   { return step{op: OpEnsure, set: s} }
-func add(s Set, e Entry) step             { return step{op: OpAdd, set: s, entry: e} }
-func del(s Set, e Entry) step             { return step{op: OpDel, set: s, entry: e} }
-func list(s Set, want ...Entry) step      { return step{op: OpList, set: s, wantList: want} }
-func destroy(s Set) step                  { return step{op: OpDestroy, set: s} }
-func (st step) fails(err error) step      { st.wantErr = err; return st }
+func ensure(s Set) step              { return step{op: OpEnsure, set: s} }
+func add(s Set, e Entry) step        { return step{op: OpAdd, set: s, entry: e} }
+func del(s Set, e Entry) step        { return step{op: OpDel, set: s, entry: e} }
+func list(s Set, want ...Entry) step { return step{op: OpList, set: s, wantList: want} }
+func destroy(s Set) step             { return step{op: OpDestroy, set: s} }
+func (st step) fails(err error) step { st.wantErr = err; return st }
+func addAll(s Set, es ...Entry) step { return step{op: OpAddAll, set: s, entries: es} }
+func swap(a, b Set) step             { return step{op: OpSwap, set: a, other: b} }
+func sized(s Set, maxElem, hashSize int) Set {
+	s.MaxElem, s.HashSize = maxElem, hashSize
+	return s
+}
+func info(s Set, maxElem, size int) step {
+	return step{op: OpInfo, set: s, wantInfo: &Info{Set: Set{Name: s.Name, Type: s.Type, Family: s.Family, MaxElem: maxElem}, Size: size}}
+}
+func (st step) hashSize(n int) step { st.wantInfo.HashSize = n; return st }
+
+// portEntries are n distinct hash:ip,port members of 10.1.0.1.
+func portEntries(n int) []Entry {
+	es := make([]Entry, n)
+	for i := range es {
+		es[i] = ep("10.1.0.1", "tcp", uint16(i+1))
+	}
+	return es
+}
 func named(s Set, name string) Set        { s.Name = name; return s }
 func typed(s Set, typ, family string) Set { s.Type, s.Family = typ, family; return s }
 
@@ -135,6 +157,60 @@ var rules = []rule{
 	{"an unknown protocol name is refused", []step{
 		ensure(v4Port), add(v4Port, ep("10.96.0.10", "quic", 443)).fails(errAny), list(v4Port),
 	}},
+	{"info of a new set: the default size, no members", []step{
+		ensure(v4Port), info(v4Port, MaxElem, 0).hashSize(HashSize),
+	}},
+	{"info of a missing set fails with ErrNotFound", []step{info(v4Port, 0, 0).fails(ErrNotFound)}},
+	{"ensure creates with the given maxelem and hashsize (rounded up to a power of two)", []step{
+		ensure(sized(v6PortIP, 300000, 3000)), info(v6PortIP, 300000, 0).hashSize(4096),
+	}},
+	{"ensure keeps the size of an existing set", []step{
+		ensure(sized(v4Port, 100, 1024)), ensure(sized(v4Port, 200000, 65536)), info(v4Port, 100, 0),
+	}},
+	{"info counts members", []step{
+		ensure(v4Port), add(v4Port, ep("10.96.0.10", "tcp", 53)), add(v4Port, ep("10.96.0.10", "udp", 53)),
+		info(v4Port, MaxElem, 2),
+	}},
+	{"a full set refuses a new member with ErrSetFull and keeps its members", []step{
+		ensure(sized(v4Port, 4, 0)), addAll(v4Port, portEntries(4)...),
+		add(v4Port, ep("10.1.0.2", "tcp", 1)).fails(ErrSetFull),
+		add(v4Port, ep("10.1.0.1", "tcp", 1)), // already a member: fine
+		list(v4Port, portEntries(4)...), info(v4Port, 4, 4),
+	}},
+	{"add all adds in order and stops at a full set", []step{
+		ensure(sized(v4Port, 4, 0)), addAll(v4Port, portEntries(6)...).fails(ErrSetFull),
+		list(v4Port, portEntries(4)...),
+	}},
+	{"add all: existing members are fine, IPv6 and second IPs", []step{
+		ensure(v6PortIP),
+		addAll(v6PortIP, epi("fd00::1", "udp", 53, "fd00::2"), epi("fd00::1", "sctp", 9, "fd00::1")),
+		addAll(v6PortIP, epi("fd00::1", "udp", 53, "fd00::2")),
+		list(v6PortIP, epi("fd00::1", "udp", 53, "fd00::2"), epi("fd00::1", "sctp", 9, "fd00::1")),
+	}},
+	{"add all of nothing succeeds", []step{ensure(v4Port), addAll(v4Port), list(v4Port)}},
+	{"add all to a missing set fails with ErrNotFound", []step{
+		addAll(v4Port, ep("10.96.0.10", "tcp", 53)).fails(ErrNotFound),
+	}},
+	{"add all refuses a member of the wrong family", []step{
+		ensure(v4Port), addAll(v4Port, ep("fd00::a", "tcp", 53)).fails(errAny),
+	}},
+	{"swap exchanges members and sizes under the names", []step{
+		ensure(sized(v4Port, 4, 0)), ensure(sized(named(v4Port, "T-V4-PORT-tmp"), 1000, 0)),
+		addAll(v4Port, portEntries(4)...), add(named(v4Port, "T-V4-PORT-tmp"), ep("10.2.0.1", "udp", 53)),
+		swap(v4Port, named(v4Port, "T-V4-PORT-tmp")),
+		list(v4Port, ep("10.2.0.1", "udp", 53)), info(v4Port, 1000, 1),
+		list(named(v4Port, "T-V4-PORT-tmp"), portEntries(4)...), info(named(v4Port, "T-V4-PORT-tmp"), 4, 4),
+		add(v4Port, ep("10.2.0.2", "udp", 53)),
+	}},
+	{"swap with a set of another type fails with ErrConflict", []step{
+		ensure(v4Port), ensure(v4PortIP), swap(v4Port, v4PortIP).fails(ErrConflict),
+	}},
+	{"swap with a set of another family fails with ErrConflict", []step{
+		ensure(v4Port), ensure(v6Port), swap(v4Port, v6Port).fails(ErrConflict),
+	}},
+	{"swap with a missing set fails with ErrNotFound", []step{
+		ensure(v4Port), swap(v4Port, v6Port).fails(ErrNotFound), swap(v6Port, v4Port).fails(ErrNotFound),
+	}},
 }
 
 // runRules runs every rule on a fresh Interface from newIface.
@@ -156,6 +232,21 @@ func runRules(t *testing.T, newIface func(t *testing.T) Interface) {
 					err = ifc.Del(st.set.Name, st.entry)
 				case OpDestroy:
 					err = ifc.Destroy(st.set.Name)
+				case OpAddAll:
+					err = ifc.AddAll(st.set.Name, st.entries)
+				case OpSwap:
+					err = ifc.Swap(st.set.Name, st.other.Name)
+				case OpInfo:
+					var got Info
+					got, err = ifc.Info(st.set.Name)
+					if err == nil {
+						if st.wantInfo.HashSize == 0 {
+							got.HashSize = 0
+						}
+						if got != *st.wantInfo {
+							t.Fatalf("step %d info %s = %+v, want %+v", i, st.set.Name, got, *st.wantInfo)
+						}
+					}
 				}
 				switch {
 				case st.wantErr == nil && err != nil:

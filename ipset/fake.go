@@ -15,22 +15,27 @@ type Op string
 // The operations of Interface.
 const (
 	OpEnsure  Op = "ensure"
+	OpInfo    Op = "info"
 	OpList    Op = "list"
 	OpAdd     Op = "add"
+	OpAddAll  Op = "addall"
 	OpDel     Op = "del"
 	OpDestroy Op = "destroy"
+	OpSwap    Op = "swap"
 )
 
 // Calls counts the calls a Fake received, failed ones included, and the sets
 // Ensure actually created.
 type Calls struct {
-	Ensure, Create, List, Add, Del, Destroy int
+	Ensure, Create, Info, List, Add, AddAll, Del, Destroy, Swap int
 }
 
 // Fake is an in-memory Interface that refuses what the kernel refuses: names
 // over 31 bytes, operations on missing sets, entries that do not fit the
-// set's type or family, Ensure over a set of another type or family, and
-// Destroy of a referenced set. It is safe for concurrent use.
+// set's type or family, a new member of a full set, Ensure over a set of
+// another type or family, Swap of sets of different types or families, and
+// Destroy of a referenced set. References (Reference) belong to names, as the
+// kernel's do: a Swap leaves them where they are. It is safe for concurrent use.
 type Fake struct {
 	mu     sync.Mutex
 	sets   map[string]*fakeSet
@@ -125,15 +130,34 @@ func (f *Fake) Ensure(s Set) error {
 		return fmt.Errorf("ipset ensure: %w", err)
 	}
 	if old, ok := f.sets[s.Name]; ok {
-		if old.set != s {
+		if !old.set.Same(s) {
 			return fmt.Errorf("ipset ensure %s: exists as %s family %s, want %s family %s: %w",
 				s.Name, old.set.Type, old.set.Family, s.Type, s.Family, ErrConflict)
 		}
 		return nil
 	}
+	if s.MaxElem < 0 || s.HashSize < 0 {
+		return fmt.Errorf("ipset create %s: negative maxelem %d or hashsize %d", s.Name, s.MaxElem, s.HashSize)
+	}
+	s = s.Sizes()
+	s.HashSize = pow2AtLeast(max(s.HashSize, 64)) // as the kernel rounds it
 	f.calls.Create++
 	f.sets[s.Name] = &fakeSet{set: s, entries: map[Entry]struct{}{}}
 	return nil
+}
+
+// Info implements Interface.
+func (f *Fake) Info(name string) (Info, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fault(OpInfo, &f.calls.Info); err != nil {
+		return Info{}, err
+	}
+	s, err := f.lookup(OpInfo, name)
+	if err != nil {
+		return Info{}, err
+	}
+	return Info{Set: s.set, Size: len(s.entries), References: f.refs[name]}, nil
 }
 
 // lookup finds a set, with the kernel's error for a missing one.
@@ -173,16 +197,69 @@ func (f *Fake) Add(name string, e Entry) error {
 	if err != nil {
 		return err
 	}
+	return s.add(e)
+}
+
+// add adds e as the kernel does: an existing member is kept, a new one
+// refused when the set holds MaxElem members. (The kernel counts per lock
+// region of its hash table once the table has several, about one region per
+// 1,024 buckets, and may take a few members more before it refuses; the
+// Fake is the strict reading, which is what sizing must plan for.)
+func (s *fakeSet) add(e Entry) error {
 	if err := validateEntryFor(s.set, e); err != nil {
-		return fmt.Errorf("ipset add %s: %w", name, err)
+		return fmt.Errorf("ipset add %s: %w", s.set.Name, err)
 	}
 	if _, ok := s.entries[e]; ok {
 		return nil
 	}
-	if len(s.entries) >= MaxElem {
-		return fmt.Errorf("ipset add %s %s: set is full (maxelem %d)", name, e, MaxElem)
+	if len(s.entries) >= s.set.MaxElem {
+		return fmt.Errorf("ipset add %s %s: %w (maxelem %d)", s.set.Name, e, ErrSetFull, s.set.MaxElem)
 	}
 	s.entries[e] = struct{}{}
+	return nil
+}
+
+// AddAll implements Interface.
+func (f *Fake) AddAll(name string, entries []Entry) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fault(OpAddAll, &f.calls.AddAll); err != nil {
+		return err
+	}
+	s, err := f.lookup(OpAddAll, name)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := s.add(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Swap implements Interface.
+func (f *Fake) Swap(a, b string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fault(OpSwap, &f.calls.Swap); err != nil {
+		return err
+	}
+	for _, n := range []string{a, b} {
+		if err := validateName(n); err != nil {
+			return fmt.Errorf("ipset swap: %w", err)
+		}
+	}
+	sa, sb := f.sets[a], f.sets[b]
+	if sa == nil || sb == nil {
+		return fmt.Errorf("ipset swap %s %s: %w (%w)", a, b, ErrNotFound, syscall.ENOENT)
+	}
+	if sa.set.Type != sb.set.Type || sa.set.Family != sb.set.Family {
+		return fmt.Errorf("ipset swap %s %s: %s family %s and %s family %s: %w",
+			a, b, sa.set.Type, sa.set.Family, sb.set.Type, sb.set.Family, ErrConflict)
+	}
+	sa.set.Name, sb.set.Name = b, a
+	f.sets[a], f.sets[b] = sb, sa
 	return nil
 }
 
@@ -225,7 +302,7 @@ func (f *Fake) Destroy(name string) error {
 }
 
 // Save renders every set in `ipset save` syntax: sets sorted by name, each a
-// create line with the standard options followed by its FormatMembers lines.
+// create line with its options followed by its FormatMembers lines.
 func (f *Fake) Save() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -69,6 +69,35 @@ func TestFakeFailNext(t *testing.T) {
 	}
 }
 
+// FailNext for the calls Grow makes.
+func TestFakeFailNextGrowCalls(t *testing.T) {
+	f := NewFake()
+	boom := errors.New("boom")
+	tmp := named(v4Port, v4Port.Name+TempSuffix)
+	mustDo(t, f.Ensure(v4Port), f.Ensure(tmp))
+	f.ResetCalls()
+	for _, c := range []struct {
+		op   Op
+		call func() error
+	}{
+		{OpInfo, func() error { _, err := f.Info(v4Port.Name); return err }},
+		{OpAddAll, func() error { return f.AddAll(v4Port.Name, portEntries(2)) }},
+		{OpSwap, func() error { return f.Swap(v4Port.Name, tmp.Name) }},
+	} {
+		f.FailNext(c.op, boom)
+		if err := c.call(); err != boom {
+			t.Fatalf("%s after FailNext: %v, want the injected error", c.op, err)
+		}
+		if err := c.call(); err != nil {
+			t.Fatalf("%s once the fault is used up: %v", c.op, err)
+		}
+	}
+	assertMembers(t, f, tmp.Name, portEntries(2))                               // one AddAll, one Swap took effect
+	if got := f.Calls(); got != (Calls{Info: 2, AddAll: 2, Swap: 2, List: 1}) { // List: assertMembers
+		t.Fatalf("calls = %+v", got)
+	}
+}
+
 func TestFakeCalls(t *testing.T) {
 	f := NewFake()
 	_ = f.Ensure(v4Port)

@@ -24,8 +24,9 @@ func FormatMembers(name string, entries []Entry) string {
 	return b.String()
 }
 
-// formatCreate renders the `create` line of `ipset save` for a set made with
-// the standard options, with a trailing newline.
+// formatCreate renders the `create` line of `ipset save` for a set with its
+// options (the defaults for zero ones), with a trailing newline.
 func formatCreate(s Set) string {
-	return s.String() + " hashsize " + strconv.Itoa(HashSize) + " maxelem " + strconv.Itoa(MaxElem) + "\n"
+	s = s.Sizes()
+	return s.String() + " hashsize " + strconv.Itoa(s.HashSize) + " maxelem " + strconv.Itoa(s.MaxElem) + "\n"
 }

@@ -311,3 +311,10 @@ func BenchmarkKernelList10000(b *testing.B) {
 		}
 	}
 }
+
+func TestKernelGrowRules(t *testing.T) {
+	runGrowRules(t, func(t *testing.T) Interface {
+		k, _ := kernelIpset(t)
+		return k
+	})
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,9 +17,11 @@ import (
 // called in. It holds one NETLINK_NETFILTER socket for all requests: the
 // library's package-level functions open and close a socket per request, a
 // Handle keeps one (and serialises requests on it, so a Kernel is safe for
-// concurrent use).
+// concurrent use). A second socket on the same terms carries the requests
+// the library cannot make (netlink_msg.go).
 type Kernel struct {
-	h *netlink.Handle
+	h    *netlink.Handle
+	sock *nl.SocketHandle
 }
 
 var _ Interface = (*Kernel)(nil)
@@ -29,27 +32,34 @@ func New() (*Kernel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ipset: open netfilter netlink socket: %w", err)
 	}
-	return &Kernel{h: h}, nil
+	s, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_NETFILTER)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("ipset: open netfilter netlink socket: %w", err)
+	}
+	return &Kernel{h: h, sock: &nl.SocketHandle{Socket: s}}, nil
 }
 
-// Close releases the socket.
-func (k *Kernel) Close() { k.h.Close() }
+// Close releases the sockets.
+func (k *Kernel) Close() {
+	k.h.Close()
+	k.sock.Close()
+}
 
-// Ensure lists the set (one dump) and creates it only if the kernel has no
-// set of that name, with family, hashsize 1024 (the kernel default) and
-// maxelem 65536. A set of another type or family is an ErrConflict.
+// Ensure lists the set's header and creates it only if the kernel has no set
+// of that name, with its family, hashsize and maxelem (by default 1024 and
+// 65536). A set of another type or family is an ErrConflict.
 func (k *Kernel) Ensure(s Set) error {
 	if err := validateSet(s); err != nil {
 		return fmt.Errorf("ipset ensure: %w", err)
 	}
-	var res *netlink.IPSetResult
-	err := call(func() (err error) {
-		res, err = k.h.IpsetList(s.Name)
-		return err
-	})
+	if s.MaxElem < 0 || s.HashSize < 0 {
+		return fmt.Errorf("ipset ensure %s: negative maxelem %d or hashsize %d", s.Name, s.MaxElem, s.HashSize)
+	}
+	got, err := k.header(s.Name)
 	switch {
 	case err == nil:
-		if got := (Set{Name: s.Name, Type: res.TypeName, Family: familyName(res.Family)}); got != s {
+		if !got.Same(s) {
 			return fmt.Errorf("ipset ensure %s: exists as %s family %s, want %s family %s: %w",
 				s.Name, got.Type, got.Family, s.Type, s.Family, ErrConflict)
 		}
@@ -57,9 +67,51 @@ func (k *Kernel) Ensure(s Set) error {
 	case !errors.Is(err, unix.ENOENT):
 		return fmt.Errorf("ipset ensure %s: list: %w", s.Name, err)
 	}
-	opts := netlink.IpsetCreateOptions{Family: familyNumber(s.Family), MaxElements: MaxElem}
-	if err := call(func() error { return k.h.IpsetCreate(s.Name, s.Type, opts) }); err != nil {
+	if err := k.create(s); err != nil {
 		return fmt.Errorf("ipset create %s: %w", s, kernelErr(err))
+	}
+	return nil
+}
+
+// Info lists the set's header (`ipset list -terse`): no members are sent.
+func (k *Kernel) Info(name string) (Info, error) {
+	if err := validateName(name); err != nil {
+		return Info{}, fmt.Errorf("ipset info: %w", err)
+	}
+	info, err := k.header(name)
+	if err != nil {
+		return Info{}, fmt.Errorf("ipset info %s: %w", name, kernelErr(err))
+	}
+	return info, nil
+}
+
+// AddAll adds the entries with the exist flag, as many per request as fit
+// in 32 KiB (about a thousand), which is what makes filling a set of
+// hundreds of thousands of members take seconds rather than minutes.
+func (k *Kernel) AddAll(name string, entries []Entry) error {
+	if err := validateName(name); err != nil {
+		return fmt.Errorf("ipset add: %w", err)
+	}
+	for _, e := range entries {
+		if err := validateEntry(e); err != nil {
+			return fmt.Errorf("ipset add %s: %w", name, err)
+		}
+	}
+	if err := k.addBatches(name, entries); err != nil {
+		return fmt.Errorf("ipset add %s: %w", name, kernelErr(err))
+	}
+	return nil
+}
+
+// Swap swaps the two sets (IPSET_CMD_SWAP).
+func (k *Kernel) Swap(a, b string) error {
+	for _, n := range []string{a, b} {
+		if err := validateName(n); err != nil {
+			return fmt.Errorf("ipset swap: %w", err)
+		}
+	}
+	if err := call(func() error { return k.h.IpsetSwap(a, b) }); err != nil {
+		return fmt.Errorf("ipset swap %s %s: %w", a, b, kernelErr(err))
 	}
 	return nil
 }
@@ -145,8 +197,14 @@ func kernelErr(err error) error {
 	switch {
 	case errors.Is(err, unix.ENOENT):
 		return fmt.Errorf("%w (%w)", ErrNotFound, err)
+	case errors.Is(err, nl.IPSetError(nl.IPSET_ERR_EXIST_SETNAME2)): // swap: the second set is missing
+		return fmt.Errorf("%w (%w)", ErrNotFound, err)
 	case errors.Is(err, nl.IPSetError(nl.IPSET_ERR_BUSY)):
 		return fmt.Errorf("%w (%w)", ErrBusy, err)
+	case errors.Is(err, nl.IPSetError(nl.IPSET_ERR_TYPE_MISMATCH)):
+		return fmt.Errorf("%w (%w)", ErrConflict, err)
+	case errors.Is(err, nl.IPSetError(ipsetErrHashFull)):
+		return fmt.Errorf("%w (errno %d, hash is full)", ErrSetFull, ipsetErrHashFull)
 	}
 	return err
 }

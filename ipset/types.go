@@ -14,11 +14,34 @@ const (
 	HashIPPortIP = "hash:ip,port,ip" // members "10.244.1.5,tcp:8080,10.244.1.5"
 )
 
-// Set describes a set: its name (at most 31 bytes), type and family ("inet" or "inet6").
+// Set describes a set: its name (at most 31 bytes), type and family ("inet" or
+// "inet6"), and its size: MaxElem members at most, HashSize buckets to start
+// with (the kernel rounds it up to a power of two of at least 64 and doubles
+// it as the set fills). A zero size field means the default (MaxElem,
+// HashSize: kube-proxy's). The size matters only when a set is created: a set
+// is identified by name, type and family (see Same); Grow changes its size.
 type Set struct {
-	Name   string
-	Type   string
-	Family string
+	Name     string
+	Type     string
+	Family   string
+	MaxElem  int
+	HashSize int
+}
+
+// Same tells whether o is the set s describes, sizes aside.
+func (s Set) Same(o Set) bool {
+	return s.Name == o.Name && s.Type == o.Type && s.Family == o.Family
+}
+
+// Sizes returns the set with its zero size fields at the defaults.
+func (s Set) Sizes() Set {
+	if s.MaxElem == 0 {
+		s.MaxElem = MaxElem
+	}
+	if s.HashSize == 0 {
+		s.HashSize = HashSize
+	}
+	return s
 }
 
 // String renders the `ipset save` create line.
@@ -65,19 +88,46 @@ func (e Entry) Compare(o Entry) int {
 	return e.IP2.Compare(o.IP2)
 }
 
+// Info is what the kernel says about a set without listing its members.
+type Info struct {
+	// Set has the kernel's MaxElem and current HashSize (which the kernel
+	// grows as the set fills, so it may exceed the one the set was made with).
+	Set
+	// Size is the number of members.
+	Size int
+	// References counts the iptables rules and list:sets using the set.
+	References int
+}
+
 // Interface is everything the reconciler needs from ipset. Each method is one
-// netlink request (List is one dump).
+// netlink request (List is one dump, AddAll sends as many entries per request
+// as fit).
 type Interface interface {
-	// Ensure creates the set if it is missing; an existing set of the same
-	// type and family is left as it is (with its members).
+	// Ensure creates the set if it is missing, with its MaxElem and HashSize;
+	// an existing set of the same type and family is left as it is (with its
+	// members and its size).
 	Ensure(Set) error
+	// Info returns the set's header: type, family, size, member count; a
+	// missing set is an ErrNotFound.
+	Info(name string) (Info, error)
 	// List returns the members of the named set; a missing set is an error
 	// that errors.Is(err, ErrNotFound).
 	List(name string) ([]Entry, error)
-	// Add adds a member; adding an existing member is not an error.
+	// Add adds a member; adding an existing member is not an error, adding
+	// a new member to a full set (MaxElem members: the kernel may take a few
+	// more when its hash is large, never fewer) is an ErrSetFull.
 	Add(name string, e Entry) error
 	// Del removes a member; removing a missing member is not an error.
 	Del(name string, e Entry) error
+	// AddAll adds the members in order, as Add does each, and stops at the
+	// first that fails (the ones before it stay added). A set that is full
+	// (MaxElem members) refuses a new member with an ErrSetFull.
+	AddAll(name string, entries []Entry) error
 	// Destroy removes an unreferenced set; a missing set is not an error.
 	Destroy(name string) error
+	// Swap exchanges the contents and sizes of two sets of the same type and
+	// family, atomically: whatever matches set a by name (an iptables rule)
+	// matches b's former members from then on. A missing set is an
+	// ErrNotFound, sets of another type or family an ErrConflict.
+	Swap(a, b string) error
 }
