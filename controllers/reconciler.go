@@ -19,7 +19,6 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/state"
-	"github.com/ipvs-proxy/ipvs-proxy/sysctl"
 )
 
 // Reconciler owns the desired-state index and a cache of what ipvs-proxy owns
@@ -37,6 +36,9 @@ type Reconciler struct {
 	cache     state.State           // what we own in the kernel
 	foreign   map[ipvs.Key]struct{} // virtual servers we did not create
 	synced    bool                  // a full sync has run since start
+
+	drain        *drainer // graceful termination (drain.go)
+	hostReported bool     // host settings logged (host.go)
 }
 
 // NewReconciler returns a Reconciler; cfg must be valid.
@@ -48,6 +50,7 @@ func NewReconciler(k Kernel, cfg v1alpha1.Config) *Reconciler {
 		index:   desired.NewIndex(),
 		cache:   state.New(),
 		foreign: map[ipvs.Key]struct{}{},
+		drain:   newDrainer(cfg.DrainTimeout),
 	}
 }
 
@@ -75,7 +78,7 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 		return res, fmt.Errorf("list node addresses: %w", err)
 	}
 	r.nodeAddrs = desired.NodePortAddresses(local, r.cfg.DummyInterface, r.cfg.NodePortPrefixes())
-	if err := r.ensureHost(); err != nil {
+	if err := r.ensureHost(ctx); err != nil {
 		return res, err
 	}
 
@@ -101,8 +104,9 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	}
 	want := r.index.All()
 	r.dropConflicts(&want, res.Problems)
-	res.Plan = state.Diff(want, r.cache)
+	res.Plan = r.drainPlan(state.Diff(want, r.cache), true)
 	err = r.apply(ctx, res.Plan, res.Problems)
+	r.cleanConntrack(ctx, res.Plan)
 	r.synced = err == nil
 	return res, err
 }
@@ -122,8 +126,10 @@ func (r *Reconciler) Incremental(ctx context.Context, src Source, names []types.
 	}
 	want := r.index.Desired(sc)
 	r.dropConflicts(&want, res.Problems)
-	res.Plan = state.Diff(want, r.cache.Restrict(sc))
-	return res, r.apply(ctx, res.Plan, res.Problems)
+	res.Plan = r.drainPlan(state.Diff(want, r.cache.Restrict(sc)), false)
+	err := r.apply(ctx, res.Plan, res.Problems)
+	r.cleanConntrack(ctx, res.Plan)
+	return res, err
 }
 
 // fragment computes the desired state of Service n and records its problems
@@ -198,12 +204,14 @@ func (r *Reconciler) observe() (state.State, map[ipvs.Key]struct{}, error) {
 		return obs, nil, fmt.Errorf("observe: %w", err)
 	}
 	foreign := map[ipvs.Key]struct{}{}
+	r.drain.observed(nil)
 	for _, s := range svcs {
 		if !own.OwnsService(s.Key) {
 			foreign[s.Key] = struct{}{}
 			continue
 		}
 		obs.AddService(s.VirtualServer)
+		r.drain.observed(&s)
 		for _, rs := range s.RealServers {
 			obs.AddRealServer(s.Key, rs)
 		}
@@ -222,10 +230,10 @@ func (r *Reconciler) observe() (state.State, map[ipvs.Key]struct{}, error) {
 
 // ensureHost sets the sysctls and creates the dummy link; each is
 // a no-op when already right.
-func (r *Reconciler) ensureHost() error {
+func (r *Reconciler) ensureHost(ctx context.Context) error {
 	var errs []error
 	ipv6 := slices.ContainsFunc(r.nodeAddrs, netip.Addr.Is6)
-	if _, err := sysctl.Ensure(r.k.Sysctls, sysctl.Required(ipv6)); err != nil {
+	if err := r.ensureHostSettings(ctx, ipv6); err != nil {
 		errs = append(errs, err)
 	}
 	if err := r.k.Links.EnsureDummy(r.cfg.DummyInterface); err != nil {
