@@ -54,15 +54,11 @@ func (d *drainer) observed(s *ipvs.Service) {
 // servers drain and the next check decides.
 func (r *Reconciler) drainPlan(p state.Plan, full bool) state.Plan {
 	d := r.drain
-	seen := d.conns
+	seen := d.conns // full: every virtual server of ours was dumped
 	d.conns = nil
-	read := map[ipvs.Key]bool{}
-	if full {
-		for k := range r.cache.Services {
-			read[k] = true
-		}
-	} else {
-		seen = map[ipvs.Key]map[ipvs.RealServerKey]ipvs.Conns{}
+	var read map[ipvs.Key]bool // incremental: the virtual servers read here
+	if !full {
+		seen, read = map[ipvs.Key]map[ipvs.RealServerKey]ipvs.Conns{}, map[ipvs.Key]bool{}
 		for _, op := range p.DeleteRealServers {
 			k := op.Service
 			if read[k] || !drain.Needed(k.Protocol) {
@@ -78,7 +74,7 @@ func (r *Reconciler) drainPlan(p state.Plan, full bool) state.Plan {
 			read[k], seen[k] = true, conns
 		}
 	}
-	known := func(k ipvs.Key, rk ipvs.RealServerKey) (ipvs.Conns, bool) { return seen[k][rk], read[k] }
+	known := func(k ipvs.Key, rk ipvs.RealServerKey) (ipvs.Conns, bool) { return seen[k][rk], full || read[k] }
 	out := drain.Apply(p, d.tracker, d.now(), d.bound, known)
 	d.draining.Store(int64(d.tracker.Len()))
 	return out
