@@ -102,6 +102,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		return fmt.Errorf("waiting for informer caches: %w", ctx.Err())
 	}
 	log.Info("caches synced", "elapsed", time.Since(start))
+	go c.drainTicker(ctx, c.cfg.DrainCheckPeriod)
 	c.runner.Run(ctx)
 	factory.Shutdown()
 	nodeFactory.Shutdown()
@@ -137,7 +138,7 @@ func (c *Controller) sync(ctx context.Context, full bool) error {
 	c.fullNext = false
 	c.mu.Unlock()
 	if !full && len(names) == 0 {
-		return nil
+		return c.checkDrains(ctx)
 	}
 
 	start := time.Now()

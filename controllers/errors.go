@@ -19,6 +19,9 @@ func perObject(err error) bool {
 	if errors.Is(err, ipset.ErrNotFound) || errors.Is(err, ipset.ErrConflict) {
 		return false // our set is gone or not ours: a full sync recreates and re-reads it
 	}
+	if errors.Is(err, ipset.ErrSetFull) {
+		return false // the set is too small for the node's state: a full sync grows it (fitSets)
+	}
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {
 		return false

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"github.com/ipvs-proxy/ipvs-proxy/conntrack"
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/netif"
@@ -16,4 +17,6 @@ type Kernel struct {
 	Links   netif.Interface
 	Rules   rules.Interface
 	Sysctls sysctl.Interface
+	// Conntrack deletes stale UDP/SCTP flows; nil skips the cleanup.
+	Conntrack conntrack.Interface
 }

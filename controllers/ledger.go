@@ -52,12 +52,14 @@ func (r *Reconciler) observe() (observation, error) {
 	if err != nil {
 		return obs, fmt.Errorf("observe: %w", err)
 	}
+	r.drain.observed(nil)
 	for _, s := range svcs {
 		if !own.OwnsService(s.Key) {
 			obs.foreign[s.Key] = s
 			continue
 		}
 		addService(&obs.owned, s)
+		r.drain.observed(&s)
 	}
 	addrs, err := r.k.Links.Addresses(r.cfg.DummyInterface)
 	if err != nil {

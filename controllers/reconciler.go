@@ -18,7 +18,6 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/state"
-	"github.com/ipvs-proxy/ipvs-proxy/sysctl"
 )
 
 // Reconciler owns the desired-state index and a cache of what ipvs-proxy owns
@@ -37,6 +36,9 @@ type Reconciler struct {
 	foreign   map[ipvs.Key]struct{} // virtual servers we did not create
 	synced    bool                  // a full sync has run since start
 	retry     state.Scope           // objects whose last operation failed or was skipped
+
+	drain        *drainer // graceful termination (drain.go)
+	hostReported bool     // host settings logged (host.go)
 }
 
 // NewReconciler returns a Reconciler; cfg must be valid.
@@ -49,6 +51,7 @@ func NewReconciler(k Kernel, cfg v1alpha1.Config) *Reconciler {
 		cache:   state.New(),
 		foreign: map[ipvs.Key]struct{}{},
 		retry:   state.NewScope(),
+		drain:   newDrainer(cfg.DrainTimeout),
 	}
 }
 
@@ -95,7 +98,7 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 		return res, fmt.Errorf("list node addresses: %w", err)
 	}
 	r.nodeAddrs = desired.NodePortAddresses(local, r.cfg.DummyInterface, r.cfg.NodePortPrefixes())
-	if err := r.ensureHost(); err != nil {
+	if err := r.ensureHost(ctx); err != nil {
 		return res, err
 	}
 
@@ -129,9 +132,10 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	}
 	r.dropConflicts(&want, res.Problems)
 	sizeErr := r.fitSets(want) // setsize.go
-	res.Plan = state.Diff(want, r.cache)
+	res.Plan = r.drainPlan(state.Diff(want, r.cache), true)
 	r.retry = state.NewScope() // a full diff covers everything
 	err = errors.Join(sizeErr, r.apply(ctx, res.Plan, &res))
+	r.cleanConntrack(ctx, res.Plan)
 	r.synced = err == nil
 	return res, err
 }
@@ -153,8 +157,10 @@ func (r *Reconciler) Incremental(ctx context.Context, src Source, names []types.
 	}
 	want := r.index.Desired(sc)
 	r.dropConflicts(&want, res.Problems)
-	res.Plan = state.Diff(want, r.cache.Restrict(sc))
-	return res, r.apply(ctx, res.Plan, &res)
+	res.Plan = r.drainPlan(state.Diff(want, r.cache.Restrict(sc)), false)
+	err := r.apply(ctx, res.Plan, &res)
+	r.cleanConntrack(ctx, res.Plan)
+	return res, err
 }
 
 // fragment computes the desired state of Service n and records its problems
@@ -170,10 +176,10 @@ func (r *Reconciler) fragment(n types.NamespacedName, svc *corev1.Service, src S
 
 // ensureHost sets the sysctls and creates the dummy link; each is
 // a no-op when already right.
-func (r *Reconciler) ensureHost() error {
+func (r *Reconciler) ensureHost(ctx context.Context) error {
 	var errs []error
 	ipv6 := slices.ContainsFunc(r.nodeAddrs, netip.Addr.Is6)
-	if _, err := sysctl.Ensure(r.k.Sysctls, sysctl.Required(ipv6)); err != nil {
+	if err := r.ensureHostSettings(ctx, ipv6); err != nil {
 		errs = append(errs, err)
 	}
 	if err := r.k.Links.EnsureDummy(r.cfg.DummyInterface); err != nil {

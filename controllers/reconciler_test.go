@@ -718,7 +718,8 @@ func TestProblemsDoNotBlockOthers(t *testing.T) {
 
 var errExist = syscall.EEXIST
 
-// IPv6: a node with an IPv6 address gets IPv6 forwarding, IPv6 rules, and an
+// IPv6: a node with an IPv6 address gets IPv6 rules (not IPv6 forwarding
+// unless asked: see TestHostSettings), and an
 // IPv6 Service's virtual servers are recorded in the IPVS-PROXY6- sets.
 func TestDualStack(t *testing.T) {
 	fk := newFakeKernel()
@@ -747,8 +748,8 @@ add IPVS-PROXY6-NODE-PORT 2001:db8::10,tcp:30081
 	if got := fk.dummyAddrs(); !slices.Equal(got, []string{"fd00::10"}) {
 		t.Errorf("addresses = %v", got)
 	}
-	if got := fk.sysctls.Sets(); !slices.Contains(got, "net/ipv6/conf/all/forwarding=1") {
-		t.Errorf("IPv6 forwarding not enabled by the first sync: %v", got)
+	if got := fk.sysctls.Sets(); slices.Contains(got, "net/ipv6/conf/all/forwarding=1") {
+		t.Errorf("IPv6 forwarding enabled without ipv6Forwarding (kube-proxy leaves it to the CNI): %v", got)
 	}
 	if got, _ := fk.rules.Dump(rules.IPv6); !strings.Contains(got.String(), "--match-set IPVS-PROXY6-NODE-PORT dst,dst") {
 		t.Errorf("IPv6 rules:\n%s", got)

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/ipvs-proxy/ipvs-proxy/api/v1alpha1"
+	"github.com/ipvs-proxy/ipvs-proxy/conntrack"
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/netif"
@@ -58,7 +59,8 @@ func Run(ctx context.Context, cfg v1alpha1.Config) error {
 		}()
 		defer srv.Close()
 	}
-	log.Info("starting", "node", cfg.NodeName, "scheduler", cfg.Scheduler, "dummyInterface", cfg.DummyInterface)
+	log.Info("starting", "node", cfg.NodeName, "scheduler", cfg.Scheduler, "dummyInterface", cfg.DummyInterface,
+		"drainTimeout", cfg.DrainTimeout, "drainCheckPeriod", cfg.DrainCheckPeriod)
 	return ctrl.Run(ctx)
 }
 
@@ -102,7 +104,7 @@ func OpenKernel() (Kernel, func(), error) {
 		links.Close()
 		return Kernel{}, nil, err
 	}
-	k := Kernel{IPVS: iv, Sets: sets, Links: links, Rules: rl, Sysctls: sysctl.New()}
+	k := Kernel{IPVS: iv, Sets: sets, Links: links, Rules: rl, Sysctls: sysctl.New(), Conntrack: conntrack.Netlink{}}
 	return k, func() { iv.Close(); sets.Close(); links.Close() }, nil
 }
 

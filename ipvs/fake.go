@@ -21,6 +21,7 @@ const (
 	OpAddRealServer       Op = "AddRealServer"
 	OpUpdateRealServer    Op = "UpdateRealServer"
 	OpDeleteRealServer    Op = "DeleteRealServer"
+	OpRealServers         Op = "RealServers"
 )
 
 // Calls counts the calls made on a Fake since NewFake or ResetCalls, failed
@@ -33,6 +34,7 @@ type Calls struct {
 	AddRealServer       int
 	UpdateRealServer    int
 	DeleteRealServer    int
+	RealServers         int
 	// Touched lists the virtual servers named by the mutating calls,
 	// without repetition, in Key.Compare order.
 	Touched []Key
@@ -58,11 +60,13 @@ type Fake struct {
 	touched  map[Key]struct{}
 	failNext map[Op][]error
 	hook     func(Op, Key) error
+	timeouts Timeouts
 }
 
 type fakeService struct {
-	vs  VirtualServer
-	rss map[RealServerKey]RealServer
+	vs    VirtualServer
+	rss   map[RealServerKey]RealServer
+	conns map[RealServerKey]Conns
 }
 
 var _ Interface = (*Fake)(nil)
@@ -110,6 +114,7 @@ func (f *Fake) Calls() Calls {
 		AddRealServer:       f.counts[OpAddRealServer],
 		UpdateRealServer:    f.counts[OpUpdateRealServer],
 		DeleteRealServer:    f.counts[OpDeleteRealServer],
+		RealServers:         f.counts[OpRealServers],
 		Touched:             touched,
 	}
 }
@@ -126,7 +131,7 @@ func (f *Fake) ResetCalls() {
 func (f *Fake) begin(op Op, k Key) error {
 	f.mu.Lock()
 	f.counts[op]++
-	if op != OpDump {
+	if op != OpDump && op != OpRealServers {
 		f.touched[k] = struct{}{}
 	}
 	if q := f.failNext[op]; len(q) > 0 {
@@ -158,11 +163,7 @@ func (f *Fake) dumpLocked() []Service {
 	out := make([]Service, 0, len(f.services))
 	for _, s := range f.services {
 		svc := Service{VirtualServer: s.vs}
-		if len(s.rss) > 0 {
-			svc.RealServers = slices.SortedFunc(maps.Values(s.rss), func(a, b RealServer) int {
-				return a.RealServerKey.Compare(b.RealServerKey)
-			})
-		}
+		svc.RealServers, svc.Conns = s.realServers()
 		out = append(out, svc)
 	}
 	slices.SortFunc(out, func(a, b Service) int { return a.Key.Compare(b.Key) })
@@ -199,7 +200,7 @@ func (f *Fake) addVirtualServer(vs VirtualServer) error {
 	if !knownScheduler(vs.Scheduler) {
 		return fmt.Errorf("scheduler %q: %w", vs.Scheduler, syscall.ENOENT)
 	}
-	f.services[vs.Key] = &fakeService{vs: vs, rss: map[RealServerKey]RealServer{}}
+	f.services[vs.Key] = &fakeService{vs: vs, rss: map[RealServerKey]RealServer{}, conns: map[RealServerKey]Conns{}}
 	return nil
 }
 
@@ -337,6 +338,7 @@ func (f *Fake) deleteRealServer(k Key, r RealServerKey) error {
 		return syscall.ENOENT
 	}
 	delete(s.rss, r)
+	delete(s.conns, r)
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 )
@@ -255,5 +256,35 @@ func assertDump(t *testing.T, k *Kernel, want []Service) {
 		if Format(got) == Format(want) {
 			t.Errorf("Dump: %+v\nwant: %+v", got, want)
 		}
+	}
+}
+
+func TestKernelConnsAndTimeouts(t *testing.T) {
+	k := newTestKernel(t)
+	must(t, k.AddVirtualServer(vs4))
+	a := rserver("10.244.1.5:8080", 0)
+	must(t, k.AddRealServer(vs4.Key, a))
+	rss, conns, err := k.RealServers(vs4.Key)
+	must(t, err)
+	if !reflect.DeepEqual(rss, []RealServer{a}) || conns != nil {
+		t.Errorf("RealServers = %v, %v; want the weight-0 server and no connections", rss, conns)
+	}
+	if rss, conns, err := k.RealServers(vs6.Key); err != nil || rss != nil || conns != nil {
+		t.Errorf("RealServers(missing) = %v, %v, %v; want nothing, as the fake says", rss, conns, err)
+	}
+
+	before, err := k.Timeouts()
+	must(t, err)
+	if before != defaultTimeouts {
+		t.Errorf("fresh namespace timeouts %+v, want %+v", before, defaultTimeouts)
+	}
+	must(t, k.SetTimeouts(Timeouts{UDP: 30 * time.Second}))
+	after, err := k.Timeouts()
+	must(t, err)
+	if want := (Timeouts{TCP: before.TCP, TCPFin: before.TCPFin, UDP: 30 * time.Second}); after != want {
+		t.Errorf("after SetTimeouts(UDP 30s): %+v, want %+v", after, want)
+	}
+	if out := run(t, "ipvsadm", "-L", "--timeout"); !strings.Contains(out, "900 120 30") {
+		t.Errorf("ipvsadm -L --timeout = %q", out)
 	}
 }

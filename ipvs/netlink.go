@@ -138,14 +138,10 @@ func (k *Kernel) Dump() ([]Service, error) {
 		if len(dsts) > 0 {
 			s.RealServers = make([]RealServer, 0, len(dsts))
 		}
-		for _, d := range dsts {
-			rs, err := fromMobyDestination(d)
-			if err != nil {
-				return nil, vsError("dump real servers of", vs.Key, err)
-			}
-			s.RealServers = append(s.RealServers, rs)
+		s.RealServers, s.Conns, err = fromMobyDestinations(dsts)
+		if err != nil {
+			return nil, vsError("dump real servers of", vs.Key, err)
 		}
-		slices.SortFunc(s.RealServers, func(a, b RealServer) int { return a.RealServerKey.Compare(b.RealServerKey) })
 		out = append(out, s)
 	}
 	slices.SortFunc(out, func(a, b Service) int { return a.Key.Compare(b.Key) })
@@ -242,4 +238,87 @@ func (k *Kernel) doDestination(key Key, rs RealServer, op func(*mobyipvs.Handle,
 		return errClosed
 	}
 	return op(k.h, k.service(VirtualServer{Key: key}), k.destination(rs))
+}
+
+// fromMobyDestinations converts a destination dump: real servers in
+// RealServerKey.Compare order (nil when none) and the counts of those with
+// connections (nil when none has).
+func fromMobyDestinations(dsts []*mobyipvs.Destination) ([]RealServer, map[RealServerKey]Conns, error) {
+	var rss []RealServer
+	var conns map[RealServerKey]Conns
+	if len(dsts) > 0 {
+		rss = make([]RealServer, 0, len(dsts))
+	}
+	for _, d := range dsts {
+		rs, err := fromMobyDestination(d)
+		if err != nil {
+			return nil, nil, err
+		}
+		rss = append(rss, rs)
+		if c := (Conns{Active: d.ActiveConnections, Inactive: d.InactiveConnections}); !c.Zero() {
+			if conns == nil {
+				conns = map[RealServerKey]Conns{}
+			}
+			conns[rs.RealServerKey] = c
+		}
+	}
+	slices.SortFunc(rss, func(a, b RealServer) int { return a.RealServerKey.Compare(b.RealServerKey) })
+	return rss, conns, nil
+}
+
+// RealServers dumps the real servers of key with their connection counts
+// (GET_DEST). The kernel answers a dump for a missing virtual server with
+// nothing, so a missing one has no real servers.
+func (k *Kernel) RealServers(key Key) ([]RealServer, map[RealServerKey]Conns, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.h == nil {
+		return nil, nil, vsError("dump real servers of", key, errClosed)
+	}
+	dsts, err := k.h.GetDestinations(k.service(VirtualServer{Key: key}))
+	if errors.Is(err, syscall.ESRCH) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, vsError("dump real servers of", key, err)
+	}
+	rss, conns, err := fromMobyDestinations(dsts)
+	if err != nil {
+		return nil, nil, vsError("dump real servers of", key, err)
+	}
+	return rss, conns, nil
+}
+
+var _ TimeoutConfig = (*Kernel)(nil)
+
+// Timeouts reads IPVS's timeouts (GET_CONFIG).
+func (k *Kernel) Timeouts() (Timeouts, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.h == nil {
+		return Timeouts{}, fmt.Errorf("ipvs get config: %w", errClosed)
+	}
+	c, err := k.h.GetConfig()
+	if err != nil {
+		return Timeouts{}, fmt.Errorf("ipvs get config: %w", err)
+	}
+	return Timeouts{TCP: c.TimeoutTCP, TCPFin: c.TimeoutTCPFin, UDP: c.TimeoutUDP}, nil
+}
+
+// SetTimeouts writes IPVS's timeouts (SET_CONFIG); the kernel leaves a zero
+// field as it is. Values are whole seconds; a fraction is refused (EINVAL)
+// rather than truncated.
+func (k *Kernel) SetTimeouts(t Timeouts) error {
+	if err := t.check(); err != nil {
+		return fmt.Errorf("ipvs set config: %w", err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.h == nil {
+		return fmt.Errorf("ipvs set config: %w", errClosed)
+	}
+	if err := k.h.SetConfig(&mobyipvs.Config{TimeoutTCP: t.TCP, TimeoutTCPFin: t.TCPFin, TimeoutUDP: t.UDP}); err != nil {
+		return fmt.Errorf("ipvs set config %+v: %w", t, err)
+	}
+	return nil
 }

@@ -169,6 +169,9 @@ func (rs RealServer) Line(k Key) string {
 type Service struct {
 	VirtualServer
 	RealServers []RealServer
+	// Conns holds the connection counts of the real servers that have
+	// connections; a real server missing here has none. Nil when none has.
+	Conns map[RealServerKey]Conns
 }
 
 // Interface is everything the reconciler needs from IPVS. Every method is one
@@ -185,6 +188,9 @@ type Interface interface {
 	// UpdateRealServer changes weight or forwarding in place.
 	UpdateRealServer(Key, RealServer) error
 	DeleteRealServer(Key, RealServerKey) error
+	// RealServers lists the real servers of one virtual server with their
+	// connection counts (one destination dump): ESRCH if it is missing.
+	RealServers(Key) ([]RealServer, map[RealServerKey]Conns, error)
 }
 
 // String renders "10.244.1.5:8080" or "[fd00::5]:8080".

@@ -68,7 +68,6 @@ func TestRealProcRead(t *testing.T) {
 }
 
 func TestRequired(t *testing.T) {
-	v4 := Required(false)
 	names := func(s []Setting) string {
 		var n []string
 		for _, x := range s {
@@ -76,11 +75,40 @@ func TestRequired(t *testing.T) {
 		}
 		return strings.Join(n, " ")
 	}
-	if got, want := names(v4), "net.ipv4.vs.conntrack=1 net.ipv4.vs.expire_nodest_conn=1 net.ipv4.vs.expire_quiescent_template=1 net.ipv4.ip_forward=1"; got != want {
-		t.Errorf("Required(false) = %s", got)
+	base := "net.ipv4.vs.conntrack=1 net.ipv4.vs.expire_nodest_conn=1 net.ipv4.vs.expire_quiescent_template=1 net.ipv4.ip_forward=1"
+	for _, tc := range []struct {
+		o    Options
+		want string
+		note string
+	}{
+		{Options{Kernel: "6.1.0-18-amd64"}, base, "left as is: kernel 6.1.0-18-amd64 is 5.9 or newer"},
+		{Options{}, base, "not understood"},
+		{Options{Kernel: "5.4.0-150-generic"}, "net.ipv4.vs.conntrack=1 net.ipv4.vs.conn_reuse_mode=0 " + base[len("net.ipv4.vs.conntrack=1 "):], "conn_reuse_mode=0"},
+		{Options{Kernel: "3.10.0-1160.el7.x86_64"}, base, "older than 4.1"},
+		{Options{Kernel: "6.1.0", StrictARP: true}, base + " net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2", ""},
+		{Options{Kernel: "6.1.0", IPv6Forwarding: true}, base + " net.ipv6.conf.all.forwarding=1", "accept_ra"},
+	} {
+		s, notes := Required(tc.o)
+		if got := names(s); got != tc.want {
+			t.Errorf("Required(%+v) = %s\nwant %s", tc.o, got, tc.want)
+		}
+		if !strings.Contains(strings.Join(notes, "\n"), tc.note) {
+			t.Errorf("Required(%+v) notes %q, want one with %q", tc.o, notes, tc.note)
+		}
+		if !tc.o.IPv6Forwarding && strings.Contains(names(s), "ipv6") {
+			t.Errorf("Required(%+v) sets IPv6 forwarding without being asked", tc.o)
+		}
 	}
-	if got := names(Required(true)); got != names(v4)+" net.ipv6.conf.all.forwarding=1" {
-		t.Errorf("Required(true) = %s", got)
+}
+
+func TestConnReuseMode(t *testing.T) {
+	for rel, want := range map[string]bool{
+		"4.0.9": false, "4.1.0": true, "4.19.0-25-amd64": true, "5.8.18": true,
+		"5.9.0": false, "5.10.0-28-amd64": false, "6.12.1+deb13-amd64": false, "": false, "linux": false,
+	} {
+		if got, note := ConnReuseMode(rel); got != want || note == "" {
+			t.Errorf("ConnReuseMode(%q) = %v, %q; want %v", rel, got, note, want)
+		}
 	}
 }
 
@@ -91,7 +119,8 @@ func TestEnsure(t *testing.T) {
 		"net.ipv4.vs.expire_quiescent_template": "0",
 		"net/ipv4/ip_forward":                   "1",
 	})
-	changed, err := Ensure(f, Required(false))
+	v4, _ := Required(Options{Kernel: "6.1.0"})
+	changed, err := Ensure(f, v4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +134,7 @@ func TestEnsure(t *testing.T) {
 	if got := f.Sets(); !reflect.DeepEqual(got, []string{"net/ipv4/vs/conntrack=1", "net/ipv4/vs/expire_quiescent_template=1"}) {
 		t.Errorf("Sets = %q: set what already held", got)
 	}
-	if changed, err := Ensure(f, Required(false)); err != nil || len(changed) != 0 {
+	if changed, err := Ensure(f, v4); err != nil || len(changed) != 0 {
 		t.Errorf("second Ensure = %v, %v; want nothing", changed, err)
 	}
 

@@ -48,6 +48,15 @@ type Config struct {
 	Verbosity int `mapstructure:"verbosity" json:"verbosity,omitempty"`
 	// HealthzAddress serves /healthz and /metrics; empty disables it.
 	HealthzAddress string `mapstructure:"healthzAddress" json:"healthzAddress,omitempty"`
+
+	// Host settings and graceful termination: see host.go.
+	StrictARP         bool          `mapstructure:"strictARP" json:"strictARP,omitempty"`
+	IPVSTCPTimeout    time.Duration `mapstructure:"ipvsTCPTimeout" json:"ipvsTCPTimeout,omitempty"`
+	IPVSTCPFinTimeout time.Duration `mapstructure:"ipvsTCPFinTimeout" json:"ipvsTCPFinTimeout,omitempty"`
+	IPVSUDPTimeout    time.Duration `mapstructure:"ipvsUDPTimeout" json:"ipvsUDPTimeout,omitempty"`
+	IPv6Forwarding    bool          `mapstructure:"ipv6Forwarding" json:"ipv6Forwarding,omitempty"`
+	DrainTimeout      time.Duration `mapstructure:"drainTimeout" json:"drainTimeout,omitempty"`
+	DrainCheckPeriod  time.Duration `mapstructure:"drainCheckPeriod" json:"drainCheckPeriod,omitempty"`
 }
 
 // Defaults returns the configuration used when nothing is set.
@@ -65,6 +74,8 @@ func Defaults() Config {
 		SyncPeriod:     30 * time.Second,
 		LogFormat:      "text",
 		Verbosity:      0,
+
+		DrainCheckPeriod: DefaultDrainCheckPeriod,
 	}
 }
 
@@ -103,6 +114,7 @@ func (c Config) Validate() error {
 	if c.Verbosity < 0 {
 		errs = append(errs, fmt.Errorf("verbosity: %d is negative", c.Verbosity))
 	}
+	errs = append(errs, c.validateHost()...)
 	return errors.Join(errs...)
 }
 

@@ -79,6 +79,7 @@ func addConfigFlags(fs *pflag.FlagSet) {
 	fs.String("log-format", d.LogFormat, "log `FORMAT`: text or json")
 	fs.IntP("verbosity", "v", d.Verbosity, "log `LEVEL` (0 = changes are not logged, 2 = every change); --v works too")
 	fs.String("healthz-address", d.HealthzAddress, "`HOST:PORT` serving /healthz and /metrics; empty disables it")
+	addHostFlags(fs, d)
 	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 		if name == "v" {
 			name = "verbosity"
