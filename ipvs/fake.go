@@ -15,6 +15,8 @@ type Op string
 // The operations of Interface.
 const (
 	OpDump                Op = "Dump"
+	OpServices            Op = "Services"
+	OpRealServers         Op = "RealServers"
 	OpAddVirtualServer    Op = "AddVirtualServer"
 	OpUpdateVirtualServer Op = "UpdateVirtualServer"
 	OpDeleteVirtualServer Op = "DeleteVirtualServer"
@@ -27,6 +29,8 @@ const (
 // ones (refused or injected) included: each is one request to the kernel.
 type Calls struct {
 	Dump                int
+	Services            int
+	RealServers         int
 	AddVirtualServer    int
 	UpdateVirtualServer int
 	DeleteVirtualServer int
@@ -104,6 +108,8 @@ func (f *Fake) Calls() Calls {
 	touched := slices.SortedFunc(maps.Keys(f.touched), Key.Compare)
 	return Calls{
 		Dump:                f.counts[OpDump],
+		Services:            f.counts[OpServices],
+		RealServers:         f.counts[OpRealServers],
 		AddVirtualServer:    f.counts[OpAddVirtualServer],
 		UpdateVirtualServer: f.counts[OpUpdateVirtualServer],
 		DeleteVirtualServer: f.counts[OpDeleteVirtualServer],
@@ -126,7 +132,7 @@ func (f *Fake) ResetCalls() {
 func (f *Fake) begin(op Op, k Key) error {
 	f.mu.Lock()
 	f.counts[op]++
-	if op != OpDump {
+	if op != OpDump && op != OpServices && op != OpRealServers {
 		f.touched[k] = struct{}{}
 	}
 	if q := f.failNext[op]; len(q) > 0 {
@@ -167,6 +173,41 @@ func (f *Fake) dumpLocked() []Service {
 	}
 	slices.SortFunc(out, func(a, b Service) int { return a.Key.Compare(b.Key) })
 	return out
+}
+
+// Services returns every virtual server in Key.Compare order, without real servers.
+func (f *Fake) Services() ([]VirtualServer, error) {
+	if err := f.begin(OpServices, Key{}); err != nil {
+		return nil, fmt.Errorf("dump virtual servers: %w", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]VirtualServer, 0, len(f.services))
+	for _, s := range f.services {
+		out = append(out, s.vs)
+	}
+	slices.SortFunc(out, func(a, b VirtualServer) int { return a.Key.Compare(b.Key) })
+	return out, nil
+}
+
+// RealServers returns the real servers of k in RealServerKey.Compare order
+// (nil when none); ESRCH if k is missing.
+func (f *Fake) RealServers(k Key) ([]RealServer, error) {
+	if err := f.begin(OpRealServers, k); err != nil {
+		return nil, vsError("dump real servers of", k, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.services[k]
+	if !ok {
+		return nil, vsError("dump real servers of", k, syscall.ESRCH)
+	}
+	if len(s.rss) == 0 {
+		return nil, nil
+	}
+	return slices.SortedFunc(maps.Values(s.rss), func(a, b RealServer) int {
+		return a.RealServerKey.Compare(b.RealServerKey)
+	}), nil
 }
 
 // String renders the state as `ipvsadm -Sn` would (see Format).

@@ -84,6 +84,7 @@ func TestKernelErrors(t *testing.T) {
 		{"unknown scheduler", k.AddVirtualServer(vserver(TCP, "10.96.0.11:80", "nope", 0)), syscall.ENOENT, "add virtual server -t 10.96.0.11:80: no such file or directory"},
 		{"update missing virtual server", k.UpdateVirtualServer(missing), syscall.ESRCH, "update virtual server -t 10.96.9.9:80: no such process"},
 		{"delete missing virtual server", k.DeleteVirtualServer(missing.Key), syscall.ESRCH, ""},
+		{"real servers of missing virtual server", second(k.RealServers(missing.Key)), syscall.ESRCH, "dump real servers of virtual server -t 10.96.9.9:80: no such process"},
 		{"add real server to missing virtual server", k.AddRealServer(missing.Key, rs4), syscall.ESRCH, "add real server 10.244.1.5:8080 of -t 10.96.9.9:80: no such process"},
 		{"add existing real server", k.AddRealServer(vs4.Key, rs4), syscall.EEXIST, "add real server 10.244.1.5:8080 of -t 10.96.0.10:80: file exists"},
 		{"update missing real server", k.UpdateRealServer(vs4.Key, rserver("10.244.9.9:80", 1)), syscall.ENOENT, ""},
@@ -256,4 +257,5 @@ func assertDump(t *testing.T, k *Kernel, want []Service) {
 			t.Errorf("Dump: %+v\nwant: %+v", got, want)
 		}
 	}
+	assertPieces(t, k, want)
 }

@@ -152,6 +152,61 @@ func (k *Kernel) Dump() ([]Service, error) {
 	return out, nil
 }
 
+// Services lists the kernel's virtual servers in Key.Compare order, without
+// their real servers (one service dump); firewall-mark services are left
+// out as in Dump.
+func (k *Kernel) Services() ([]VirtualServer, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.h == nil {
+		return nil, fmt.Errorf("dump virtual servers: %w", errClosed)
+	}
+	svcs, err := k.h.GetServices()
+	if err != nil {
+		return nil, fmt.Errorf("dump virtual servers: %w", err)
+	}
+	out := make([]VirtualServer, 0, len(svcs))
+	for _, ms := range svcs {
+		if ms.FWMark != 0 {
+			continue
+		}
+		vs, err := fromMobyService(ms)
+		if err != nil {
+			return nil, fmt.Errorf("dump virtual servers: %w", err)
+		}
+		out = append(out, vs)
+	}
+	slices.SortFunc(out, func(a, b VirtualServer) int { return a.Key.Compare(b.Key) })
+	return out, nil
+}
+
+// RealServers lists the real servers of key (one destination dump) in
+// RealServerKey.Compare order; ESRCH if key does not exist.
+func (k *Kernel) RealServers(key Key) ([]RealServer, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.h == nil {
+		return nil, vsError("dump real servers of", key, errClosed)
+	}
+	dsts, err := k.h.GetDestinations(k.service(VirtualServer{Key: key}))
+	if err != nil {
+		return nil, vsError("dump real servers of", key, err)
+	}
+	var out []RealServer
+	if len(dsts) > 0 {
+		out = make([]RealServer, 0, len(dsts))
+	}
+	for _, d := range dsts {
+		rs, err := fromMobyDestination(d)
+		if err != nil {
+			return nil, vsError("dump real servers of", key, err)
+		}
+		out = append(out, rs)
+	}
+	slices.SortFunc(out, func(a, b RealServer) int { return a.RealServerKey.Compare(b.RealServerKey) })
+	return out, nil
+}
+
 // AddVirtualServer creates vs (NEW_SERVICE); EEXIST if it exists, ENOENT
 // for an unknown scheduler.
 func (k *Kernel) AddVirtualServer(vs VirtualServer) error {

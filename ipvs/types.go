@@ -177,6 +177,13 @@ type Service struct {
 type Interface interface {
 	// Dump lists every virtual server in the kernel (ours and foreign) with its real servers.
 	Dump() ([]Service, error)
+	// Services lists every virtual server in the kernel (ours and foreign),
+	// without real servers: one service dump.
+	Services() ([]VirtualServer, error)
+	// RealServers lists the real servers of virtual server k, in
+	// RealServerKey.Compare order (nil when none): one destination dump.
+	// ESRCH if k does not exist.
+	RealServers(k Key) ([]RealServer, error)
 	AddVirtualServer(VirtualServer) error
 	// UpdateVirtualServer changes scheduler or persistence in place.
 	UpdateVirtualServer(VirtualServer) error
