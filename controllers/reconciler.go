@@ -12,6 +12,7 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ipvs-proxy/ipvs-proxy/api/v1alpha1"
@@ -37,6 +38,8 @@ type Reconciler struct {
 	cache     state.State           // what we own in the kernel
 	foreign   map[ipvs.Key]struct{} // virtual servers we did not create
 	synced    bool                  // a full sync has run since start
+	frags     fragCache             // what each fragment was built from
+	audit     auditState            // where the rolling kernel audit is
 }
 
 // NewReconciler returns a Reconciler; cfg must be valid.
@@ -48,6 +51,7 @@ func NewReconciler(k Kernel, cfg v1alpha1.Config) *Reconciler {
 		index:   desired.NewIndex(),
 		cache:   state.New(),
 		foreign: map[ipvs.Key]struct{}{},
+		frags:   newFragCache(),
 	}
 }
 
@@ -61,6 +65,9 @@ type Result struct {
 	// is present with a nil slice when it was synced, so stale Events can be
 	// cleared.
 	Problems map[types.NamespacedName][]string
+	// Drift counts, for an audit step, the kernel objects found differing
+	// from what the cache says we programmed; Plan is their repair.
+	Drift int
 }
 
 // Synced tells whether a full sync has run, so incremental syncs have a base.
@@ -74,20 +81,32 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("list node addresses: %w", err)
 	}
-	r.nodeAddrs = desired.NodePortAddresses(local, r.cfg.DummyInterface, r.cfg.NodePortPrefixes())
+	r.setNodeAddrs(desired.NodePortAddresses(local, r.cfg.DummyInterface, r.cfg.NodePortPrefixes()))
 	if err := r.ensureHost(); err != nil {
 		return res, err
 	}
 
+	// Only Services whose objects changed since their fragment was built
+	// are recomputed; the others keep fragment and problems.
 	seen := map[types.NamespacedName]struct{}{}
 	for _, svc := range src.Services() {
 		n := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
 		seen[n] = struct{}{}
-		r.index.Put(n, r.fragment(n, svc, src, res.Problems))
+		sls := src.Slices(n)
+		if problem, ok := r.frags.current(n, svc, sls); ok {
+			res.Problems[n] = problemList(problem)
+			continue
+		}
+		r.index.Put(n, r.build(n, svc, sls, res.Problems))
 	}
 	for _, n := range r.index.Names() {
 		if _, ok := seen[n]; !ok {
 			r.index.Put(n, state.State{})
+		}
+	}
+	for n := range r.frags.entries {
+		if _, ok := seen[n]; !ok {
+			r.frags.forget(n)
 		}
 	}
 
@@ -116,6 +135,7 @@ func (r *Reconciler) Incremental(ctx context.Context, src Source, names []types.
 		svc, ok := src.Service(n)
 		if !ok {
 			sc.Union(r.index.Set(n, state.State{}))
+			r.frags.forget(n)
 			continue
 		}
 		sc.Union(r.index.Set(n, r.fragment(n, svc, src, res.Problems)))
@@ -129,12 +149,38 @@ func (r *Reconciler) Incremental(ctx context.Context, src Source, names []types.
 // fragment computes the desired state of Service n and records its problems
 // (nil when it has none, so stale Events can be cleared).
 func (r *Reconciler) fragment(n types.NamespacedName, svc *corev1.Service, src Source, problems map[types.NamespacedName][]string) state.State {
-	frag, err := desired.ForService(svc, src.Slices(n), r.nodeAddrs, r.opt)
-	problems[n] = nil
+	return r.build(n, svc, src.Slices(n), problems)
+}
+
+// build is fragment with the slices already read; it remembers what the
+// fragment was built from.
+func (r *Reconciler) build(n types.NamespacedName, svc *corev1.Service, sls []*discoveryv1.EndpointSlice, problems map[types.NamespacedName][]string) state.State {
+	frag, err := desired.ForService(svc, sls, r.nodeAddrs, r.opt)
+	problem := ""
 	if err != nil {
-		problems[n] = append(problems[n], err.Error())
+		problem = err.Error()
 	}
+	problems[n] = problemList(problem)
+	r.frags.record(n, svc, sls, problem)
 	return frag
+}
+
+func problemList(p string) []string {
+	if p == "" {
+		return nil
+	}
+	return []string{p}
+}
+
+// setNodeAddrs records the node addresses NodePorts use; a change makes
+// every fragment stale.
+func (r *Reconciler) setNodeAddrs(addrs []netip.Addr) bool {
+	if slices.Equal(addrs, r.nodeAddrs) {
+		return false
+	}
+	r.nodeAddrs = addrs
+	r.frags.invalidate()
+	return true
 }
 
 // dropConflicts removes from want every virtual server that exists in the

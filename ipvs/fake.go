@@ -191,7 +191,7 @@ func (f *Fake) Services() ([]VirtualServer, error) {
 }
 
 // RealServers returns the real servers of k in RealServerKey.Compare order
-// (nil when none); ESRCH if k is missing.
+// (nil when none); a missing k reads as nil, as the kernel's dump answers.
 func (f *Fake) RealServers(k Key) ([]RealServer, error) {
 	if err := f.begin(OpRealServers, k); err != nil {
 		return nil, vsError("dump real servers of", k, err)
@@ -199,10 +199,7 @@ func (f *Fake) RealServers(k Key) ([]RealServer, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s, ok := f.services[k]
-	if !ok {
-		return nil, vsError("dump real servers of", k, syscall.ESRCH)
-	}
-	if len(s.rss) == 0 {
+	if !ok || len(s.rss) == 0 {
 		return nil, nil
 	}
 	return slices.SortedFunc(maps.Values(s.rss), func(a, b RealServer) int {

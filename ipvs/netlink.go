@@ -181,7 +181,8 @@ func (k *Kernel) Services() ([]VirtualServer, error) {
 }
 
 // RealServers lists the real servers of key (one destination dump) in
-// RealServerKey.Compare order; ESRCH if key does not exist.
+// RealServerKey.Compare order. The kernel answers the dump for a missing
+// virtual server with nothing, not ESRCH, so a missing key reads as nil.
 func (k *Kernel) RealServers(key Key) ([]RealServer, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()

@@ -181,8 +181,9 @@ type Interface interface {
 	// without real servers: one service dump.
 	Services() ([]VirtualServer, error)
 	// RealServers lists the real servers of virtual server k, in
-	// RealServerKey.Compare order (nil when none): one destination dump.
-	// ESRCH if k does not exist.
+	// RealServerKey.Compare order (nil when none): one destination dump. A
+	// missing k reads as one without real servers: the kernel's destination
+	// dump does not tell them apart (Services does).
 	RealServers(k Key) ([]RealServer, error)
 	AddVirtualServer(VirtualServer) error
 	// UpdateVirtualServer changes scheduler or persistence in place.
