@@ -65,7 +65,7 @@ func (c *Controller) Status() *Status { return c.status }
 // Run starts the informers, waits for their caches, then syncs until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
 	log := logr.FromContextOrDiscard(ctx)
-	factory := informers.NewSharedInformerFactory(c.client, 0)
+	factory := informers.NewSharedInformerFactoryWithOptions(c.client, 0, informers.WithTransform(trim))
 	svcInf := factory.Core().V1().Services()
 	sliceInf := factory.Discovery().V1().EndpointSlices()
 	if err := addSliceIndex(sliceInf.Informer()); err != nil {
@@ -84,6 +84,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		return fmt.Errorf("watch EndpointSlices: %w", err)
 	}
 	nodeFactory := informers.NewSharedInformerFactoryWithOptions(c.client, 0,
+		informers.WithTransform(trim),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", c.cfg.NodeName).String()
 		}))
