@@ -199,3 +199,36 @@ func TestFullKeepsUnchangedFragments(t *testing.T) {
 		t.Error("default/web missing from the second full sync's problems (its Event state would be forgotten)")
 	}
 }
+
+// 1. A stepped refresh round checks at most max Services per step, covers
+// all of them (deleted ones included) and recomputes only the changed.
+func TestRefreshStepIsBounded(t *testing.T) {
+	fk := newFakeKernel()
+	r := newTestReconciler(t, fk)
+	src := benchSource(10)
+	mustFull(t, r, src)
+	changed := nsn("default/svc-3")
+	src.setSlices(changed, benchSlice(10, 3, 1))
+	src.del(nsn("default/svc-7"))
+	var recomputed []string
+	steps := 0
+	for more := true; more; steps++ {
+		res, m, err := r.RefreshStep(context.Background(), src, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := range res.Problems {
+			recomputed = append(recomputed, n.String())
+		}
+		more = m
+	}
+	if steps != 4 { // 9 Services and 1 deleted, 3 per step
+		t.Errorf("round took %d steps, want 4", steps)
+	}
+	if strings.Join(recomputed, ",") != "default/svc-3" {
+		t.Errorf("recomputed %v, want default/svc-3", recomputed)
+	}
+	if _, ok := r.frags.entries[nsn("default/svc-7")]; ok || r.index.Len() != 9 {
+		t.Errorf("deleted Service still known (index has %d)", r.index.Len())
+	}
+}

@@ -70,6 +70,34 @@ func (c *fragCache) current(n types.NamespacedName, svc *corev1.Service, sls []*
 	return in.problem, true
 }
 
+// names returns the Services of src and those with an entry (deleted ones
+// among them), each once.
+func (c *fragCache) names(src Source) []types.NamespacedName {
+	svcs := src.Services()
+	out := make([]types.NamespacedName, 0, len(svcs)+len(c.entries)/16)
+	for _, svc := range svcs {
+		out = append(out, types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name})
+	}
+	for n := range c.entries {
+		if _, ok := src.Service(n); !ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// staleOne tells whether the fragment of n is out of date: n changed, is new
+// or is gone.
+func (c *fragCache) staleOne(src Source, n types.NamespacedName) bool {
+	svc, ok := src.Service(n)
+	if !ok {
+		_, had := c.entries[n]
+		return had
+	}
+	_, ok = c.current(n, svc, src.Slices(n))
+	return !ok
+}
+
 // stale returns the Services of src whose fragment is out of date, and the
 // Services with a fragment that src no longer has.
 func (c *fragCache) stale(src Source) []types.NamespacedName {

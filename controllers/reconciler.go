@@ -40,6 +40,7 @@ type Reconciler struct {
 	synced    bool                  // a full sync has run since start
 	frags     fragCache             // what each fragment was built from
 	audit     auditState            // where the rolling kernel audit is
+	refresh   refreshState          // where a stepped refresh is
 }
 
 // NewReconciler returns a Reconciler; cfg must be valid.

@@ -33,11 +33,13 @@ type Runner struct {
 	kick chan struct{}
 }
 
-// Task is one kind of bounded background work.
+// Task is one kind of bounded background work. A Run that returns more
+// (its round is split into slices) runs again as soon as nothing else is
+// due; otherwise it runs again Every later.
 type Task struct {
 	Name  string
 	Every time.Duration
-	Run   func(ctx context.Context) error
+	Run   func(ctx context.Context) (more bool, err error)
 }
 
 // Clock is the time the Runner reads and waits on.
@@ -151,8 +153,13 @@ func (r *Runner) Run(ctx context.Context) {
 			default:
 			}
 			t := r.Tasks[what]
-			taskAt[what] = clock.Now().Add(t.Every)
-			if err := t.Run(ctx); err != nil {
+			start := clock.Now()
+			more, err := t.Run(ctx)
+			taskAt[what] = start.Add(t.Every)
+			if more {
+				taskAt[what] = start
+			}
+			if err != nil {
 				failures++
 				needFull = true
 			}

@@ -348,7 +348,7 @@ func (w *workLog) sync(_ context.Context, full bool) error {
 }
 
 func (w *workLog) task(name string, block chan struct{}) Task {
-	return Task{Name: name, Run: func(ctx context.Context) error {
+	return Task{Name: name, Run: func(ctx context.Context) (bool, error) {
 		w.c <- work{kind: name, at: w.clock.Now()}
 		if block != nil {
 			select {
@@ -356,7 +356,7 @@ func (w *workLog) task(name string, block chan struct{}) Task {
 			case <-ctx.Done():
 			}
 		}
-		return nil
+		return false, nil
 	}}
 }
 

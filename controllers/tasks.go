@@ -23,28 +23,33 @@ func (c *Controller) tasks() []Task {
 	return ts
 }
 
-func (c *Controller) refresh(ctx context.Context) error {
+// refreshStepServices bounds the Services one refresh step looks at.
+const refreshStepServices = 1000
+
+func (c *Controller) refresh(ctx context.Context) (bool, error) {
 	log := logr.FromContextOrDiscard(ctx)
 	start := time.Now()
-	res, err := c.rec.Refresh(ctx, c.src, nil)
+	res, more, err := c.rec.RefreshStep(ctx, c.src, refreshStepServices)
 	elapsed := time.Since(start)
-	c.status.record(false, elapsed, res.Plan.Len(), err)
+	if err != nil || !more {
+		c.status.record(false, elapsed, res.Plan.Len(), err)
+	}
 	if err != nil {
 		log.Error(err, "refresh failed; retrying with a full sync", "changes", res.Plan.Len(), "elapsed", elapsed)
 	} else if res.Plan.Len() > 0 || len(res.Problems) > 0 {
 		log.V(1).Info("refreshed", "services", len(res.Problems), "changes", res.Plan.Len(), "elapsed", elapsed)
 	}
 	c.report(ctx, res.Problems)
-	return err
+	return more, err
 }
 
 // auditStep runs one step of the rolling audit; a round that finished early
 // waits for the rest of its AuditPeriod before the next one starts.
-func (c *Controller) auditStep(ctx context.Context) error {
+func (c *Controller) auditStep(ctx context.Context) (bool, error) {
 	log := logr.FromContextOrDiscard(ctx)
 	now := c.clock().Now()
 	if now.Before(c.auditNext) {
-		return nil
+		return false, nil
 	}
 	if c.auditStart.IsZero() {
 		c.auditStart = now
@@ -63,7 +68,7 @@ func (c *Controller) auditStep(ctx context.Context) error {
 		c.auditNext = c.auditStart.Add(c.cfg.AuditPeriod)
 		c.auditStart = time.Time{}
 	}
-	return err
+	return false, err
 }
 
 func (c *Controller) clock() Clock {
