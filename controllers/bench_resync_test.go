@@ -166,19 +166,29 @@ func BenchmarkIncrementalDuringResync(b *testing.B) {
 	}
 }
 
-// bigSource has services Services × 10 endpoints drawn from 60,000 pods (so
-// the hairpin set stays under its maxelem) with valid cluster IPs up to 1M.
+// bigSource has services Services × 10 endpoints, half IPv4 and half IPv6
+// (each family's sets hold at most 65,536 members, as in the kernel), the
+// endpoints of each family drawn from 30,000 pods.
 func bigSource(services int) *mapSource {
-	const pods = 60000
+	const pods = 30000
 	src := newSource()
 	for i := range services {
-		ip := fmt.Sprintf("10.%d.%d.%d", 96+i/62500, i/250%250, i%250+1)
 		name := fmt.Sprintf("svc-%d", i)
+		h := i / 2
 		eps := make([]string, benchEndpoints)
+		ip := fmt.Sprintf("10.%d.%d.%d", 96+h/62500, h/250%250, h%250+1)
 		for j := range eps {
-			eps[j] = podIP((i*benchEndpoints + j) % pods)
+			eps[j] = podIP((h*benchEndpoints + j) % pods)
 		}
-		src.put(service("default/"+name, ip, tcp("http", 80)), epSlice("default/"+name+"-1", name, "http", "", 8080, eps...))
+		sl := epSlice("default/"+name+"-1", name, "http", "", 8080, eps...)
+		if i%2 == 1 {
+			ip = fmt.Sprintf("fd00:96::%x", h+1)
+			for j := range eps {
+				sl.Endpoints[j].Addresses = []string{fmt.Sprintf("fd00:244::%x", (h*benchEndpoints+j)%pods+1)}
+			}
+			sl.AddressType = discoveryv1.AddressTypeIPv6
+		}
+		src.put(service("default/"+name, ip, tcp("http", 80)), sl)
 	}
 	return src
 }
