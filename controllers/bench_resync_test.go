@@ -13,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ipvs-proxy/ipvs-proxy/api/v1alpha1"
 )
 
 // Benchmarks that guard issue #7: steady state costs nothing, changes never
@@ -35,7 +37,7 @@ func (s listerSource) Services() []*corev1.Service {
 }
 
 // One SyncPeriod (30 s) of idle periodic work at 10,000 Services: one
-// refresh and 30 audit steps at the default pace (a round of 30 min). What a
+// stepped refresh and 30 audit steps at the default pace (auditPeriod 2h). What a
 // full resync did every 30 s (BenchmarkFullResyncNoChange) is what this
 // replaces; kernel-reads/op counts the kernel requests (dumps) it made.
 func BenchmarkPeriodicIdle(b *testing.B) {
@@ -46,9 +48,7 @@ func BenchmarkPeriodicIdle(b *testing.B) {
 	if _, err := r.Full(ctx, src); err != nil {
 		b.Fatal(err)
 	}
-	cfg := testConfig()
-	cfg.AuditPeriod = 30 * time.Minute
-	steps := int(cfg.AuditPeriod / auditStepEvery)
+	steps := int(v1alpha1.Defaults().AuditPeriod / auditStepEvery)
 	perPeriod := int(30 * time.Second / auditStepEvery)
 	fk.resetCalls()
 	b.ReportAllocs()
@@ -109,7 +109,7 @@ func BenchmarkIncrementalDuringResync(b *testing.B) {
 				}
 				return err
 			})
-			steps := int(30 * time.Minute / auditStepEvery)
+			steps := int(v1alpha1.Defaults().AuditPeriod / auditStepEvery)
 			ru.Tasks = []Task{
 				{Name: "refresh", Every: 0, Run: func(ctx context.Context) (bool, error) {
 					_, more, err := r.RefreshStep(ctx, src, refreshStepServices)

@@ -333,7 +333,6 @@ type work struct {
 type workLog struct {
 	clock *fakeClock
 	c     chan work
-	hold  chan struct{} // when set, the next task run blocks until closed
 }
 
 func newWorkLog(c *fakeClock) *workLog { return &workLog{clock: c, c: make(chan work, 100)} }
@@ -368,15 +367,6 @@ func (w *workLog) next(t *testing.T) work {
 	case <-time.After(eventually):
 		t.Fatal("no work within", eventually)
 		return work{}
-	}
-}
-
-func (w *workLog) none(t *testing.T) {
-	t.Helper()
-	select {
-	case x := <-w.c:
-		t.Fatalf("unexpected %s", x.kind)
-	case <-time.After(20 * time.Millisecond):
 	}
 }
 

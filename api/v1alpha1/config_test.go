@@ -13,7 +13,7 @@ func TestDefaultsAreValid(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatalf("Defaults().Validate() = %v", err)
 	}
-	if c.Scheduler != "rr" || c.DummyInterface != "kube-ipvs0" || c.MinSyncPeriod != 10*time.Millisecond || c.SyncPeriod != 30*time.Second || c.AuditPeriod != 30*time.Minute || c.MasqueradeBit != 13 {
+	if c.Scheduler != "rr" || c.DummyInterface != "kube-ipvs0" || c.MinSyncPeriod != 10*time.Millisecond || c.SyncPeriod != 30*time.Second || c.AuditPeriod != 2*time.Hour || c.MasqueradeBit != 13 {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
 }
