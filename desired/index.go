@@ -38,7 +38,7 @@ func compact(st state.State) compactFrag {
 	if len(st.Services) > 0 {
 		f.services = make([]*state.Service, 0, len(st.Services))
 		for _, svc := range st.Services {
-			f.services = append(f.services, svc)
+			f.services = append(f.services, shareRealServers(svc, f.services))
 		}
 	}
 	if len(st.Addresses) > 0 {
@@ -48,6 +48,20 @@ func compact(st state.State) compactFrag {
 		f.members = slices.AppendSeq(make([]state.Member, 0, len(st.Members)), maps.Keys(st.Members))
 	}
 	return f
+}
+
+// shareRealServers returns svc with the real-server map of an earlier
+// virtual server of the same fragment when the two are equal (a NodePort
+// Service's virtual servers on every node address and on its ClusterIP
+// usually are): one map instead of one per address. Fragments are
+// read-only, so sharing is safe.
+func shareRealServers(svc *state.Service, earlier []*state.Service) *state.Service {
+	for _, e := range earlier {
+		if len(e.RealServers) == len(svc.RealServers) && maps.Equal(e.RealServers, svc.RealServers) {
+			return &state.Service{VirtualServer: svc.VirtualServer, RealServers: e.RealServers}
+		}
+	}
+	return svc
 }
 
 // service returns the fragment's virtual server k (nil when it has none).
