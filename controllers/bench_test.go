@@ -70,6 +70,8 @@ func BenchmarkFullResyncNoChange(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
+	cpu0 := cpuNanos()
+	defer func() { b.ReportMetric(float64(cpuNanos()-cpu0)/float64(b.N), "cpu-ns/op") }()
 	for b.Loop() {
 		res, err := r.Full(context.Background(), src)
 		if err != nil {

@@ -38,10 +38,13 @@ type Controller struct {
 	retries *backoff
 	after   func(time.Duration, func())
 
-	mu       sync.Mutex
-	pending  map[types.NamespacedName]struct{}
-	fullNext bool
-	reported map[types.NamespacedName]string // last Event message per Service
+	mu          sync.Mutex
+	pending     map[types.NamespacedName]struct{}
+	refreshNext bool
+	reported    map[types.NamespacedName]string // last Event message per Service
+
+	// The rolling audit's pace, used only by the Runner's goroutine.
+	auditStart, auditNext time.Time
 }
 
 // NewController wires a Reconciler to the API server.
@@ -55,7 +58,10 @@ func NewController(client kubernetes.Interface, rec *Reconciler, cfg v1alpha1.Co
 		pending:  map[types.NamespacedName]struct{}{},
 		reported: map[types.NamespacedName]string{},
 	}
-	c.runner = NewRunner(cfg.MinSyncPeriod, cfg.SyncPeriod, c.sync)
+	// One full sync at start (and after failures); periodic work is
+	// bounded Tasks, so changes never wait behind a resync.
+	c.runner = NewRunner(cfg.MinSyncPeriod, 0, c.sync)
+	c.runner.Tasks = c.tasks()
 	c.retries = newBackoff(max(cfg.MinSyncPeriod, 500*time.Millisecond), c.runner.MaxBackoff)
 	c.after = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
 	return c
@@ -67,7 +73,7 @@ func (c *Controller) Status() *Status { return c.status }
 // Run starts the informers, waits for their caches, then syncs until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
 	log := logr.FromContextOrDiscard(ctx)
-	factory := informers.NewSharedInformerFactory(c.client, 0)
+	factory := informers.NewSharedInformerFactoryWithOptions(c.client, 0, informers.WithTransform(trim))
 	svcInf := factory.Core().V1().Services()
 	sliceInf := factory.Discovery().V1().EndpointSlices()
 	if err := addSliceIndex(sliceInf.Informer()); err != nil {
@@ -81,15 +87,17 @@ func (c *Controller) Run(ctx context.Context) error {
 		return fmt.Errorf("watch EndpointSlices: %w", err)
 	}
 	nodeFactory := informers.NewSharedInformerFactoryWithOptions(c.client, 0,
+		informers.WithTransform(trim),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", c.cfg.NodeName).String()
 		}))
 	nodeInf := nodeFactory.Core().V1().Nodes().Informer()
-	// A change to this node (addresses, labels) asks for a full sync.
+	// A change to this node (addresses, labels) asks for a refresh, which
+	// re-reads the node's addresses and recomputes everything they change.
 	if _, err := nodeInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { c.requestFull() },
-		UpdateFunc: func(any, any) { c.requestFull() },
-		DeleteFunc: func(any) { c.requestFull() },
+		AddFunc:    func(any) { c.requestRefresh() },
+		UpdateFunc: func(any, any) { c.requestRefresh() },
+		DeleteFunc: func(any) { c.requestRefresh() },
 	}); err != nil {
 		return fmt.Errorf("watch Node %s: %w", c.cfg.NodeName, err)
 	}
@@ -117,9 +125,9 @@ func (c *Controller) mark(n types.NamespacedName) {
 	c.runner.Request()
 }
 
-func (c *Controller) requestFull() {
+func (c *Controller) requestRefresh() {
 	c.mu.Lock()
-	c.fullNext = true
+	c.refreshNext = true
 	c.mu.Unlock()
 	c.runner.Request()
 }
@@ -134,19 +142,23 @@ func (c *Controller) sync(ctx context.Context, full bool) error {
 		names = append(names, n)
 	}
 	clear(c.pending)
-	full = full || c.fullNext || !c.rec.Synced()
-	c.fullNext = false
+	full = full || !c.rec.Synced()
+	refresh := c.refreshNext && !full
+	c.refreshNext = false
 	c.mu.Unlock()
-	if !full && len(names) == 0 {
+	if !full && !refresh && len(names) == 0 {
 		return c.checkDrains(ctx)
 	}
 
 	start := time.Now()
 	var res Result
 	var err error
-	if full {
+	switch {
+	case full:
 		res, err = c.rec.Full(ctx, c.src)
-	} else {
+	case refresh:
+		res, err = c.rec.Refresh(ctx, c.src, names)
+	default:
 		res, err = c.rec.Incremental(ctx, c.src, names)
 	}
 	elapsed := time.Since(start)

@@ -12,6 +12,7 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ipvs-proxy/ipvs-proxy/api/v1alpha1"
@@ -39,6 +40,9 @@ type Reconciler struct {
 
 	drain        *drainer // graceful termination (drain.go)
 	hostReported bool     // host settings logged (host.go)
+	frags     fragCache             // what each fragment was built from
+	audit     auditState            // where the rolling kernel audit is
+	refresh   refreshState          // where a stepped refresh is
 }
 
 // NewReconciler returns a Reconciler; cfg must be valid.
@@ -52,6 +56,7 @@ func NewReconciler(k Kernel, cfg v1alpha1.Config) *Reconciler {
 		foreign: map[ipvs.Key]struct{}{},
 		retry:   state.NewScope(),
 		drain:   newDrainer(cfg.DrainTimeout),
+		frags:   newFragCache(),
 	}
 }
 
@@ -77,6 +82,9 @@ type Result struct {
 	// Repaired counts the virtual servers re-adopted in place after the
 	// ownership ledger was found lost (see ledger.Adopt).
 	Repaired int
+	// Drift counts, for an audit step, the kernel objects found differing
+	// from what the cache says we programmed; Plan is their repair.
+	Drift int
 }
 
 // retry lists n in Retry once.
@@ -97,20 +105,32 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("list node addresses: %w", err)
 	}
-	r.nodeAddrs = desired.NodePortAddresses(local, r.cfg.DummyInterface, r.cfg.NodePortPrefixes())
+	r.setNodeAddrs(desired.NodePortAddresses(local, r.cfg.DummyInterface, r.cfg.NodePortPrefixes()))
 	if err := r.ensureHost(ctx); err != nil {
 		return res, err
 	}
 
+	// Only Services whose objects changed since their fragment was built
+	// are recomputed; the others keep fragment and problems.
 	seen := map[types.NamespacedName]struct{}{}
 	for _, svc := range src.Services() {
 		n := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
 		seen[n] = struct{}{}
-		r.index.Put(n, r.fragment(n, svc, src, res.Problems))
+		sls := src.Slices(n)
+		if problem, ok := r.frags.current(n, svc, sls); ok {
+			res.Problems[n] = problemList(problem)
+			continue
+		}
+		r.index.Put(n, r.build(n, svc, sls, res.Problems))
 	}
 	for _, n := range r.index.Names() {
 		if _, ok := seen[n]; !ok {
 			r.index.Put(n, state.State{})
+		}
+	}
+	for n := range r.frags.entries {
+		if _, ok := seen[n]; !ok {
+			r.frags.forget(n)
 		}
 	}
 
@@ -151,6 +171,7 @@ func (r *Reconciler) Incremental(ctx context.Context, src Source, names []types.
 		svc, ok := src.Service(n)
 		if !ok {
 			sc.Union(r.index.Set(n, state.State{}))
+			r.frags.forget(n)
 			continue
 		}
 		sc.Union(r.index.Set(n, r.fragment(n, svc, src, res.Problems)))
@@ -166,12 +187,38 @@ func (r *Reconciler) Incremental(ctx context.Context, src Source, names []types.
 // fragment computes the desired state of Service n and records its problems
 // (nil when it has none, so stale Events can be cleared).
 func (r *Reconciler) fragment(n types.NamespacedName, svc *corev1.Service, src Source, problems map[types.NamespacedName][]string) state.State {
-	frag, err := desired.ForService(svc, src.Slices(n), r.nodeAddrs, r.opt)
-	problems[n] = nil
+	return r.build(n, svc, src.Slices(n), problems)
+}
+
+// build is fragment with the slices already read; it remembers what the
+// fragment was built from.
+func (r *Reconciler) build(n types.NamespacedName, svc *corev1.Service, sls []*discoveryv1.EndpointSlice, problems map[types.NamespacedName][]string) state.State {
+	frag, err := desired.ForService(svc, sls, r.nodeAddrs, r.opt)
+	problem := ""
 	if err != nil {
-		problems[n] = append(problems[n], err.Error())
+		problem = err.Error()
 	}
+	problems[n] = problemList(problem)
+	r.frags.record(n, svc, sls, problem)
 	return frag
+}
+
+func problemList(p string) []string {
+	if p == "" {
+		return nil
+	}
+	return []string{p}
+}
+
+// setNodeAddrs records the node addresses NodePorts use; a change makes
+// every fragment stale.
+func (r *Reconciler) setNodeAddrs(addrs []netip.Addr) bool {
+	if slices.Equal(addrs, r.nodeAddrs) {
+		return false
+	}
+	r.nodeAddrs = addrs
+	r.frags.invalidate()
+	return true
 }
 
 // ensureHost sets the sysctls and creates the dummy link; each is

@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -251,5 +253,211 @@ func waitClosed(t *testing.T, c <-chan struct{}, what string) {
 	case <-c:
 	case <-time.After(eventually):
 		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// ---- injected clock ----
+
+// fakeClock is a Clock that moves only when the test advances it.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []fakeTimer
+}
+
+type fakeTimer struct {
+	at time.Time
+	c  chan time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_000_000, 0)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) NewTimer(d time.Duration) (<-chan time.Time, func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	c.timers = append(c.timers, fakeTimer{at: c.now.Add(d), c: ch})
+	return ch, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.timers = slices.DeleteFunc(c.timers, func(t fakeTimer) bool { return t.c == ch })
+	}
+}
+
+// advance moves the clock by d and fires the timers that are due.
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	c.timers = slices.DeleteFunc(c.timers, func(t fakeTimer) bool {
+		if t.at.After(c.now) {
+			return false
+		}
+		t.c <- c.now
+		return true
+	})
+}
+
+// waitTimer waits until the Runner is waiting on a timer (so that an
+// advance reaches it) and returns how long that timer has to run.
+func (c *fakeClock) waitTimer(t *testing.T) time.Duration {
+	t.Helper()
+	deadline := time.Now().Add(eventually)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		if len(c.timers) > 0 {
+			d := c.timers[0].at.Sub(c.now)
+			c.mu.Unlock()
+			return d
+		}
+		c.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("the Runner never waited on a timer")
+	return 0
+}
+
+// taskRecorder records Task runs on the same channel as syncs (full=false,
+// task set) so that tests see one ordered stream of work.
+type work struct {
+	kind string // "full", "sync" or a task name
+	at   time.Time
+}
+
+type workLog struct {
+	clock *fakeClock
+	c     chan work
+}
+
+func newWorkLog(c *fakeClock) *workLog { return &workLog{clock: c, c: make(chan work, 100)} }
+
+func (w *workLog) sync(_ context.Context, full bool) error {
+	k := "sync"
+	if full {
+		k = "full"
+	}
+	w.c <- work{kind: k, at: w.clock.Now()}
+	return nil
+}
+
+func (w *workLog) task(name string, block chan struct{}) Task {
+	return Task{Name: name, Run: func(ctx context.Context) (bool, error) {
+		w.c <- work{kind: name, at: w.clock.Now()}
+		if block != nil {
+			select {
+			case <-block:
+			case <-ctx.Done():
+			}
+		}
+		return false, nil
+	}}
+}
+
+func (w *workLog) next(t *testing.T) work {
+	t.Helper()
+	select {
+	case x := <-w.c:
+		return x
+	case <-time.After(eventually):
+		t.Fatal("no work within", eventually)
+		return work{}
+	}
+}
+
+// 1. After the first full sync, periodic work is the Tasks, each on its own
+// period, and no full sync comes back.
+func TestRunnerTasksReplacePeriodicFull(t *testing.T) {
+	clock := newFakeClock()
+	w := newWorkLog(clock)
+	ru := NewRunner(0, 0, w.sync)
+	ru.Clock = clock
+	refresh, audit := w.task("refresh", nil), w.task("audit", nil)
+	refresh.Every, audit.Every = 30*time.Second, time.Second
+	ru.Tasks = []Task{refresh, audit}
+	startRunner(t, ru)
+	if x := w.next(t); x.kind != "full" {
+		t.Fatalf("first work %q, want full", x.kind)
+	}
+	var counts = map[string]int{}
+	for range 60 {
+		clock.waitTimer(t)
+		clock.advance(time.Second)
+		x := w.next(t)
+		counts[x.kind]++
+		if x.kind == "refresh" { // due at the same second as an audit slice
+			counts[w.next(t).kind]++
+		}
+	}
+	if counts["full"] != 0 || counts["refresh"] != 2 || counts["audit"] != 60 {
+		t.Errorf("in 60 s: %v, want 2 refreshes, 60 audit slices and no full sync", counts)
+	}
+}
+
+// 1. A change requested while a Task slice runs is served as soon as that
+// slice returns, before any further Task that is due.
+func TestRunnerChangeBeforeDueTasks(t *testing.T) {
+	clock := newFakeClock()
+	w := newWorkLog(clock)
+	ru := NewRunner(0, 0, w.sync)
+	ru.Clock = clock
+	release := make(chan struct{})
+	slow := w.task("slice", release)
+	slow.Every = time.Second
+	other := w.task("refresh", nil)
+	other.Every = time.Second
+	ru.Tasks = []Task{slow, other}
+	startRunner(t, ru)
+	w.next(t) // full
+	clock.waitTimer(t)
+	clock.advance(time.Second) // both tasks due
+	if x := w.next(t); x.kind != "slice" {
+		t.Fatalf("got %q, want the first slice", x.kind)
+	}
+	ru.Request() // arrives during the slice
+	close(release)
+	if x := w.next(t); x.kind != "sync" {
+		t.Fatalf("after the slice: %q, want the requested sync before the due refresh", x.kind)
+	}
+	if x := w.next(t); x.kind != "refresh" {
+		t.Fatalf("then %q, want the refresh", x.kind)
+	}
+}
+
+// 9. MinInterval spaces syncs, measured on the injected clock; Tasks do not
+// count against it.
+func TestRunnerMinIntervalFakeClock(t *testing.T) {
+	clock := newFakeClock()
+	w := newWorkLog(clock)
+	ru := NewRunner(100*time.Millisecond, 0, w.sync)
+	ru.Clock = clock
+	task := w.task("slice", nil)
+	task.Every = 30 * time.Millisecond
+	ru.Tasks = []Task{task}
+	startRunner(t, ru)
+	first := w.next(t) // full at t0
+	ru.Request()
+	var got []work
+	for len(got) == 0 || got[len(got)-1].kind != "sync" {
+		if d := clock.waitTimer(t); d <= 0 {
+			t.Fatalf("timer of %s", d)
+		}
+		clock.advance(10 * time.Millisecond)
+		select {
+		case x := <-w.c:
+			got = append(got, x)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if gap := got[len(got)-1].at.Sub(first.at); gap != 100*time.Millisecond {
+		t.Errorf("requested sync %s after the full one, want exactly MinInterval (100ms); work: %v", gap, got)
+	}
+	if len(got) != 4 { // slices at 30, 60, 90 ms, then the sync
+		t.Errorf("work before the sync: %v", got)
 	}
 }

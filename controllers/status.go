@@ -15,6 +15,15 @@ type Status struct {
 	changes      int
 	lastSuccess  time.Time
 	lastDuration time.Duration
+	drift        int // kernel objects the audit found differing
+	repairs      int // kernel operations that repaired them
+}
+
+func (s *Status) recordAudit(drift, repairs int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drift += drift
+	s.repairs += repairs
 }
 
 func (s *Status) record(full bool, d time.Duration, changes int, err error) {
@@ -49,6 +58,8 @@ func (s *Status) WriteMetrics(w io.Writer) {
 	fmt.Fprintf(w, "ipvs_proxy_sync_failures_total %d\n", s.failures)
 	fmt.Fprintf(w, "ipvs_proxy_kernel_changes_total %d\n", s.changes)
 	fmt.Fprintf(w, "ipvs_proxy_last_sync_seconds %g\n", s.lastDuration.Seconds())
+	fmt.Fprintf(w, "ipvs_proxy_audit_drift_total %d\n", s.drift)
+	fmt.Fprintf(w, "ipvs_proxy_audit_repairs_total %d\n", s.repairs)
 	if !s.lastSuccess.IsZero() {
 		fmt.Fprintf(w, "ipvs_proxy_last_success_timestamp_seconds %d\n", s.lastSuccess.Unix())
 	}

@@ -285,3 +285,38 @@ func BenchmarkIndexSetOne(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIndexMemory100k is what an Index of 100,000 NodePort Services'
+// fragments keeps: retained-MB is the heap in use with the Index (fragments,
+// owners, counts) beyond the fixture, after a collection.
+func BenchmarkIndexMemory100k(b *testing.B) {
+	const n = 100_000
+	f := fixture(b, n, true)
+	opt := Options{Scheduler: "rr", NodeName: "node-0"}
+	bySvc := GroupSlices(f.in.Slices)
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		base := heap()
+		b.StartTimer()
+		ix := NewIndex()
+		for _, s := range f.in.Services {
+			nn := types.NamespacedName{Namespace: s.Namespace, Name: s.Name}
+			fr, err := ForService(s, bySvc[nn], f.in.NodeAddresses, opt)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ix.Put(nn, fr)
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(heap()-base)/(1<<20), "retained-MB")
+		runtime.KeepAlive(ix)
+		b.StartTimer()
+	}
+}

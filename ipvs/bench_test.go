@@ -146,3 +146,30 @@ func BenchmarkKernelDump(b *testing.B) {
 		})
 	}
 }
+
+// What the rolling audit reads per step: the real servers of one virtual
+// server (one destination dump) in a table of vs. Its cost per request is
+// what paces the audit (controllers: auditPeriod); flat in the table size.
+func BenchmarkKernelRealServers(b *testing.B) {
+	for _, vs := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("vs=%d,rs=%d", vs, realServersPerVS), func(b *testing.B) {
+			k := newTestKernel(b)
+			table := coldStart(vs)
+			for _, s := range table {
+				must(b, k.AddVirtualServer(s.VirtualServer))
+				for _, rs := range s.RealServers {
+					must(b, k.AddRealServer(s.Key, rs))
+				}
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				rss, _, err := k.RealServers(table[i%vs].Key)
+				if err != nil || len(rss) != realServersPerVS {
+					b.Fatalf("RealServers: %d, %v", len(rss), err)
+				}
+				i++
+			}
+		})
+	}
+}

@@ -15,26 +15,28 @@ type Op string
 // The operations of Interface.
 const (
 	OpDump                Op = "Dump"
+	OpServices            Op = "Services"
+	OpRealServers         Op = "RealServers"
 	OpAddVirtualServer    Op = "AddVirtualServer"
 	OpUpdateVirtualServer Op = "UpdateVirtualServer"
 	OpDeleteVirtualServer Op = "DeleteVirtualServer"
 	OpAddRealServer       Op = "AddRealServer"
 	OpUpdateRealServer    Op = "UpdateRealServer"
 	OpDeleteRealServer    Op = "DeleteRealServer"
-	OpRealServers         Op = "RealServers"
 )
 
 // Calls counts the calls made on a Fake since NewFake or ResetCalls, failed
 // ones (refused or injected) included: each is one request to the kernel.
 type Calls struct {
 	Dump                int
+	Services            int
+	RealServers         int
 	AddVirtualServer    int
 	UpdateVirtualServer int
 	DeleteVirtualServer int
 	AddRealServer       int
 	UpdateRealServer    int
 	DeleteRealServer    int
-	RealServers         int
 	// Touched lists the virtual servers named by the mutating calls,
 	// without repetition, in Key.Compare order.
 	Touched []Key
@@ -108,13 +110,14 @@ func (f *Fake) Calls() Calls {
 	touched := slices.SortedFunc(maps.Keys(f.touched), Key.Compare)
 	return Calls{
 		Dump:                f.counts[OpDump],
+		Services:            f.counts[OpServices],
+		RealServers:         f.counts[OpRealServers],
 		AddVirtualServer:    f.counts[OpAddVirtualServer],
 		UpdateVirtualServer: f.counts[OpUpdateVirtualServer],
 		DeleteVirtualServer: f.counts[OpDeleteVirtualServer],
 		AddRealServer:       f.counts[OpAddRealServer],
 		UpdateRealServer:    f.counts[OpUpdateRealServer],
 		DeleteRealServer:    f.counts[OpDeleteRealServer],
-		RealServers:         f.counts[OpRealServers],
 		Touched:             touched,
 	}
 }
@@ -131,7 +134,7 @@ func (f *Fake) ResetCalls() {
 func (f *Fake) begin(op Op, k Key) error {
 	f.mu.Lock()
 	f.counts[op]++
-	if op != OpDump && op != OpRealServers {
+	if op != OpDump && op != OpServices && op != OpRealServers {
 		f.touched[k] = struct{}{}
 	}
 	if q := f.failNext[op]; len(q) > 0 {
@@ -168,6 +171,21 @@ func (f *Fake) dumpLocked() []Service {
 	}
 	slices.SortFunc(out, func(a, b Service) int { return a.Key.Compare(b.Key) })
 	return out
+}
+
+// Services returns every virtual server in Key.Compare order, without real servers.
+func (f *Fake) Services() ([]VirtualServer, error) {
+	if err := f.begin(OpServices, Key{}); err != nil {
+		return nil, fmt.Errorf("dump virtual servers: %w", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]VirtualServer, 0, len(f.services))
+	for _, s := range f.services {
+		out = append(out, s.vs)
+	}
+	slices.SortFunc(out, func(a, b VirtualServer) int { return a.Key.Compare(b.Key) })
+	return out, nil
 }
 
 // String renders the state as `ipvsadm -Sn` would (see Format).

@@ -284,3 +284,51 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// assertPieces checks that Services and RealServers (the rolling audit's
+// reads) agree with want, a Dump.
+func assertPieces(t *testing.T, k Interface, want []Service) {
+	t.Helper()
+	vss, err := k.Services()
+	must(t, err)
+	var wantVS []VirtualServer
+	for _, s := range want {
+		wantVS = append(wantVS, s.VirtualServer)
+	}
+	if len(vss) != len(wantVS) || (len(vss) > 0 && !reflect.DeepEqual(vss, wantVS)) {
+		t.Errorf("Services: %+v\nwant: %+v", vss, wantVS)
+	}
+	for _, s := range want {
+		rss, _, err := k.RealServers(s.Key)
+		must(t, err)
+		if !reflect.DeepEqual(rss, s.RealServers) {
+			t.Errorf("RealServers(%s): %+v\nwant: %+v", s.Key, rss, s.RealServers)
+		}
+	}
+}
+
+// Services and RealServers read what Dump reads, in pieces.
+func TestFakeServicesAndRealServers(t *testing.T) {
+	f := NewFake()
+	assertPieces(t, f, nil)
+	for _, err := range []error{
+		f.AddVirtualServer(vs4), f.AddVirtualServer(vs6),
+		f.AddRealServer(vs4.Key, rserver("10.244.2.7:8080", 1)), f.AddRealServer(vs4.Key, rs4),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	dump, err := f.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertPieces(t, f, dump)
+	missing := vserver(TCP, "10.96.9.9:80", "rr", 0)
+	if rss, _, err := f.RealServers(missing.Key); rss != nil || err != nil {
+		t.Errorf("RealServers of a missing virtual server: %v, %v; want nothing, as the kernel answers", rss, err)
+	}
+	if c := f.Calls(); c.Services != 2 || c.RealServers != 3 || c.Mutations() != 4 || len(c.Touched) != 2 {
+		t.Errorf("calls: %+v", c)
+	}
+}

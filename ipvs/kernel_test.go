@@ -100,6 +100,11 @@ func TestKernelErrors(t *testing.T) {
 		}
 	}
 	assertDump(t, k, []Service{{VirtualServer: vs4, RealServers: []RealServer{rs4}}})
+	// The destination dump of a missing virtual server is empty, not ESRCH
+	// (the Fake answers alike).
+	if rss, _, err := k.RealServers(missing.Key); rss != nil || err != nil {
+		t.Errorf("RealServers of a missing virtual server: %v, %v", rss, err)
+	}
 
 	must(t, k.Close())
 	if err := k.AddVirtualServer(vs6); !errors.Is(err, errClosed) {
@@ -257,6 +262,7 @@ func assertDump(t *testing.T, k *Kernel, want []Service) {
 			t.Errorf("Dump: %+v\nwant: %+v", got, want)
 		}
 	}
+	assertPieces(t, k, want)
 }
 
 func TestKernelConnsAndTimeouts(t *testing.T) {

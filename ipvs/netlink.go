@@ -148,6 +148,34 @@ func (k *Kernel) Dump() ([]Service, error) {
 	return out, nil
 }
 
+// Services lists the kernel's virtual servers in Key.Compare order, without
+// their real servers (one service dump); firewall-mark services are left
+// out as in Dump.
+func (k *Kernel) Services() ([]VirtualServer, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.h == nil {
+		return nil, fmt.Errorf("dump virtual servers: %w", errClosed)
+	}
+	svcs, err := k.h.GetServices()
+	if err != nil {
+		return nil, fmt.Errorf("dump virtual servers: %w", err)
+	}
+	out := make([]VirtualServer, 0, len(svcs))
+	for _, ms := range svcs {
+		if ms.FWMark != 0 {
+			continue
+		}
+		vs, err := fromMobyService(ms)
+		if err != nil {
+			return nil, fmt.Errorf("dump virtual servers: %w", err)
+		}
+		out = append(out, vs)
+	}
+	slices.SortFunc(out, func(a, b VirtualServer) int { return a.Key.Compare(b.Key) })
+	return out, nil
+}
+
 // AddVirtualServer creates vs (NEW_SERVICE); EEXIST if it exists, ENOENT
 // for an unknown scheduler.
 func (k *Kernel) AddVirtualServer(vs VirtualServer) error {

@@ -180,6 +180,9 @@ type Service struct {
 type Interface interface {
 	// Dump lists every virtual server in the kernel (ours and foreign) with its real servers.
 	Dump() ([]Service, error)
+	// Services lists every virtual server in the kernel (ours and foreign),
+	// without real servers: one service dump.
+	Services() ([]VirtualServer, error)
 	AddVirtualServer(VirtualServer) error
 	// UpdateVirtualServer changes scheduler or persistence in place.
 	UpdateVirtualServer(VirtualServer) error
@@ -188,9 +191,12 @@ type Interface interface {
 	// UpdateRealServer changes weight or forwarding in place.
 	UpdateRealServer(Key, RealServer) error
 	DeleteRealServer(Key, RealServerKey) error
-	// RealServers lists the real servers of one virtual server with their
-	// connection counts (one destination dump): ESRCH if it is missing.
-	RealServers(Key) ([]RealServer, map[RealServerKey]Conns, error)
+	// RealServers lists the real servers of virtual server k, in
+	// RealServerKey.Compare order (nil when none), with their connection
+	// counts: one destination dump. A missing k reads as one without real
+	// servers: the kernel's destination dump does not tell them apart
+	// (Services does).
+	RealServers(k Key) ([]RealServer, map[RealServerKey]Conns, error)
 }
 
 // String renders "10.244.1.5:8080" or "[fd00::5]:8080".

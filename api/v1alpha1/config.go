@@ -38,10 +38,17 @@ type Config struct {
 	MasqueradeAll bool `mapstructure:"masqueradeAll" json:"masqueradeAll,omitempty"`
 	// MasqueradeBit is the fwmark bit for masquerade (kube-proxy uses 14; we default to 13 to coexist).
 	MasqueradeBit int `mapstructure:"masqueradeBit" json:"masqueradeBit,omitempty"`
-	// MinSyncPeriod is the least time between two syncs.
+	// MinSyncPeriod is the least time between two syncs of changes (bursts
+	// within it are coalesced into one sync).
 	MinSyncPeriod time.Duration `mapstructure:"minSyncPeriod" json:"minSyncPeriod,omitempty"`
-	// SyncPeriod is the time between full resyncs.
+	// SyncPeriod is the time between periodic refreshes: Services whose
+	// objects changed since their fragment was built are recomputed (a full
+	// resync only at start and after a failure).
 	SyncPeriod time.Duration `mapstructure:"syncPeriod" json:"syncPeriod,omitempty"`
+	// AuditPeriod is the time in which the rolling kernel audit reads all of
+	// our kernel state once, a bounded share at a time, and repairs drift;
+	// 0 disables it.
+	AuditPeriod time.Duration `mapstructure:"auditPeriod" json:"auditPeriod,omitempty"`
 	// LogFormat is "text" or "json".
 	LogFormat string `mapstructure:"logFormat" json:"logFormat,omitempty"`
 	// Verbosity is the logr V level to print (0 = changes are not logged, 2 = every change).
@@ -70,8 +77,9 @@ func Defaults() Config {
 		Scheduler:      "rr",
 		DummyInterface: "kube-ipvs0",
 		MasqueradeBit:  13,
-		MinSyncPeriod:  time.Second,
+		MinSyncPeriod:  10 * time.Millisecond, // about what an incremental sync costs
 		SyncPeriod:     30 * time.Second,
+		AuditPeriod:    2 * time.Hour, // ~17 ms per real-server dump under emulation: 10k in 2h is ~2% of a core
 		LogFormat:      "text",
 		Verbosity:      0,
 
@@ -107,6 +115,9 @@ func (c Config) Validate() error {
 	}
 	if c.SyncPeriod <= 0 || c.SyncPeriod < c.MinSyncPeriod {
 		errs = append(errs, fmt.Errorf("syncPeriod: %s must be positive and at least minSyncPeriod (%s)", c.SyncPeriod, c.MinSyncPeriod))
+	}
+	if c.AuditPeriod < 0 {
+		errs = append(errs, fmt.Errorf("auditPeriod: %s is negative", c.AuditPeriod))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("logFormat: %q is not text or json", c.LogFormat))

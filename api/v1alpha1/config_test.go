@@ -13,7 +13,7 @@ func TestDefaultsAreValid(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatalf("Defaults().Validate() = %v", err)
 	}
-	if c.Scheduler != "rr" || c.DummyInterface != "kube-ipvs0" || c.MinSyncPeriod != time.Second || c.SyncPeriod != 30*time.Second || c.MasqueradeBit != 13 {
+	if c.Scheduler != "rr" || c.DummyInterface != "kube-ipvs0" || c.MinSyncPeriod != 10*time.Millisecond || c.SyncPeriod != 30*time.Second || c.AuditPeriod != 2*time.Hour || c.MasqueradeBit != 13 {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
 }
@@ -29,6 +29,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		{"node port CIDR", func(c *Config) { c.NodePortAddresses = []string{"10.0.0.0/8", "nope"} }, []string{`nodePortAddresses: "nope"`}},
 		{"cluster CIDR", func(c *Config) { c.ClusterCIDR = "10.244.0.0/16, bad" }, []string{`clusterCIDR: "bad"`}},
 		{"periods", func(c *Config) { c.MinSyncPeriod = time.Minute; c.SyncPeriod = time.Second }, []string{"syncPeriod"}},
+		{"audit period", func(c *Config) { c.AuditPeriod = -time.Second }, []string{"auditPeriod"}},
 		{"many at once", func(c *Config) {
 			c.NodeName = ""
 			c.Scheduler = "x"

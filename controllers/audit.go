@@ -1,0 +1,235 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ipvs-proxy/ipvs-proxy/desired"
+	"github.com/ipvs-proxy/ipvs-proxy/ipset"
+	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/ledger"
+	"github.com/ipvs-proxy/ipvs-proxy/state"
+)
+
+// The rolling audit replaces the periodic full re-read of the kernel. A
+// round is a sequence of bounded steps: one per ipset (the ownership ledger,
+// one dump each), one for the host (sysctls, dummy link, rules, the link's
+// addresses: one dump each), one for the list of virtual servers (one
+// service dump), then the real servers of a share of our virtual servers per
+// step (one destination dump each). Every step compares what it read with
+// the cache of what we programmed; where they differ the cache takes the
+// kernel's word and the difference is repaired through the normal Diff and
+// apply, restricted to those keys. Between steps the Runner serves changes,
+// so no change waits for more than one step.
+
+// auditState is where the audit is in its round.
+type auditState struct {
+	phase int        // sets, then host, then services, then real servers
+	keys  []ipvs.Key // our virtual servers, read in the services phase
+	pos   int        // next index into keys
+}
+
+// AuditStep runs the next step of the rolling audit and tells whether it
+// finished a round. steps is how many steps a round should take (its
+// period over the step interval): the real servers of our virtual servers
+// are shared out over the steps left after the fixed phases. Call it after
+// a successful Full.
+func (r *Reconciler) AuditStep(ctx context.Context, steps int) (res Result, done bool, err error) {
+	res.Problems = map[types.NamespacedName][]string{}
+	sets := desired.AllSets()
+	a := &r.audit
+	var sc state.Scope
+	// Sets come first: host and services judge ownership by the ledger.
+	switch fixed := len(sets) + 2; {
+	case a.phase < len(sets):
+		sc, err = r.auditSet(sets[a.phase])
+		a.phase++
+	case a.phase == len(sets):
+		sc, err = r.auditHost(ctx)
+		a.phase++
+	case a.phase == len(sets)+1:
+		sc, err = r.auditServices()
+		a.phase++
+	default:
+		left := max(steps-fixed, 1)
+		sc, err = r.auditRealServers(max((len(a.keys)+left-1)/left, 1))
+		if err == nil && a.pos >= len(a.keys) {
+			*a = auditState{}
+			done = true
+		}
+	}
+	if err != nil {
+		*a = auditState{} // start over after the retry
+		return res, done, fmt.Errorf("audit: %w", err)
+	}
+	res.Drift = len(sc.Services) + len(sc.Addresses) + len(sc.Members)
+	if res.Drift == 0 {
+		return res, done, nil
+	}
+	want := r.index.Desired(sc)
+	r.dropConflicts(&want, res.Problems)
+	res.Plan = state.Diff(want, r.cache.Restrict(sc))
+	return res, done, r.apply(ctx, res.Plan, &res)
+}
+
+// auditSet reads one set (creating it when missing) and makes the cache's
+// members of it equal to the kernel's; the scope is what differed.
+func (r *Reconciler) auditSet(s ipset.Set) (state.Scope, error) {
+	sc := state.NewScope()
+	entries, err := r.k.Sets.List(s.Name)
+	if errors.Is(err, ipset.ErrNotFound) {
+		entries, err = nil, r.k.Sets.Ensure(s)
+	}
+	if err != nil {
+		return sc, err
+	}
+	have := make(map[state.Member]struct{}, len(entries))
+	for _, e := range entries {
+		m := state.Member{Set: s.Name, Entry: e}
+		have[m] = struct{}{}
+		if _, ok := r.cache.Members[m]; !ok {
+			sc.Members[m] = struct{}{}
+			r.cache.AddMember(s.Name, e)
+		}
+	}
+	for m := range r.cache.Members {
+		if m.Set != s.Name {
+			continue
+		}
+		if _, ok := have[m]; !ok {
+			sc.Members[m] = struct{}{}
+			delete(r.cache.Members, m)
+		}
+	}
+	return sc, nil
+}
+
+// auditHost re-checks sysctls, the dummy link and the rules (each a no-op
+// when right) and compares our addresses on the dummy link with the cache.
+func (r *Reconciler) auditHost(ctx context.Context) (state.Scope, error) {
+	sc := state.NewScope()
+	if err := r.ensureHost(ctx); err != nil {
+		return sc, err
+	}
+	if err := r.ensureRules(); err != nil {
+		return sc, err
+	}
+	addrs, err := r.k.Links.Addresses(r.cfg.DummyInterface)
+	if err != nil {
+		return sc, err
+	}
+	own := ledger.Read(r.cache.Members)
+	have := make(map[netip.Addr]struct{}, len(addrs))
+	for _, a := range addrs {
+		if !own.OwnsAddress(a) {
+			continue
+		}
+		have[a] = struct{}{}
+		if _, ok := r.cache.Addresses[a]; !ok {
+			sc.Addresses[a] = struct{}{}
+			r.cache.AddAddress(a)
+		}
+	}
+	for a := range r.cache.Addresses {
+		if _, ok := have[a]; !ok {
+			sc.Addresses[a] = struct{}{}
+			delete(r.cache.Addresses, a)
+		}
+	}
+	return sc, nil
+}
+
+// auditServices lists the virtual servers: foreign ones are noted, ours are
+// compared with the cache (existence, scheduler, persistence) and queued for
+// the real-server slices. One the cache does not know has its real servers
+// read at once.
+func (r *Reconciler) auditServices() (state.Scope, error) {
+	sc := state.NewScope()
+	vss, err := r.k.IPVS.Services()
+	if err != nil {
+		return sc, err
+	}
+	own := ledger.Read(r.cache.Members)
+	foreign := map[ipvs.Key]struct{}{}
+	keys := make([]ipvs.Key, 0, len(r.cache.Services))
+	have := make(map[ipvs.Key]struct{}, len(vss))
+	for _, vs := range vss {
+		if !own.OwnsService(vs.Key) {
+			foreign[vs.Key] = struct{}{}
+			continue
+		}
+		have[vs.Key] = struct{}{}
+		keys = append(keys, vs.Key)
+		cached, ok := r.cache.Services[vs.Key]
+		switch {
+		case !ok:
+			rss, _, err := r.k.IPVS.RealServers(vs.Key)
+			if err != nil {
+				return sc, err
+			}
+			r.cache.AddService(vs)
+			for _, rs := range rss {
+				r.cache.AddRealServer(vs.Key, rs)
+			}
+			sc.Services[vs.Key] = struct{}{}
+		case cached.VirtualServer != vs:
+			r.cache.Services[vs.Key] = &state.Service{VirtualServer: vs, RealServers: cached.RealServers}
+			sc.Services[vs.Key] = struct{}{}
+		}
+	}
+	for k := range r.cache.Services {
+		if _, ok := have[k]; !ok {
+			sc.Services[k] = struct{}{}
+			delete(r.cache.Services, k)
+		}
+	}
+	r.foreign = foreign
+	r.audit.keys, r.audit.pos = keys, 0
+	return sc, nil
+}
+
+// auditRealServers reads the real servers of the next n queued virtual
+// servers that are still ours and compares them with the cache.
+func (r *Reconciler) auditRealServers(n int) (state.Scope, error) {
+	sc := state.NewScope()
+	a := &r.audit
+	for ; n > 0 && a.pos < len(a.keys); a.pos++ {
+		k := a.keys[a.pos]
+		cached, ok := r.cache.Services[k]
+		if !ok {
+			continue // deleted since the round began
+		}
+		n--
+		rss, _, err := r.k.IPVS.RealServers(k)
+		if err != nil {
+			return sc, err
+		}
+		if sameRealServers(cached.RealServers, rss) {
+			continue
+		}
+		fresh := make(map[ipvs.RealServerKey]ipvs.RealServer, len(rss))
+		for _, rs := range rss {
+			fresh[rs.RealServerKey] = rs
+		}
+		// A new Service value: Index fragments may share the old one's map.
+		r.cache.Services[k] = &state.Service{VirtualServer: cached.VirtualServer, RealServers: fresh}
+		sc.Services[k] = struct{}{}
+	}
+	return sc, nil
+}
+
+func sameRealServers(have map[ipvs.RealServerKey]ipvs.RealServer, got []ipvs.RealServer) bool {
+	if len(have) != len(got) {
+		return false
+	}
+	for _, rs := range got {
+		if h, ok := have[rs.RealServerKey]; !ok || h != rs {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,119 @@
+package controllers
+
+import (
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// fragCache remembers, per Service, the objects its fragment was built
+// from, so that a periodic refresh (or a full sync) recomputes only the
+// Services whose Service or EndpointSlices changed since. Objects are
+// compared by identity and resourceVersion: the informer cache replaces an
+// object on every update, so an unchanged pointer with an unchanged
+// resourceVersion is the same object. Node-wide inputs (the node's
+// addresses) are covered by a generation: bumping it invalidates every entry.
+type fragCache struct {
+	gen     uint64
+	entries map[types.NamespacedName]fragInputs
+}
+
+type fragInputs struct {
+	gen     uint64
+	svc     *corev1.Service
+	svcRV   string
+	slices  []sliceRef
+	problem string // the error ForService returned, "" when none
+}
+
+type sliceRef struct {
+	sl *discoveryv1.EndpointSlice
+	rv string
+}
+
+func newFragCache() fragCache {
+	return fragCache{entries: map[types.NamespacedName]fragInputs{}}
+}
+
+// invalidate makes every entry stale (the node's addresses changed).
+func (c *fragCache) invalidate() { c.gen++ }
+
+// record notes what the fragment of n was built from.
+func (c *fragCache) record(n types.NamespacedName, svc *corev1.Service, sls []*discoveryv1.EndpointSlice, problem string) {
+	in := fragInputs{gen: c.gen, svc: svc, svcRV: svc.ResourceVersion, problem: problem}
+	if len(sls) > 0 {
+		in.slices = make([]sliceRef, len(sls))
+		for i, sl := range sls {
+			in.slices[i] = sliceRef{sl, sl.ResourceVersion}
+		}
+	}
+	c.entries[n] = in
+}
+
+// forget drops n (deleted).
+func (c *fragCache) forget(n types.NamespacedName) { delete(c.entries, n) }
+
+// current reports whether the fragment of n was built from exactly svc and
+// sls (in any order), and the problem it had then.
+func (c *fragCache) current(n types.NamespacedName, svc *corev1.Service, sls []*discoveryv1.EndpointSlice) (string, bool) {
+	in, ok := c.entries[n]
+	if !ok || in.gen != c.gen || in.svc != svc || in.svcRV != svc.ResourceVersion || len(in.slices) != len(sls) {
+		return "", false
+	}
+	for _, sl := range sls {
+		if !slices.Contains(in.slices, sliceRef{sl, sl.ResourceVersion}) {
+			return "", false
+		}
+	}
+	return in.problem, true
+}
+
+// names returns the Services of src and those with an entry (deleted ones
+// among them), each once.
+func (c *fragCache) names(src Source) []types.NamespacedName {
+	svcs := src.Services()
+	out := make([]types.NamespacedName, 0, len(svcs)+len(c.entries)/16)
+	for _, svc := range svcs {
+		out = append(out, types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name})
+	}
+	for n := range c.entries {
+		if _, ok := src.Service(n); !ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// staleOne tells whether the fragment of n is out of date: n changed, is new
+// or is gone.
+func (c *fragCache) staleOne(src Source, n types.NamespacedName) bool {
+	svc, ok := src.Service(n)
+	if !ok {
+		_, had := c.entries[n]
+		return had
+	}
+	_, ok = c.current(n, svc, src.Slices(n))
+	return !ok
+}
+
+// stale returns the Services of src whose fragment is out of date, and the
+// Services with a fragment that src no longer has.
+func (c *fragCache) stale(src Source) []types.NamespacedName {
+	var out []types.NamespacedName
+	seen := make(map[types.NamespacedName]struct{}, len(c.entries))
+	for _, svc := range src.Services() {
+		n := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+		seen[n] = struct{}{}
+		if _, ok := c.current(n, svc, src.Slices(n)); !ok {
+			out = append(out, n)
+		}
+	}
+	for n := range c.entries {
+		if _, ok := seen[n]; !ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}

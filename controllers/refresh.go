@@ -1,0 +1,83 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ipvs-proxy/ipvs-proxy/desired"
+)
+
+// Refresh is the periodic resync without its cost: it re-reads the node's
+// addresses (one address dump) and recomputes only the Services whose
+// objects changed since their fragment was built (all of them when the
+// node's addresses changed), plus the named ones, then applies what changed
+// for them like Incremental. It reads nothing else from the kernel: drift is
+// the rolling audit's (AuditStep). Call it after a successful Full.
+func (r *Reconciler) Refresh(ctx context.Context, src Source, names []types.NamespacedName) (Result, error) {
+	if err := r.refreshNode(ctx); err != nil {
+		return Result{}, err
+	}
+	names = append(names, r.frags.stale(src)...)
+	if len(names) == 0 {
+		return Result{Problems: map[types.NamespacedName][]string{}}, nil
+	}
+	return r.Incremental(ctx, src, names)
+}
+
+// RefreshStep is Refresh in bounded slices: the first step of a round reads
+// the node's addresses and takes a snapshot of the Service names (the
+// source's and the fragment cache's); each step checks the next max of them
+// and recomputes the stale ones. more tells that the round goes on.
+func (r *Reconciler) RefreshStep(ctx context.Context, src Source, max int) (res Result, more bool, err error) {
+	rs := &r.refresh
+	if rs.names == nil {
+		if err := r.refreshNode(ctx); err != nil {
+			return Result{}, false, err
+		}
+		rs.names, rs.pos = r.frags.names(src), 0
+	}
+	var stale []types.NamespacedName
+	end := min(rs.pos+max, len(rs.names))
+	for _, n := range rs.names[rs.pos:end] {
+		if r.frags.staleOne(src, n) {
+			stale = append(stale, n)
+		}
+	}
+	rs.pos = end
+	more = rs.pos < len(rs.names)
+	if !more {
+		*rs = refreshState{}
+	}
+	if len(stale) == 0 {
+		return Result{Problems: map[types.NamespacedName][]string{}}, more, nil
+	}
+	res, err = r.Incremental(ctx, src, stale)
+	return res, more, err
+}
+
+// refreshState is where a stepped refresh round is.
+type refreshState struct {
+	names []types.NamespacedName
+	pos   int
+}
+
+// refreshNode re-reads the node's addresses; when they changed every
+// fragment is stale, and the host settings and rules that depend on them
+// are redone.
+func (r *Reconciler) refreshNode(ctx context.Context) error {
+	local, err := r.k.Links.LocalAddresses()
+	if err != nil {
+		return fmt.Errorf("list node addresses: %w", err)
+	}
+	if r.setNodeAddrs(desired.NodePortAddresses(local, r.cfg.DummyInterface, r.cfg.NodePortPrefixes())) {
+		if err := r.ensureHost(ctx); err != nil {
+			return err
+		}
+		if err := r.ensureRules(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
