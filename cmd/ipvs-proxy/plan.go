@@ -39,9 +39,12 @@ and invalid objects are skipped with a note on stderr. "-f -" reads the
 standard input; each input may hold at most 64 MiB.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd.Flags())
+			cfg, warnings, err := loadConfig(cmd.Flags())
 			if err != nil {
 				return err
+			}
+			for _, w := range warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 			}
 			o.nodeAddressesSet = cmd.Flags().Changed("node-addresses")
 			o.stdin = cmd.InOrStdin()
