@@ -180,7 +180,7 @@ func (f *Fake) Add(name string, e Entry) error {
 		return nil
 	}
 	if len(s.entries) >= MaxElem {
-		return fmt.Errorf("ipset add %s %s: set is full (maxelem %d)", name, e, MaxElem)
+		return fmt.Errorf("ipset add %s %s: %w (maxelem %d)", name, e, ErrFull, MaxElem)
 	}
 	s.entries[e] = struct{}{}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ipvs-proxy/ipvs-proxy/controllers"
+	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 )
 
 func newRunCommand() *cobra.Command {
@@ -25,6 +26,7 @@ func newRunCommand() *cobra.Command {
 			defer stop()
 			ctx = withLogger(ctx, cfg, cmd.ErrOrStderr())
 			log := logr.FromContextOrDiscard(ctx)
+			ipvs.RouteLibraryLogs(log)
 			for _, w := range warnings {
 				log.Info("configuration warning", "warning", w)
 			}
