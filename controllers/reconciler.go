@@ -83,7 +83,7 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	for _, svc := range src.Services() {
 		n := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
 		seen[n] = struct{}{}
-		r.index.Put(n, r.fragment(n, svc, src, res.Problems))
+		r.index.PutClaim(desired.ClaimOf(svc), r.fragment(n, svc, src, res.Problems))
 	}
 	for _, n := range r.index.Names() {
 		if _, ok := seen[n]; !ok {
@@ -100,6 +100,7 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 		return res, err
 	}
 	want := r.index.All()
+	recordConflicts(r.index.ConflictsAll(), res.Problems)
 	r.dropConflicts(&want, res.Problems)
 	res.Plan = state.Diff(want, r.cache)
 	err = r.apply(ctx, res.Plan, res.Problems)
@@ -118,9 +119,10 @@ func (r *Reconciler) Incremental(ctx context.Context, src Source, names []types.
 			sc.Union(r.index.Set(n, state.State{}))
 			continue
 		}
-		sc.Union(r.index.Set(n, r.fragment(n, svc, src, res.Problems)))
+		sc.Union(r.index.SetClaim(desired.ClaimOf(svc), r.fragment(n, svc, src, res.Problems)))
 	}
 	want := r.index.Desired(sc)
+	recordConflicts(r.index.Conflicts(sc), res.Problems)
 	r.dropConflicts(&want, res.Problems)
 	res.Plan = state.Diff(want, r.cache.Restrict(sc))
 	return res, r.apply(ctx, res.Plan, res.Problems)

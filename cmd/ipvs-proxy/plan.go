@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -83,10 +84,12 @@ func plan(cfg v1alpha1.Config, o planOptions, stdout, stderr io.Writer) error {
 		NodeAddresses: eligible,
 	}, desired.OptionsFrom(cfg))
 	for _, err := range errs {
+		var c *desired.Conflict
+		if errors.As(err, &c) {
+			fmt.Fprintln(stderr, "warning:", err) // the same words as run's Events on both Services
+			continue
+		}
 		fmt.Fprintln(stderr, "skipping:", err)
-	}
-	for _, c := range nodePortConflicts(objs.Services) {
-		fmt.Fprintln(stderr, "warning:", c)
 	}
 	if _, err := io.WriteString(stdout, st.Format(cfg.DummyInterface)); err != nil {
 		return err
