@@ -37,25 +37,44 @@ func TestSplitYAML(t *testing.T) {
 	tests := []struct {
 		in   string
 		want []string
+		err  string
 	}{
-		{"", nil},
-		{"a: 1", []string{"a: 1"}},
-		{"---\na: 1\n", []string{"a: 1\n"}},
-		{"a: 1\n---\nb: 2", []string{"a: 1\n", "b: 2"}},
-		{"a: 1\n--- # two\nb: 2\n---\n", []string{"a: 1\n", "b: 2\n"}},
-		{"a: 1\r\n---\r\nb: 2\r\n", []string{"a: 1\r\n", "b: 2\r\n"}},
-		{"a: 1\n---\n---\n\n---\nb: 2\n", []string{"a: 1\n", "\n", "b: 2\n"}},
-		// Not separators: text after the dashes, indented dashes.
-		{"a: |\n  ---\n---x: 1\n", []string{"a: |\n  ---\n---x: 1\n"}},
-		{"a: 1\n--- b\n", []string{"a: 1\n--- b\n"}},
+		{in: "", want: nil},
+		{in: "a: 1", want: []string{"a: 1"}},
+		// A leading separator opens the document (YAML's own marker).
+		{in: "---\na: 1\n", want: []string{"---\na: 1\n"}},
+		{in: "a: 1\n---\nb: 2", want: []string{"a: 1\n", "b: 2"}},
+		{in: "a: 1\n--- # two\nb: 2\n---\n", want: []string{"a: 1\n", "b: 2\n"}},
+		{in: "a: 1\r\n---\r\nb: 2\r\n", want: []string{"a: 1\r\n", "b: 2\r\n"}},
+		// Two separators in a row: the second opens the next document.
+		{in: "a: 1\n---\n---\nb: 2\n", want: []string{"a: 1\n", "---\nb: 2\n"}},
+		{in: "a: 1\n---", want: []string{"a: 1\n"}},
+		{in: "---", want: nil},
+		// Indented dashes are content.
+		{in: "a: |\n  ---\n", want: []string{"a: |\n  ---\n"}},
+		// Text after the dashes is refused, as kubectl refuses it.
+		{in: "a: 1\n--- b\n", want: []string{}, err: "line 2: invalid YAML document separator: b"},
+		{in: "a: 1\n---\nb: 1\n---x: 1\n", want: []string{"a: 1\n"}, err: "line 4: invalid YAML document separator: x: 1"},
 	}
 	for _, tt := range tests {
+		docs, err := splitYAML([]byte(tt.in))
 		var got []string
-		for _, d := range splitYAML([]byte(tt.in)) {
+		for _, d := range docs {
 			got = append(got, string(d))
 		}
-		if !slices.Equal(got, tt.want) {
-			t.Errorf("splitYAML(%q) = %q, want %q", tt.in, got, tt.want)
+		if tt.err != "" {
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("splitYAML(%q) error = %v, want %q", tt.in, err, tt.err)
+			}
+			if len(got) > 0 || len(tt.want) > 0 {
+				if !slices.Equal(got, tt.want) {
+					t.Errorf("splitYAML(%q) = %q before the error, want %q", tt.in, got, tt.want)
+				}
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("splitYAML(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
 }

@@ -182,7 +182,10 @@ func expand(p string) ([]string, error) {
 func loadData(name string, data []byte, isJSON bool, objs *Objects) ([]Note, error) {
 	docs := [][]byte{data}
 	if !isJSON {
-		docs = splitYAML(data)
+		var err error
+		if docs, err = splitYAML(data); err != nil {
+			return nil, &Error{File: name, Doc: len(docs) + 1, Err: err}
+		}
 	}
 	var notes []Note
 	for i, doc := range docs {

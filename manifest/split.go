@@ -1,41 +1,47 @@
 package manifest
 
-import "bytes"
+import (
+	"bytes"
+	"fmt"
+)
 
-// splitYAML splits a YAML stream into its documents on "---" lines, the rule
-// of the API machinery's YAML reader (a line starting with "---" followed by
-// nothing but blanks or a comment), on the whole input at once: no line
-// length limit, and the last line counts whether or not it ends in a newline.
-func splitYAML(data []byte) [][]byte {
-	var (
-		docs  [][]byte
-		start int
-	)
+// splitYAML splits a YAML stream into documents exactly as the API
+// machinery's YAML reader (what kubectl uses) does, line by line, but over
+// the whole input at once: no 4096-byte line buffer, and a last line without
+// a newline is kept whatever its length. A line starting with "---" ends the
+// document before it; when there is none (the stream's first line, or the
+// second of two separators in a row) the line opens the next document
+// instead, as YAML's own document-start marker. Text after "---" other than a comment is an
+// error, as in kubectl. On error, docs holds the documents before it.
+func splitYAML(data []byte) (docs [][]byte, err error) {
+	start, end := 0, 0 // the document being read is data[start:end]
+	line := 0
 	for off := 0; off < len(data); {
-		end := bytes.IndexByte(data[off:], '\n')
 		next := len(data)
-		if end >= 0 {
-			next = off + end + 1
+		if i := bytes.IndexByte(data[off:], '\n'); i >= 0 {
+			next = off + i + 1
 		}
-		if isSeparator(data[off:next]) {
-			if off > start {
-				docs = append(docs, data[start:off])
+		line++
+		if rest, ok := bytes.CutPrefix(data[off:next], []byte("---")); ok {
+			if t := bytes.TrimSpace(rest); len(t) > 0 && t[0] != '#' {
+				return docs, fmt.Errorf("line %d: invalid YAML document separator: %s", line, t)
 			}
-			start = next
+			if end > start {
+				docs = append(docs, data[start:end])
+				start, end, off = next, next, next
+				continue
+			}
+			if next == len(data) && data[next-1] != '\n' {
+				break // a last separator without a newline opens nothing
+			}
 		}
-		off = next
+		if end == start {
+			start = off
+		}
+		end, off = next, next
 	}
-	if start < len(data) {
-		docs = append(docs, data[start:])
+	if end > start {
+		docs = append(docs, data[start:end])
 	}
-	return docs
-}
-
-func isSeparator(line []byte) bool {
-	rest, ok := bytes.CutPrefix(line, []byte("---"))
-	if !ok {
-		return false
-	}
-	rest = bytes.TrimSpace(rest)
-	return len(rest) == 0 || rest[0] == '#'
+	return docs, nil
 }
