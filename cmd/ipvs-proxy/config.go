@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -106,11 +107,28 @@ func loadConfig(fs *pflag.FlagSet) (v1alpha1.Config, []string, error) {
 		problems []error
 		failed   = map[string]bool{} // keys whose value did not decode
 	)
+	var warnings []string
 	if path, _ := fs.GetString(configFlag); path != "" {
-		v.SetConfigFile(path)
-		v.SetConfigType("yaml")
-		if err := v.ReadInConfig(); err != nil {
+		data, err := os.ReadFile(path)
+		if err != nil {
 			return v1alpha1.Config{}, nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+		if isKubeProxyConfig(data) {
+			settings, warns, errs := fromKubeProxy(data)
+			for _, err := range errs {
+				problems = append(problems, fmt.Errorf("config file %s: %s: %w", path, kubeProxyKind, err))
+			}
+			for _, w := range warns {
+				warnings = append(warnings, "config file "+path+": "+w)
+			}
+			if err := v.MergeConfigMap(settings); err != nil {
+				return v1alpha1.Config{}, nil, fmt.Errorf("config file %s: %w", path, err)
+			}
+		} else {
+			v.SetConfigType("yaml")
+			if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+				return v1alpha1.Config{}, nil, fmt.Errorf("config file %s: %w", path, err)
+			}
 		}
 		// Decode the file on its own first, so its mistakes are blamed on it.
 		_, errs := decode(v)
@@ -153,7 +171,7 @@ func loadConfig(fs *pflag.FlagSet) (v1alpha1.Config, []string, error) {
 	if len(problems) > 0 {
 		return v1alpha1.Config{}, nil, &invalidConfigError{errors.Join(problems...)}
 	}
-	return cfg, unknownEnv(os.Environ()), nil
+	return cfg, append(warnings, unknownEnv(os.Environ())...), nil
 }
 
 // unknownEnv returns a warning for every IPVS_PROXY_* variable in environ
