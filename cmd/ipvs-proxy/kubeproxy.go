@@ -327,5 +327,9 @@ func convert(v any, kind string) (any, error) {
 			return out, nil
 		}
 	}
-	return nil, fmt.Errorf("%s is not a %s", display(v), kind)
+	return nil, fmt.Errorf("%s is not %s", display(v), kindNames[kind])
+}
+
+var kindNames = map[string]string{
+	"string": "a string", "bool": "true or false", "int": "an integer", "duration": "a duration", "list": "a list of strings",
 }

@@ -118,7 +118,7 @@ func TestKubeProxyConfigErrors(t *testing.T) {
 		{"unknown field", kpHeader + "mode: ipvs\nipvs: {schedular: wrr}\n", []string{`unknown field "ipvs.schedular"`}},
 		{"types and values together", kpHeader + "mode: ipvs\nipvs: {syncPeriod: soon, scheduler: fastest}\niptables: {masqueradeBit: high}\nhealthzBindAddress: 10256\n", []string{
 			`ipvs.syncPeriod: "soon" is not a duration`,
-			`iptables.masqueradeBit: high is not a int`,
+			`iptables.masqueradeBit: high is not an integer`,
 			`healthzBindAddress: 10256 is not a string`,
 			`  - scheduler: "fastest" is not one of`,
 		}},
