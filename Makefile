@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 
-.PHONY: build unit test lint e2e demo bench tools sandbox-shell clean
+.PHONY: build unit fuzz test lint e2e demo bench tools sandbox-shell clean
 
 build:
 	$(GO) build -o _output/bin/ipvs-proxy ./cmd/ipvs-proxy
@@ -10,10 +10,13 @@ build:
 unit:
 	hack/unit.sh
 
+fuzz:
+	hack/fuzz.sh
+
 lint:
 	hack/lint.sh
 
-test: lint unit e2e
+test: lint unit fuzz e2e
 
 e2e:
 	hack/e2e.sh

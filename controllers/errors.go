@@ -19,7 +19,7 @@ func perObject(err error) bool {
 	if errors.Is(err, ipset.ErrNotFound) || errors.Is(err, ipset.ErrConflict) {
 		return false // our set is gone or not ours: a full sync recreates and re-reads it
 	}
-	if errors.Is(err, ipset.ErrSetFull) {
+	if errors.Is(err, ipset.ErrFull) {
 		return false // the set is too small for the node's state: a full sync grows it (fitSets)
 	}
 	var errno syscall.Errno

@@ -121,7 +121,7 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 			res.Problems[n] = problemList(problem)
 			continue
 		}
-		r.index.Put(n, r.build(n, svc, sls, res.Problems))
+		r.index.PutClaim(desired.ClaimOf(svc), r.build(n, svc, sls, res.Problems))
 	}
 	for _, n := range r.index.Names() {
 		if _, ok := seen[n]; !ok {
@@ -150,6 +150,7 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	if err := r.ensureRules(); err != nil {
 		return res, err
 	}
+	recordConflicts(r.index.ConflictsAll(), res.Problems)
 	r.dropConflicts(&want, res.Problems)
 	sizeErr := r.fitSets(want) // setsize.go
 	res.Plan = r.drainPlan(state.Diff(want, r.cache), true)
@@ -174,9 +175,10 @@ func (r *Reconciler) Incremental(ctx context.Context, src Source, names []types.
 			r.frags.forget(n)
 			continue
 		}
-		sc.Union(r.index.Set(n, r.fragment(n, svc, src, res.Problems)))
+		sc.Union(r.index.SetClaim(desired.ClaimOf(svc), r.fragment(n, svc, src, res.Problems)))
 	}
 	want := r.index.Desired(sc)
+	recordConflicts(r.index.Conflicts(sc), res.Problems)
 	r.dropConflicts(&want, res.Problems)
 	res.Plan = r.drainPlan(state.Diff(want, r.cache.Restrict(sc)), false)
 	err := r.apply(ctx, res.Plan, &res)

@@ -366,6 +366,7 @@ add IPVS-PROXY-HAIRPIN 10.244.1.7,udp:5353,10.244.1.7
 func TestRestartAdoption(t *testing.T) {
 	fk := newFakeKernel()
 	src := manyServices(20)
+	src.del(nsn("default/svc-9")) // its cluster IP is web's: a conflict, which web would lose
 	for _, s := range webAndDNS().Services() {
 		src.put(s, webAndDNS().Slices(types.NamespacedName{Namespace: s.Namespace, Name: s.Name})...)
 	}

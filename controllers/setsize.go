@@ -18,7 +18,7 @@ import (
 // Sets never shrink. One header request per set (Info); a set that need not
 // grow costs nothing more. Errors are returned joined, after every set was
 // tried: apply still runs, and an add to a set that could not grow fails
-// with ipset.ErrSetFull and is retried by the next full sync. Until a full
+// with ipset.ErrFull and is retried by the next full sync. Until a full
 // sync has succeeded it also removes temporary sets a crash mid-Grow left.
 func (r *Reconciler) fitSets(want state.State) error {
 	need := map[string]int{}

@@ -157,7 +157,7 @@ func TestWatchedSetsSeesAGap(t *testing.T) {
 }
 
 // An incremental sync does not grow sets (it reads nothing from the kernel):
-// its add to a full set fails with ErrSetFull, the Service's virtual server
+// its add to a full set fails with ErrFull, the Service's virtual server
 // waits, and the full sync the Runner retries with grows the set.
 func TestIncrementalPastMaxElemIsFixedByTheNextFullSync(t *testing.T) {
 	fk := newFakeKernel()
@@ -171,8 +171,8 @@ func TestIncrementalPastMaxElemIsFixedByTheNextFullSync(t *testing.T) {
 	mustFull(t, r, src)
 	names := smallSetsSource(src, 4, 6)
 	_, err := r.Incremental(context.Background(), src, names)
-	if !errors.Is(err, ipset.ErrSetFull) {
-		t.Fatalf("incremental sync past maxelem: %v, want ErrSetFull", err)
+	if !errors.Is(err, ipset.ErrFull) {
+		t.Fatalf("incremental sync past maxelem: %v, want ErrFull", err)
 	}
 	if got := strings.Count(fk.ipvs.String(), "-A -t "); got != 4 {
 		t.Fatalf("%d virtual servers, want the 4 whose ledger entries fit", got)

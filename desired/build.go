@@ -22,23 +22,28 @@ type Input struct {
 }
 
 // Build returns the whole desired state and one error per object that was
-// skipped in whole or in part, sorted by Service.
+// skipped in whole or in part, sorted by Service, then a *Conflict per pair
+// of Services that want one virtual server (it goes to the winner, as in
+// the Index `run` keeps).
 func Build(in Input, opt Options) (state.State, []error) {
 	bySvc := GroupSlices(in.Slices)
 	svcs := slices.Clone(in.Services)
 	slices.SortFunc(svcs, func(a, b *corev1.Service) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
-	st := state.New()
+	ix := NewIndex()
 	var errs []error
 	for _, svc := range svcs {
 		frag, err := ForService(svc, bySvc[types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}], in.NodeAddresses, opt)
 		if err != nil {
 			errs = append(errs, err)
 		}
-		st.Merge(frag)
+		ix.PutClaim(ClaimOf(svc), frag)
 	}
-	return st, errs
+	for _, c := range ix.ConflictsAll() {
+		errs = append(errs, c)
+	}
+	return ix.All(), errs
 }
 
 // ServiceNameLabel ties an EndpointSlice to its Service.

@@ -16,9 +16,13 @@ import (
 // (hairpin members, for one, are shared by Services selecting the same
 // pods). Replacing one Service's fragment costs O(that Service), and the
 // returned Scope is what an incremental sync has to look at.
+//
+// A virtual server several Services want goes whole to the first owner by
+// Claim.Compare (see conflicts.go); Conflicts names the others.
 type Index struct {
 	frags   map[types.NamespacedName]compactFrag
-	owners  map[ipvs.Key][]types.NamespacedName
+	claims  map[types.NamespacedName]Claim
+	owners  map[ipvs.Key][]types.NamespacedName // sorted by claim
 	addrs   map[netip.Addr]int
 	members map[state.Member]int
 }
@@ -91,6 +95,7 @@ func (f compactFrag) cover(sc state.Scope) {
 func NewIndex() *Index {
 	return &Index{
 		frags:   map[types.NamespacedName]compactFrag{},
+		claims:  map[types.NamespacedName]Claim{},
 		owners:  map[ipvs.Key][]types.NamespacedName{},
 		addrs:   map[netip.Addr]int{},
 		members: map[state.Member]int{},
@@ -106,13 +111,20 @@ func (ix *Index) Names() []types.NamespacedName {
 }
 
 // Set replaces the fragment of Service n (an empty fragment deletes it) and
-// returns the scope the change touched: every key of the old and new fragment.
+// returns the scope the change touched: every key of the old and new
+// fragment. n keeps the creation time of its last claim (SetClaim).
 func (ix *Index) Set(n types.NamespacedName, fragment state.State) state.Scope {
+	return ix.SetClaim(ix.claimOf(n), fragment)
+}
+
+// SetClaim is Set for a Service with its creation time (see ClaimOf), which
+// decides who wins a virtual server two Services want.
+func (ix *Index) SetClaim(c Claim, fragment state.State) state.Scope {
 	sc := state.NewScope()
-	if old, ok := ix.frags[n]; ok {
+	if old, ok := ix.frags[c.Name]; ok {
 		old.cover(sc)
 	}
-	ix.Put(n, fragment)
+	ix.PutClaim(c, fragment)
 	sc.Cover(fragment)
 	return sc
 }
@@ -120,22 +132,68 @@ func (ix *Index) Set(n types.NamespacedName, fragment state.State) state.Scope {
 // Put replaces the fragment of Service n like Set, without computing the
 // scope: a full sync diffs everything and has no use for it.
 func (ix *Index) Put(n types.NamespacedName, fragment state.State) {
+	ix.PutClaim(ix.claimOf(n), fragment)
+}
+
+// PutClaim is Put with the Service's creation time, like SetClaim.
+func (ix *Index) PutClaim(c Claim, fragment state.State) {
+	n := c.Name
 	if old, ok := ix.frags[n]; ok {
 		ix.count(n, old, -1)
 		delete(ix.frags, n)
+		delete(ix.claims, n)
 	}
 	if len(fragment.Services) > 0 || len(fragment.Addresses) > 0 || len(fragment.Members) > 0 {
 		f := compact(fragment)
 		ix.frags[n] = f
+		ix.claims[n] = c
 		ix.count(n, f, +1)
 	}
+}
+
+// claimOf is n's last claim, or one with no creation time.
+func (ix *Index) claimOf(n types.NamespacedName) Claim {
+	if c, ok := ix.claims[n]; ok {
+		return c
+	}
+	return Claim{Name: n}
+}
+
+// Conflicts returns the virtual servers in sc that more than one Service
+// wants, grouped by (winner, loser); ConflictsAll those of the whole index.
+func (ix *Index) Conflicts(sc state.Scope) []*Conflict {
+	return ix.conflicts(func(yield func(ipvs.Key) bool) {
+		for k := range sc.Services {
+			if len(ix.owners[k]) > 1 && !yield(k) {
+				return
+			}
+		}
+	})
+}
+
+// ConflictsAll is Conflicts over every virtual server.
+func (ix *Index) ConflictsAll() []*Conflict {
+	return ix.conflicts(func(yield func(ipvs.Key) bool) {
+		for k, o := range ix.owners {
+			if len(o) > 1 && !yield(k) {
+				return
+			}
+		}
+	})
 }
 
 func (ix *Index) count(n types.NamespacedName, f compactFrag, d int) {
 	for _, svc := range f.services {
 		k := svc.Key
 		if d > 0 {
-			ix.owners[k] = append(ix.owners[k], n)
+			o := ix.owners[k]
+			if len(o) == 0 {
+				ix.owners[k] = []types.NamespacedName{n}
+				continue
+			}
+			c := ix.claims[n]
+			i, _ := slices.BinarySearchFunc(o, c, func(x types.NamespacedName, c Claim) int { return ix.claims[x].Compare(c) })
+			ix.owners[k] = slices.Insert(o[:len(o):len(o)], i, n) // never in place: Owners results stay as they were
 			continue
 		}
 		o := ix.owners[k]
@@ -163,12 +221,12 @@ func (ix *Index) count(n types.NamespacedName, f compactFrag, d int) {
 	}
 }
 
-// Owners returns the Services that want virtual server k (more than one is a conflict).
+// Owners returns the Services that want virtual server k, the winner first
+// (more than one is a conflict).
 func (ix *Index) Owners(k ipvs.Key) []types.NamespacedName { return ix.owners[k] }
 
 // Desired returns the desired state inside sc. A virtual server wanted by
-// several Services takes the first owner's settings and the union of real
-// servers.
+// several Services is the first owner's (settings and real servers).
 func (ix *Index) Desired(sc state.Scope) state.State {
 	out := state.New()
 	for k := range sc.Services {
@@ -207,14 +265,5 @@ func (ix *Index) addService(out *state.State, k ipvs.Key) {
 	if len(owners) == 0 {
 		return
 	}
-	if len(owners) == 1 {
-		out.Services[k] = ix.frags[owners[0]].service(k) // shared, read-only
-		return
-	}
-	first := ix.frags[owners[0]].service(k)
-	svc := &state.Service{VirtualServer: first.VirtualServer, RealServers: maps.Clone(first.RealServers)}
-	for _, n := range owners[1:] {
-		maps.Copy(svc.RealServers, ix.frags[n].service(k).RealServers)
-	}
-	out.Services[k] = svc
+	out.Services[k] = ix.frags[owners[0]].service(k) // shared, read-only
 }

@@ -56,11 +56,12 @@ func ForService(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, nodeAd
 	}
 	hasNodePorts := svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer
 	eps := endpointPicker{slices: slices, bad: map[string]struct{}{}}
+	eps.checkSlicePorts()
 	for _, ip := range ips {
 		sets := Sets(ip)
 		st.AddAddress(ip)
 		for _, sp := range svc.Spec.Ports {
-			proto, _ := ipvs.ParseProtocol(string(sp.Protocol)) // checked by checkPorts
+			proto, _ := protocolOf(sp.Protocol) // checked by checkPorts
 			picked := eps.pick(ip.Is4(), sp)
 			cluster := picked.all()
 			if p := svc.Spec.InternalTrafficPolicy; p != nil && *p == corev1.ServiceInternalTrafficPolicyLocal {
@@ -150,7 +151,7 @@ func checkPorts(svc *corev1.Service) error {
 		if sp.NodePort < 0 || sp.NodePort > 65535 {
 			return fmt.Errorf("port %s: nodePort %d is not in 1-65535", name, sp.NodePort)
 		}
-		if _, err := ipvs.ParseProtocol(string(sp.Protocol)); err != nil {
+		if _, err := protocolOf(sp.Protocol); err != nil {
 			return fmt.Errorf("port %s: %w", name, err)
 		}
 	}

@@ -171,14 +171,14 @@ var rules = []rule{
 		ensure(v4Port), add(v4Port, ep("10.96.0.10", "tcp", 53)), add(v4Port, ep("10.96.0.10", "udp", 53)),
 		info(v4Port, MaxElem, 2),
 	}},
-	{"a full set refuses a new member with ErrSetFull and keeps its members", []step{
+	{"a full set refuses a new member with ErrFull and keeps its members", []step{
 		ensure(sized(v4Port, 4, 0)), addAll(v4Port, portEntries(4)...),
-		add(v4Port, ep("10.1.0.2", "tcp", 1)).fails(ErrSetFull),
+		add(v4Port, ep("10.1.0.2", "tcp", 1)).fails(ErrFull),
 		add(v4Port, ep("10.1.0.1", "tcp", 1)), // already a member: fine
 		list(v4Port, portEntries(4)...), info(v4Port, 4, 4),
 	}},
 	{"add all adds in order and stops at a full set", []step{
-		ensure(sized(v4Port, 4, 0)), addAll(v4Port, portEntries(6)...).fails(ErrSetFull),
+		ensure(sized(v4Port, 4, 0)), addAll(v4Port, portEntries(6)...).fails(ErrFull),
 		list(v4Port, portEntries(4)...),
 	}},
 	{"add all: existing members are fine, IPv6 and second IPs", []step{

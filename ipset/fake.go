@@ -213,7 +213,7 @@ func (s *fakeSet) add(e Entry) error {
 		return nil
 	}
 	if len(s.entries) >= s.set.MaxElem {
-		return fmt.Errorf("ipset add %s %s: %w (maxelem %d)", s.set.Name, e, ErrSetFull, s.set.MaxElem)
+		return fmt.Errorf("ipset add %s %s: %w (maxelem %d)", s.set.Name, e, ErrFull, s.set.MaxElem)
 	}
 	s.entries[e] = struct{}{}
 	return nil

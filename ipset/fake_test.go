@@ -133,8 +133,8 @@ func TestFakeFull(t *testing.T) {
 			t.Fatalf("add %d: %v", i, err)
 		}
 	}
-	if err := f.Add(v4Port.Name, ep("10.0.0.2", "tcp", 1)); err == nil {
-		t.Fatalf("add beyond maxelem %d succeeded", MaxElem)
+	if err := f.Add(v4Port.Name, ep("10.0.0.2", "tcp", 1)); !errors.Is(err, ErrFull) {
+		t.Fatalf("add beyond maxelem %d: %v, want ErrFull", MaxElem, err)
 	}
 	if err := f.Add(v4Port.Name, ep("10.0.0.1", "tcp", 1)); err != nil {
 		t.Fatalf("re-adding a member of a full set: %v", err)

@@ -13,8 +13,8 @@ func runGrowRules(t *testing.T, newIface func(t *testing.T) Interface) {
 		s := sized(v4Port, 8, 0)
 		members := portEntries(8)
 		mustDo(t, ifc.Ensure(s), ifc.AddAll(s.Name, members))
-		if err := ifc.Add(s.Name, ep("10.9.9.9", "tcp", 1)); !errors.Is(err, ErrSetFull) {
-			t.Fatalf("add to the full set: %v, want ErrSetFull", err)
+		if err := ifc.Add(s.Name, ep("10.9.9.9", "tcp", 1)); !errors.Is(err, ErrFull) {
+			t.Fatalf("add to the full set: %v, want ErrFull", err)
 		}
 		got, err := ifc.List(s.Name)
 		mustDo(t, err)
@@ -48,8 +48,8 @@ func runGrowRules(t *testing.T, newIface func(t *testing.T) Interface) {
 		ifc := newIface(t)
 		s := sized(v4Port, 4, 0)
 		mustDo(t, ifc.Ensure(s), ifc.AddAll(s.Name, portEntries(4)))
-		if err := Grow(ifc, sized(s, 2, 0), portEntries(4)); !errors.Is(err, ErrSetFull) {
-			t.Fatalf("grow into a smaller set: %v, want ErrSetFull", err)
+		if err := Grow(ifc, sized(s, 2, 0), portEntries(4)); !errors.Is(err, ErrFull) {
+			t.Fatalf("grow into a smaller set: %v, want ErrFull", err)
 		}
 		assertMembers(t, ifc, s.Name, portEntries(4))
 		if _, err := ifc.Info(s.Name + TempSuffix); !errors.Is(err, ErrNotFound) {

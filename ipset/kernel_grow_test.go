@@ -97,7 +97,7 @@ func TestKernelGrowUnderTraffic(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Fill the set until the kernel refuses with ErrSetFull (it takes
+		// Fill the set until the kernel refuses with ErrFull (it takes
 		// at least maxelem members, a few more when its hash has several
 		// lock regions) or the target is reached.
 		add := newMembers(growTarget - info.Size)
@@ -115,8 +115,8 @@ func TestKernelGrowUnderTraffic(t *testing.T) {
 			}
 			break
 		}
-		if !errors.Is(addErr, ErrSetFull) || after.Size < info.MaxElem {
-			t.Fatalf("filling a set of maxelem %d stopped at %d members: %v, want ErrSetFull at maxelem or later", info.MaxElem, after.Size, addErr)
+		if !errors.Is(addErr, ErrFull) || after.Size < info.MaxElem {
+			t.Fatalf("filling a set of maxelem %d stopped at %d members: %v, want ErrFull at maxelem or later", info.MaxElem, after.Size, addErr)
 		}
 		start = time.Now()
 		if err := Grow(k, sized(s, 2*info.MaxElem, info.MaxElem/2), members); err != nil {

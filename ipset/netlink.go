@@ -192,19 +192,15 @@ func call(f func() error) (err error) {
 	return f()
 }
 
-// kernelErr adds this package's sentinel to the kernel's error where one applies.
+// kernelErr adds this package's sentinel to the kernel's error where one
+// applies, and names ipset's own error numbers (see Errno).
 func kernelErr(err error) error {
+	var ie nl.IPSetError
 	switch {
 	case errors.Is(err, unix.ENOENT):
 		return fmt.Errorf("%w (%w)", ErrNotFound, err)
-	case errors.Is(err, nl.IPSetError(nl.IPSET_ERR_EXIST_SETNAME2)): // swap: the second set is missing
-		return fmt.Errorf("%w (%w)", ErrNotFound, err)
-	case errors.Is(err, nl.IPSetError(nl.IPSET_ERR_BUSY)):
-		return fmt.Errorf("%w (%w)", ErrBusy, err)
-	case errors.Is(err, nl.IPSetError(nl.IPSET_ERR_TYPE_MISMATCH)):
-		return fmt.Errorf("%w (%w)", ErrConflict, err)
-	case errors.Is(err, nl.IPSetError(ipsetErrHashFull)):
-		return fmt.Errorf("%w (errno %d, hash is full)", ErrSetFull, ipsetErrHashFull)
+	case errors.As(err, &ie):
+		return &Errno{Code: int(ie), Err: err}
 	}
 	return err
 }

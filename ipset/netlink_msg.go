@@ -23,8 +23,6 @@ const maxBatchBytes = 32 << 10
 // IPSET_FLAG_LIST_HEADER: list the set's header only (no members).
 const flagListHeader = 1 << 2
 
-// ipsetErrHashFull is the hash types' IPSET_ERR_HASH_FULL.
-const ipsetErrHashFull = nl.IPSET_ERR_TYPE_SPECIFIC
 
 // attrs appends netlink attributes to a buffer.
 type attrs []byte

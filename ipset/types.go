@@ -115,13 +115,13 @@ type Interface interface {
 	List(name string) ([]Entry, error)
 	// Add adds a member; adding an existing member is not an error, adding
 	// a new member to a full set (MaxElem members: the kernel may take a few
-	// more when its hash is large, never fewer) is an ErrSetFull.
+	// more when its hash is large, never fewer) is an ErrFull.
 	Add(name string, e Entry) error
 	// Del removes a member; removing a missing member is not an error.
 	Del(name string, e Entry) error
 	// AddAll adds the members in order, as Add does each, and stops at the
 	// first that fails (the ones before it stay added). A set that is full
-	// (MaxElem members) refuses a new member with an ErrSetFull.
+	// (MaxElem members) refuses a new member with an ErrFull.
 	AddAll(name string, entries []Entry) error
 	// Destroy removes an unreferenced set; a missing set is not an error.
 	Destroy(name string) error

@@ -96,8 +96,8 @@ func (c Config) Validate() error {
 	if !slices.Contains(Schedulers, c.Scheduler) {
 		errs = append(errs, fmt.Errorf("scheduler: %q is not one of %v", c.Scheduler, Schedulers))
 	}
-	if c.DummyInterface == "" || len(c.DummyInterface) > 15 {
-		errs = append(errs, fmt.Errorf("dummyInterface: %q must be 1 to 15 characters", c.DummyInterface))
+	if err := checkInterfaceName(c.DummyInterface); err != nil {
+		errs = append(errs, fmt.Errorf("dummyInterface: %w", err))
 	}
 	for _, s := range c.NodePortAddresses {
 		if _, err := netip.ParsePrefix(s); err != nil {
@@ -126,6 +126,11 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("verbosity: %d is negative", c.Verbosity))
 	}
 	errs = append(errs, c.validateHost()...)
+	if c.HealthzAddress != "" {
+		if err := checkHostPort(c.HealthzAddress); err != nil {
+			errs = append(errs, fmt.Errorf("healthzAddress: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -137,7 +142,13 @@ func (c Config) ClusterCIDRs() ([]netip.Prefix, error) {
 		if err != nil {
 			return nil, fmt.Errorf("clusterCIDR: %q is not a CIDR", s)
 		}
-		out = append(out, p.Masked())
+		p = p.Masked()
+		for _, q := range out {
+			if q.Addr().Is4() == p.Addr().Is4() {
+				return nil, fmt.Errorf("clusterCIDR: %s and %s are of one family; give at most one IPv4 and one IPv6 CIDR", q, p)
+			}
+		}
+		out = append(out, p)
 	}
 	return out, nil
 }

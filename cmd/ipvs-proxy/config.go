@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -91,70 +94,229 @@ func addConfigFlags(fs *pflag.FlagSet) {
 
 // loadConfig builds the configuration from, by rising precedence, the
 // defaults, the --config file, the IPVS_PROXY_* environment and the flags
-// set in fs, and validates it.
-func loadConfig(fs *pflag.FlagSet) (v1alpha1.Config, error) {
+// set in fs, and validates it. Every problem is reported at once: type
+// errors (blamed on the file or the environment variable that holds the
+// value) and value errors together, as one *invalidConfigError; a value
+// that does not decode is judged by its default so it is named only once.
+// The warnings (unknown IPVS_PROXY_* variables) are for the caller to show.
+func loadConfig(fs *pflag.FlagSet) (v1alpha1.Config, []string, error) {
 	v := viper.New()
 	defaults := reflect.ValueOf(v1alpha1.Defaults())
 	for i, s := range settings() {
 		v.SetDefault(s.key, defaults.Field(i).Interface())
 	}
+	var (
+		problems []error
+		failed   = map[string]bool{} // keys whose value did not decode
+	)
+	var warnings []string
 	if path, _ := fs.GetString(configFlag); path != "" {
-		v.SetConfigFile(path)
-		v.SetConfigType("yaml")
-		if err := v.ReadInConfig(); err != nil {
-			return v1alpha1.Config{}, fmt.Errorf("config file %s: %w", path, err)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return v1alpha1.Config{}, nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+		if isKubeProxyConfig(data) {
+			settings, warns, errs := fromKubeProxy(data)
+			for _, err := range errs {
+				problems = append(problems, fmt.Errorf("config file %s: %s: %w", path, kubeProxyKind, err))
+			}
+			for _, w := range warns {
+				warnings = append(warnings, "config file "+path+": "+w)
+			}
+			if err := v.MergeConfigMap(settings); err != nil {
+				return v1alpha1.Config{}, nil, fmt.Errorf("config file %s: %w", path, err)
+			}
+		} else {
+			v.SetConfigType("yaml")
+			if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+				return v1alpha1.Config{}, nil, fmt.Errorf("config file %s: %w", path, err)
+			}
 		}
 		// Decode the file on its own first, so its mistakes are blamed on it.
-		if _, err := decode(v); err != nil {
-			return v1alpha1.Config{}, fmt.Errorf("config file %s: %w", path, err)
+		_, errs := decode(v)
+		for _, e := range errs {
+			failed[e.key] = true
+			problems = append(problems, fmt.Errorf("config file %s: %w", path, e))
 		}
 	}
 	for _, s := range settings() {
 		if err := v.BindEnv(s.key, s.env); err != nil {
-			return v1alpha1.Config{}, err
+			return v1alpha1.Config{}, nil, err
 		}
 		if f := fs.Lookup(s.flag); f != nil {
 			if err := v.BindPFlag(s.key, f); err != nil {
-				return v1alpha1.Config{}, err
+				return v1alpha1.Config{}, nil, err
 			}
 		}
 	}
-	cfg, err := decode(v)
-	if err != nil {
-		return v1alpha1.Config{}, fmt.Errorf("environment %s*: %w", envPrefix, err)
+	cfg, errs := decode(v)
+	byKey := map[string]setting{}
+	for _, s := range settings() {
+		byKey[s.key] = s
+	}
+	for _, e := range errs {
+		s, ok := byKey[e.key]
+		if !ok || os.Getenv(s.env) == "" {
+			continue // from the file, reported above (flags are typed by pflag)
+		}
+		failed[e.key] = true
+		problems = append(problems, fmt.Errorf("environment %s: %w", s.env, e))
+	}
+	for i, s := range settings() {
+		if failed[s.key] {
+			reflect.ValueOf(&cfg).Elem().Field(i).Set(defaults.Field(i))
+		}
 	}
 	if err := cfg.Validate(); err != nil {
-		return v1alpha1.Config{}, &invalidConfigError{err}
+		problems = append(problems, err)
 	}
-	return cfg, nil
+	if len(problems) > 0 {
+		return v1alpha1.Config{}, nil, &invalidConfigError{errors.Join(problems...)}
+	}
+	return cfg, append(warnings, unknownEnv(os.Environ())...), nil
 }
 
-// decode unmarshals what v holds now, refusing keys Config does not have.
-func decode(v *viper.Viper) (v1alpha1.Config, error) {
+// unknownEnv returns a warning for every IPVS_PROXY_* variable in environ
+// (KEY=VALUE pairs) that names no setting: most likely a typo, and ignored.
+func unknownEnv(environ []string) []string {
+	known := map[string]bool{}
+	for _, s := range settings() {
+		known[s.env] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, envPrefix) && !known[name] {
+			out = append(out, fmt.Sprintf("environment variable %s is not a setting and is ignored (known: %s*, see --help)", name, envPrefix)+suggest(name, known))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// suggest names the known variable closest to name, when one is close.
+func suggest(name string, known map[string]bool) string {
+	best, bestDist := "", 3 // at most two edits away
+	for k := range known {
+		if d := editDistance(name, k); d < bestDist || d == bestDist && k < best {
+			best, bestDist = k, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return "; did you mean " + best + "?"
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// fieldError is a value that did not decode into its field, or unknown keys
+// (key "").
+type fieldError struct {
+	key string
+	err error
+}
+
+func (e fieldError) Error() string {
+	if e.key == "" {
+		return e.err.Error()
+	}
+	return e.key + ": " + e.err.Error()
+}
+
+func (e fieldError) Unwrap() error { return e.err }
+
+// decode unmarshals what v holds now, refusing keys Config does not have. A
+// field that does not decode is left zero and reported; the others decode.
+func decode(v *viper.Viper) (v1alpha1.Config, []fieldError) {
 	var (
-		cfg v1alpha1.Config
-		md  mapstructure.Metadata
+		cfg  v1alpha1.Config
+		errs []fieldError
 	)
 	err := v.Unmarshal(&cfg, func(c *mapstructure.DecoderConfig) {
-		c.Metadata = &md
 		c.DecodeHook = mapstructure.ComposeDecodeHookFunc(
 			mapstructure.StringToTimeDurationHookFunc(),
 			stringToListHook,
 		)
 	})
 	if err != nil {
-		// Drop mapstructure's "decoding failed due to the following error(s)" preamble.
+		var list []error
 		var joined interface{ Unwrap() []error }
 		if errors.As(err, &joined) {
-			err = errors.Join(joined.Unwrap()...)
+			list = joined.Unwrap()
+		} else {
+			list = []error{err}
 		}
-		return cfg, err
+		for _, e := range list {
+			fe := fieldErrorOf(e)
+			if fe.key != "" {
+				fe.err = fmt.Errorf("%s: %w", quoteValue(v.Get(fe.key)), fe.err)
+			}
+			errs = append(errs, fe)
+		}
 	}
-	if len(md.Unused) > 0 {
-		slices.Sort(md.Unused)
-		return cfg, fmt.Errorf("unknown key(s) %q; known keys are %s", md.Unused, strings.Join(keys(), ", "))
+	// Not md.Unused: mapstructure stops collecting it at the first error.
+	known := map[string]bool{}
+	for _, k := range keys() {
+		known[strings.ToLower(k)] = true // viper lower-cases keys
 	}
-	return cfg, nil
+	var unknown []string
+	for _, k := range v.AllKeys() {
+		top, _, _ := strings.Cut(k, ".")
+		if !known[top] && !slices.Contains(unknown, top) {
+			unknown = append(unknown, top)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		errs = append(errs, fieldError{err: fmt.Errorf("unknown key(s) %q; known keys are %s", unknown, strings.Join(keys(), ", "))})
+	}
+	return cfg, errs
+}
+
+// quoteValue shows a value that did not decode: strings quoted.
+func quoteValue(x any) string {
+	if s, ok := x.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprintf("%v", x)
+}
+
+// fieldErrorOf names the top-level key of one mapstructure error
+// ("nodePortAddresses[1]" is nodePortAddresses).
+func fieldErrorOf(err error) fieldError {
+	var de *mapstructure.DecodeError
+	if !errors.As(err, &de) {
+		return fieldError{err: err}
+	}
+	key := de.Name()
+	if i := strings.IndexAny(key, ".["); i >= 0 {
+		key = key[:i]
+	}
+	inner := de.Unwrap()
+	if key != de.Name() {
+		inner = fmt.Errorf("%s: %w", de.Name()[len(key):], inner)
+	}
+	return fieldError{key: key, err: inner}
 }
 
 // stringToListHook turns "a, b," (from the environment) into [a b].

@@ -148,7 +148,7 @@ verbosity: 1
 			if tt.file {
 				args = append([]string{"--config", writeFile(t, file)}, args...)
 			}
-			got, err := loadConfig(configFlags(t, args...))
+			got, _, err := loadConfig(configFlags(t, args...))
 			if err != nil {
 				t.Fatalf("loadConfig: %v", err)
 			}
@@ -193,7 +193,7 @@ func TestLoadConfigErrors(t *testing.T) {
 	}, {
 		name: "wrong type in the environment",
 		env:  map[string]string{"IPVS_PROXY_MASQUERADE_BIT": "high"},
-		want: []string{"environment IPVS_PROXY_*:", "masqueradeBit"},
+		want: []string{"environment IPVS_PROXY_MASQUERADE_BIT: masqueradeBit: "},
 	}, {
 		name: "every Validate problem at once",
 		file: "scheduler: fastest\nnodePortAddresses: [nowhere]\n",
@@ -220,7 +220,7 @@ func TestLoadConfigErrors(t *testing.T) {
 				path = writeFile(t, tt.file)
 				args = append([]string{"--config", path}, args...)
 			}
-			_, err := loadConfig(configFlags(t, args...))
+			_, _, err := loadConfig(configFlags(t, args...))
 			if err == nil {
 				t.Fatal("loadConfig succeeded, want an error")
 			}
@@ -230,5 +230,75 @@ func TestLoadConfigErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Type errors (file and environment) and value errors come in one report,
+// each named once: a value that does not decode is not also judged invalid.
+func TestLoadConfigReportsTypeAndValueErrorsTogether(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("IPVS_PROXY_SYNC_PERIOD", "often")
+	t.Setenv("IPVS_PROXY_NODE_PORT_ADDRESSES", "10.0.0.0/8")
+	path := writeFile(t, "minSyncPeriod: soon\nmasqueradeBit: [1]\nscheduler: fastest\nclusterCIDR: 10.0.0.0/8,10.1.0.0/16\nschedular: rr\n")
+	_, _, err := loadConfig(configFlags(t, "--config", path, "--healthz-address", "0.0.0.0"))
+	if err == nil {
+		t.Fatal("loadConfig succeeded, want an error")
+	}
+	want := []string{
+		"invalid configuration:",
+		"  - config file " + path + ": masqueradeBit: ",
+		"  - config file " + path + ": minSyncPeriod: ",
+		"  - config file " + path + `: unknown key(s) ["schedular"]`,
+		"  - environment IPVS_PROXY_SYNC_PERIOD: syncPeriod: ",
+		`  - scheduler: "fastest" is not one of`,
+		"  - clusterCIDR: 10.0.0.0/8 and 10.1.0.0/16 are of one family",
+		`  - healthzAddress: "0.0.0.0" is not HOST:PORT`,
+	}
+	msg := err.Error()
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error does not contain %q:\n%s", w, msg)
+		}
+	}
+	if got := strings.Count(msg, "\n  - "); got != len(want)-1 {
+		t.Errorf("error lists %d problems, want %d:\n%s", got, len(want)-1, msg)
+	}
+	// The broken periods were judged by their defaults, not as zero.
+	if strings.Contains(msg, "must be positive") {
+		t.Errorf("a value that did not decode was also reported as invalid:\n%s", msg)
+	}
+}
+
+func TestUnknownEnv(t *testing.T) {
+	got := unknownEnv([]string{
+		"PATH=/bin",
+		"IPVS_PROXY_SCHEDULER=rr",
+		"IPVS_PROXY_SCHEDULAR=wrr",
+		"IPVS_PROXY_NODENAME=x",
+		"IPVS_PROXY_COLOUR=blue",
+		"IPVS_PROXY_=",
+	})
+	want := []string{
+		"environment variable IPVS_PROXY_ is not a setting and is ignored (known: IPVS_PROXY_*, see --help)",
+		"environment variable IPVS_PROXY_COLOUR is not a setting and is ignored (known: IPVS_PROXY_*, see --help)",
+		"environment variable IPVS_PROXY_NODENAME is not a setting and is ignored (known: IPVS_PROXY_*, see --help); did you mean IPVS_PROXY_NODE_NAME?",
+		"environment variable IPVS_PROXY_SCHEDULAR is not a setting and is ignored (known: IPVS_PROXY_*, see --help); did you mean IPVS_PROXY_SCHEDULER?",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("unknownEnv =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// plan shows the warning on stderr and goes on.
+func TestPlanWarnsUnknownEnv(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("IPVS_PROXY_SCHEDULAR", "wrr")
+	var out, errOut strings.Builder
+	code := execute([]string{"plan", "-f", examples + "/web-nodeport.yaml", "--node-name", "node-a"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit code %d: %s", code, errOut.String())
+	}
+	if w := "warning: environment variable IPVS_PROXY_SCHEDULAR is not a setting"; !strings.Contains(errOut.String(), w) {
+		t.Errorf("stderr %q does not contain %q", errOut.String(), w)
 	}
 }

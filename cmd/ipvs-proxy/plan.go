@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -19,6 +20,8 @@ type planOptions struct {
 	// nodeAddresses replace the Node's addresses when set (even to nothing).
 	nodeAddresses    []string
 	nodeAddressesSet bool
+	// stdin is read for -f - (nil: os.Stdin).
+	stdin io.Reader
 }
 
 func newPlanCommand() *cobra.Command {
@@ -33,19 +36,24 @@ dummy-link addresses, ipset members and iptables rules.
 
 NodePort addresses come from --node-addresses or else from the InternalIP and
 ExternalIP addresses of the Node named --node-name in the inputs. Other kinds
-and invalid objects are skipped with a note on stderr.`,
+and invalid objects are skipped with a note on stderr. "-f -" reads the
+standard input; each input may hold at most 64 MiB.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd.Flags())
+			cfg, warnings, err := loadConfig(cmd.Flags())
 			if err != nil {
 				return err
 			}
+			for _, w := range warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+			}
 			o.nodeAddressesSet = cmd.Flags().Changed("node-addresses")
+			o.stdin = cmd.InOrStdin()
 			return plan(cfg, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringArrayVarP(&o.paths, "filename", "f", nil, "YAML or JSON `PATH`, or a folder of *.yaml, *.yml and *.json files (repeatable)")
+	fs.StringArrayVarP(&o.paths, "filename", "f", nil, "YAML or JSON `PATH`, a folder of *.yaml, *.yml and *.json files, or - for stdin (repeatable)")
 	fs.StringSliceVar(&o.nodeAddresses, "node-addresses", nil, "node `IPs` for NodePorts, instead of the Node's InternalIP and ExternalIP")
 	_ = cmd.MarkFlagRequired("filename")
 	addConfigFlags(fs)
@@ -55,7 +63,7 @@ and invalid objects are skipped with a note on stderr.`,
 // plan prints on stdout what ipvs-proxy would set up for the objects in
 // o.paths, and on stderr what it skipped.
 func plan(cfg v1alpha1.Config, o planOptions, stdout, stderr io.Writer) error {
-	objs, notes, err := manifest.Load(o.paths)
+	objs, notes, err := manifest.Loader{Stdin: o.stdin}.Load(o.paths)
 	for _, n := range notes {
 		fmt.Fprintln(stderr, n)
 	}
@@ -76,10 +84,12 @@ func plan(cfg v1alpha1.Config, o planOptions, stdout, stderr io.Writer) error {
 		NodeAddresses: eligible,
 	}, desired.OptionsFrom(cfg))
 	for _, err := range errs {
+		var c *desired.Conflict
+		if errors.As(err, &c) {
+			fmt.Fprintln(stderr, "warning:", err) // the same words as run's Events on both Services
+			continue
+		}
 		fmt.Fprintln(stderr, "skipping:", err)
-	}
-	for _, c := range nodePortConflicts(objs.Services) {
-		fmt.Fprintln(stderr, "warning:", c)
 	}
 	if _, err := io.WriteString(stdout, st.Format(cfg.DummyInterface)); err != nil {
 		return err

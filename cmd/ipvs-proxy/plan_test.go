@@ -36,7 +36,7 @@ func TestPlanGolden(t *testing.T) {
 	}, {
 		golden: "examples-folder",
 		args:   []string{"-f", examples, "--node-name", "node-a"},
-		stderr: []string{"warning: nodePort TCP/30080 is claimed by both Service default/web-nodeport and Service default/web-nodeport-multi"},
+		stderr: []string{"warning: Service default/web-nodeport and Service default/web-nodeport-multi both want virtual server TCP 192.168.1.10:30080; Service default/web-nodeport has them"},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {

@@ -5,9 +5,11 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 
 	"github.com/ipvs-proxy/ipvs-proxy/controllers"
+	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 )
 
 func newRunCommand() *cobra.Command {
@@ -16,13 +18,19 @@ func newRunCommand() *cobra.Command {
 		Short: "Keep this node's IPVS, ipsets and iptables rules in sync with the cluster's Services until SIGINT or SIGTERM",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd.Flags())
+			cfg, warnings, err := loadConfig(cmd.Flags())
 			if err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return controllers.Run(withLogger(ctx, cfg, cmd.ErrOrStderr()), cfg)
+			ctx = withLogger(ctx, cfg, cmd.ErrOrStderr())
+			log := logr.FromContextOrDiscard(ctx)
+			ipvs.RouteLibraryLogs(log)
+			for _, w := range warnings {
+				log.Info("configuration warning", "warning", w)
+			}
+			return controllers.Run(ctx, cfg)
 		},
 	}
 	addConfigFlags(cmd.Flags())
