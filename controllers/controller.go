@@ -30,6 +30,7 @@ type Controller struct {
 	runner *Runner
 	events record.EventRecorder
 	src    Source
+	nodes  cache.Store // this node's Node (one object at most)
 	status *Status
 
 	mu       sync.Mutex
@@ -91,6 +92,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		return fmt.Errorf("watch Node %s: %w", c.cfg.NodeName, err)
 	}
 	c.src = cacheSource{services: svcInf.Lister(), slices: sliceInf.Informer().GetIndexer()}
+	c.nodes = nodeInf.GetStore()
 
 	factory.Start(ctx.Done())
 	nodeFactory.Start(ctx.Done())
@@ -103,6 +105,19 @@ func (c *Controller) Run(ctx context.Context) error {
 	factory.Shutdown()
 	nodeFactory.Shutdown()
 	return nil
+}
+
+// node returns this node's Node from the informer cache, or nil.
+func (c *Controller) node() *corev1.Node {
+	if c.nodes == nil {
+		return nil
+	}
+	obj, ok, err := c.nodes.GetByKey(c.cfg.NodeName)
+	if err != nil || !ok {
+		return nil
+	}
+	n, _ := obj.(*corev1.Node)
+	return n
 }
 
 func (c *Controller) requestFull() {
@@ -133,6 +148,7 @@ func (c *Controller) sync(ctx context.Context, full bool) error {
 	var res Result
 	var err error
 	if full {
+		c.rec.SetNode(c.node())
 		res, err = c.rec.Full(ctx, c.src)
 	} else {
 		res, err = c.rec.Incremental(ctx, c.src, names)

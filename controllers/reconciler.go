@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -34,6 +35,7 @@ type Reconciler struct {
 	opt       desired.Options
 	index     *desired.Index
 	nodeAddrs []netip.Addr
+	node      *corev1.Node          // this node's Node (zone, podCIDRs, primary IPs); nil when unknown
 	cache     state.State           // what we own in the kernel
 	foreign   map[ipvs.Key]struct{} // virtual servers we did not create
 	synced    bool                  // a full sync has run since start
@@ -63,6 +65,12 @@ type Result struct {
 	Problems map[types.NamespacedName][]string
 }
 
+// SetNode gives the Reconciler this node's Node object (or nil); the next
+// full sync uses its zone label (topology hints), podCIDRs (detectLocalMode
+// NodeCIDR) and IPs (nodePortAddresses "primary"). A Node change asks for a
+// full sync anyway.
+func (r *Reconciler) SetNode(n *corev1.Node) { r.node = n }
+
 // Synced tells whether a full sync has run, so incremental syncs have a base.
 func (r *Reconciler) Synced() bool { return r.synced }
 
@@ -74,10 +82,9 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("list node addresses: %w", err)
 	}
-	r.nodeAddrs = desired.NodePortAddresses(local, r.cfg.DummyInterface, r.cfg.NodePortPrefixes())
-	if err := r.ensureHost(); err != nil {
-		return res, err
-	}
+	r.nodeAddrs = desired.NodePortAddresses(local, r.cfg.DummyInterface,
+		desired.NodePortPrefixes(r.cfg.NodePortAddresses, desired.PrimaryNodeIPs(r.node)))
+	r.opt = desired.OptionsFrom(r.cfg).WithNode(r.node)
 
 	seen := map[types.NamespacedName]struct{}{}
 	for _, svc := range src.Services() {
@@ -91,15 +98,20 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 		}
 	}
 
+	want := r.index.All()
+	// Every family in use: node addresses and cluster IPs alike.
+	inUse := slices.AppendSeq(slices.Clone(r.nodeAddrs), maps.Keys(want.Addresses))
+	if err := r.ensureHost(inUse); err != nil {
+		return res, err
+	}
 	obs, foreign, err := r.observe()
 	if err != nil {
 		return res, err
 	}
 	r.cache, r.foreign = obs, foreign
-	if err := r.ensureRules(); err != nil {
+	if err := r.ensureRules(inUse); err != nil {
 		return res, err
 	}
-	want := r.index.All()
 	r.dropConflicts(&want, res.Problems)
 	res.Plan = state.Diff(want, r.cache)
 	err = r.apply(ctx, res.Plan, res.Problems)
@@ -222,9 +234,9 @@ func (r *Reconciler) observe() (state.State, map[ipvs.Key]struct{}, error) {
 
 // ensureHost sets the sysctls and creates the dummy link; each is
 // a no-op when already right.
-func (r *Reconciler) ensureHost() error {
+func (r *Reconciler) ensureHost(inUse []netip.Addr) error {
 	var errs []error
-	ipv6 := slices.ContainsFunc(r.nodeAddrs, netip.Addr.Is6)
+	ipv6 := len(desired.Families(inUse)) > 1
 	if _, err := sysctl.Ensure(r.k.Sysctls, sysctl.Required(ipv6)); err != nil {
 		errs = append(errs, err)
 	}
@@ -236,8 +248,8 @@ func (r *Reconciler) ensureHost() error {
 
 // ensureRules installs our iptables rules where they differ from what the
 // kernel holds (one iptables-save per family, one restore only on change).
-func (r *Reconciler) ensureRules() error {
-	for _, rs := range desired.Rules(r.cfg, r.nodeAddrs) {
+func (r *Reconciler) ensureRules(inUse []netip.Addr) error {
+	for _, rs := range desired.RulesFor(r.cfg, inUse, desired.PodCIDRs(r.node)) {
 		have, err := r.k.Rules.Dump(rs.Family)
 		if err == nil && have.String() == rs.String() {
 			continue
