@@ -92,7 +92,7 @@ func PodCIDRs(node *corev1.Node) []netip.Prefix {
 // OptionsFrom returns the desired-state options of a configuration (the
 // scheduler flags default as NewScheduler says). Call it after cfg.Validate.
 func OptionsFrom(cfg v1alpha1.Config) Options {
-	o := Options{Scheduler: cfg.Scheduler, NodeName: cfg.NodeName}
+	o := Options{Scheduler: cfg.Scheduler, NodeName: cfg.NodeName, ProxyName: cfg.ServiceProxyName}
 	if s, err := NewScheduler(cfg.Scheduler, cfg.SchedulerFlags); err == nil {
 		o.SchedulerFlags = s.Flags
 	}

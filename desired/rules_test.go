@@ -101,7 +101,7 @@ func TestPodCIDRsAndWithNode(t *testing.T) {
 	if o := opt.WithNode(n); o.Zone != "zone-a" || o.NodeName != opt.NodeName {
 		t.Errorf("WithNode: %+v", o)
 	}
-	if o := OptionsFrom(v1alpha1.Config{Scheduler: "mh", NodeName: "n"}); o.SchedulerFlags.Names("mh") != "mh-port" {
-		t.Errorf("OptionsFrom(mh) flags %q, want mh-port", o.SchedulerFlags.Names("mh"))
+	if o := OptionsFrom(v1alpha1.Config{Scheduler: "mh", NodeName: "n", ServiceProxyName: "ipvs-proxy"}); o.SchedulerFlags.Names("mh") != "mh-port" || o.ProxyName != "ipvs-proxy" {
+		t.Errorf("OptionsFrom(mh) = %+v, want mh-port and ProxyName ipvs-proxy", o)
 	}
 }

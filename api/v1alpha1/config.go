@@ -29,6 +29,10 @@ type Config struct {
 	// SchedulerFlags are the scheduler's flags (flag-1..3, mh-/sh-fallback,
 	// mh-/sh-port); empty means none, or mh-port for mh (as kube-proxy).
 	SchedulerFlags []string `mapstructure:"schedulerFlags" json:"schedulerFlags,omitempty"`
+	// ServiceProxyName: Services (and EndpointSlices) labelled
+	// service.kubernetes.io/service-proxy-name with this value are ours too;
+	// empty means, as in kube-proxy, that every labelled object is skipped.
+	ServiceProxyName string `mapstructure:"serviceProxyName" json:"serviceProxyName,omitempty"`
 	// DummyInterface holds the ClusterIPs.
 	DummyInterface string `mapstructure:"dummyInterface" json:"dummyInterface,omitempty"`
 	// NodePortAddresses restricts NodePort virtual servers to node addresses in

@@ -70,6 +70,7 @@ func addConfigFlags(fs *pflag.FlagSet) {
 	fs.String("node-name", "", "this node's `NAME` (default $NODE_NAME, else the hostname)")
 	fs.String("scheduler", d.Scheduler, "IPVS scheduler of every virtual server, one of "+strings.Join(v1alpha1.Schedulers, ", "))
 	fs.StringSlice("scheduler-flags", d.SchedulerFlags, "scheduler `FLAGS`: flag-1, flag-2, flag-3 (sh-/mh-fallback, sh-/mh-port); mh defaults to mh-port")
+	fs.String("service-proxy-name", d.ServiceProxyName, "also implement Services labelled service.kubernetes.io/service-proxy-name=`NAME` (default: skip every labelled Service, like kube-proxy)")
 	fs.String("dummy-interface", d.DummyInterface, "dummy link `NAME` that holds the ClusterIPs")
 	fs.StringSlice("node-port-addresses", d.NodePortAddresses, "`CIDRs` (or primary: the Node's IPs) whose node addresses get NodePorts; a family without one gets every address")
 	fs.String("cluster-cidr", d.ClusterCIDR, "pod `CIDR` (one per family, comma separated); ClusterIP traffic from outside it is masqueraded")
