@@ -52,3 +52,29 @@ func TestFullUsesNodeAndFamiliesInUse(t *testing.T) {
 		t.Errorf("primary node IP has no NodePort:\n%s", fk.ipvs.String())
 	}
 }
+
+// The first IPv6 cluster IP arriving in an incremental sync brings the IPv6
+// rules and forwarding sysctl at once, not at the next full sync.
+func TestIncrementalFirstIPv6ClusterIP(t *testing.T) {
+	fk := newFakeKernel()
+	r := newTestReconciler(t, fk)
+	src := newSource()
+	src.put(service("default/web", "10.96.0.10", tcp("http", 80)))
+	mustFull(t, r, src)
+	if got6, _ := fk.rules.Dump(rules.IPv6); len(got6.Tables) != 0 {
+		t.Fatalf("IPv6 rules before any IPv6 address: %s", got6)
+	}
+	n := src.put(service("default/v6", "fd00::10", tcp("http", 80)))
+	mustIncremental(t, r, src, n)
+	if got6, _ := fk.rules.Dump(rules.IPv6); !strings.Contains(got6.String(), "IPVS-PROXY6-CLUSTER-IP") {
+		t.Errorf("IPv6 rules not installed by the incremental sync:\n%s", got6)
+	}
+	if !slices.Contains(fk.sysctls.Sets(), "net/ipv6/conf/all/forwarding=1") {
+		t.Errorf("IPv6 forwarding not set: %v", fk.sysctls.Sets())
+	}
+	calls := len(fk.rules.Calls())
+	mustIncremental(t, r, src, n)
+	if got := len(fk.rules.Calls()); got != calls {
+		t.Errorf("a second incremental sync touched the rules again (%d calls, was %d)", got, calls)
+	}
+}

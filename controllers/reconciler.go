@@ -36,6 +36,7 @@ type Reconciler struct {
 	index     *desired.Index
 	nodeAddrs []netip.Addr
 	node      *corev1.Node          // this node's Node (zone, podCIDRs, primary IPs); nil when unknown
+	ipv6      bool                  // IPv6 rules and sysctls are in place
 	cache     state.State           // what we own in the kernel
 	foreign   map[ipvs.Key]struct{} // virtual servers we did not create
 	synced    bool                  // a full sync has run since start
@@ -104,6 +105,7 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	if err := r.ensureHost(inUse); err != nil {
 		return res, err
 	}
+	r.ipv6 = len(desired.Families(inUse)) > 1
 	obs, foreign, err := r.observe()
 	if err != nil {
 		return res, err
@@ -133,6 +135,9 @@ func (r *Reconciler) Incremental(ctx context.Context, src Source, names []types.
 		sc.Union(r.index.Set(n, r.fragment(n, svc, src, res.Problems)))
 	}
 	want := r.index.Desired(sc)
+	if err := r.ensureNewFamily(want); err != nil {
+		return res, err
+	}
 	r.dropConflicts(&want, res.Problems)
 	res.Plan = state.Diff(want, r.cache.Restrict(sc))
 	return res, r.apply(ctx, res.Plan, res.Problems)
@@ -230,6 +235,24 @@ func (r *Reconciler) observe() (state.State, map[ipvs.Key]struct{}, error) {
 		}
 	}
 	return obs, foreign, nil
+}
+
+// ensureNewFamily installs the IPv6 rules and sysctls when an incremental
+// sync brings the first IPv6 address (a new IPv6 cluster IP on a node
+// that had none), instead of waiting for the next full sync.
+func (r *Reconciler) ensureNewFamily(want state.State) error {
+	if r.ipv6 || len(desired.Families(slices.Collect(maps.Keys(want.Addresses)))) == 1 {
+		return nil
+	}
+	inUse := slices.AppendSeq(slices.Clone(r.nodeAddrs), maps.Keys(want.Addresses))
+	if err := r.ensureHost(inUse); err != nil {
+		return err
+	}
+	if err := r.ensureRules(inUse); err != nil {
+		return err
+	}
+	r.ipv6 = true
+	return nil
 }
 
 // ensureHost sets the sysctls and creates the dummy link; each is
