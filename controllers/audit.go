@@ -112,10 +112,11 @@ func (r *Reconciler) auditSet(s ipset.Set) (state.Scope, error) {
 // when right) and compares our addresses on the dummy link with the cache.
 func (r *Reconciler) auditHost(ctx context.Context) (state.Scope, error) {
 	sc := state.NewScope()
-	if err := r.ensureHost(ctx); err != nil {
+	inUse := r.addrsInUse()
+	if err := r.ensureHost(ctx, inUse); err != nil {
 		return sc, err
 	}
-	if err := r.ensureRules(); err != nil {
+	if err := r.ensureRules(inUse); err != nil {
 		return sc, err
 	}
 	addrs, err := r.k.Links.Addresses(r.cfg.DummyInterface)

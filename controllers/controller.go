@@ -31,6 +31,7 @@ type Controller struct {
 	runner *Runner
 	events record.EventRecorder
 	src    Source
+	nodes  cache.Store // this node's Node (one object at most)
 	status *Status
 
 	// retries backs off the incremental retries of failed Services; after
@@ -102,6 +103,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		return fmt.Errorf("watch Node %s: %w", c.cfg.NodeName, err)
 	}
 	c.src = cacheSource{services: svcInf.Lister(), slices: sliceInf.Informer().GetIndexer()}
+	c.nodes = nodeInf.GetStore()
 
 	factory.Start(ctx.Done())
 	nodeFactory.Start(ctx.Done())
@@ -115,6 +117,19 @@ func (c *Controller) Run(ctx context.Context) error {
 	factory.Shutdown()
 	nodeFactory.Shutdown()
 	return nil
+}
+
+// node returns this node's Node from the informer cache, or nil.
+func (c *Controller) node() *corev1.Node {
+	if c.nodes == nil {
+		return nil
+	}
+	obj, ok, err := c.nodes.GetByKey(c.cfg.NodeName)
+	if err != nil || !ok {
+		return nil
+	}
+	n, _ := obj.(*corev1.Node)
+	return n
 }
 
 // mark asks for an incremental sync of Service n.
@@ -153,6 +168,7 @@ func (c *Controller) sync(ctx context.Context, full bool) error {
 	start := time.Now()
 	var res Result
 	var err error
+	c.rec.SetNode(c.node()) // a changed Node makes every fragment stale
 	switch {
 	case full:
 		res, err = c.rec.Full(ctx, c.src)

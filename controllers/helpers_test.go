@@ -144,7 +144,8 @@ func clientIP(timeout int32) svcOpt {
 // ---- EndpointSlices ----
 
 // epSlice builds an IPv4 EndpointSlice "ns/name" for Service svcName with one
-// port (portName/proto/p) and ready endpoints at addrs.
+// port (portName/proto/p) and ready endpoints at addrs, all on this node
+// (testConfig's node-a), so their real servers get hairpin members.
 func epSlice(nsName, svcName, portName string, proto corev1.Protocol, p int32, addrs ...string) *discoveryv1.EndpointSlice {
 	ns, name, _ := strings.Cut(nsName, "/")
 	if proto == "" {
@@ -156,8 +157,8 @@ func epSlice(nsName, svcName, portName string, proto corev1.Protocol, p int32, a
 		Ports:       []discoveryv1.EndpointPort{{Name: &portName, Protocol: &proto, Port: &p}},
 	}
 	for _, a := range addrs {
-		ready := true
-		sl.Endpoints = append(sl.Endpoints, discoveryv1.Endpoint{Addresses: []string{a}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}})
+		ready, node := true, "node-a"
+		sl.Endpoints = append(sl.Endpoints, discoveryv1.Endpoint{Addresses: []string{a}, NodeName: &node, Conditions: discoveryv1.EndpointConditions{Ready: &ready}})
 	}
 	return sl
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -33,16 +34,20 @@ type Reconciler struct {
 	opt       desired.Options
 	index     *desired.Index
 	nodeAddrs []netip.Addr
-	cache     state.State           // what we own in the kernel
-	foreign   map[ipvs.Key]struct{} // virtual servers we did not create
-	synced    bool                  // a full sync has run since start
-	retry     state.Scope           // objects whose last operation failed or was skipped
+	node      *corev1.Node // this node's Node (zone, podCIDRs, primary IPs); nil when unknown
+	ipv6      bool         // IPv6 rules and sysctls are in place
+	// nodeChanged: SetNode saw a change the rules have not followed yet.
+	nodeChanged bool
+	cache       state.State           // what we own in the kernel
+	foreign     map[ipvs.Key]struct{} // virtual servers we did not create
+	synced      bool                  // a full sync has run since start
+	retry       state.Scope           // objects whose last operation failed or was skipped
 
-	drain        *drainer // graceful termination (drain.go)
-	hostReported bool     // host settings logged (host.go)
-	frags     fragCache             // what each fragment was built from
-	audit     auditState            // where the rolling kernel audit is
-	refresh   refreshState          // where a stepped refresh is
+	drain        *drainer     // graceful termination (drain.go)
+	hostReported bool         // host settings logged (host.go)
+	frags        fragCache    // what each fragment was built from
+	audit        auditState   // where the rolling kernel audit is
+	refresh      refreshState // where a stepped refresh is
 }
 
 // NewReconciler returns a Reconciler; cfg must be valid.
@@ -94,6 +99,36 @@ func (res *Result) retry(n types.NamespacedName) {
 	}
 }
 
+// SetNode gives the Reconciler this node's Node object (or nil): its zone
+// label (topology hints), podCIDRs (detectLocalMode NodeCIDR) and IPs
+// (nodePortAddresses "primary"). When one of those changed, every fragment
+// is stale and the next Full or Refresh recomputes them, the node
+// addresses and the rules.
+func (r *Reconciler) SetNode(n *corev1.Node) {
+	if nodeInputs(r.node) == nodeInputs(n) {
+		r.node = n
+		return
+	}
+	r.node = n
+	r.opt = desired.OptionsFrom(r.cfg).WithNode(n)
+	r.frags.invalidate()
+	r.nodeChanged = true
+}
+
+// nodeInputs is what the desired state reads of a Node, as one comparable value.
+func nodeInputs(n *corev1.Node) string {
+	if n == nil {
+		return ""
+	}
+	return fmt.Sprint(n.Labels[corev1.LabelTopologyZone], n.Spec.PodCIDRs, desired.PrimaryNodeIPs(n))
+}
+
+// addrsInUse are the node's NodePort addresses and every desired dummy-link
+// address (cluster IPs): rules and sysctls follow each family among them.
+func (r *Reconciler) addrsInUse() []netip.Addr {
+	return slices.AppendSeq(slices.Clone(r.nodeAddrs), r.index.Addresses())
+}
+
 // Synced tells whether a full sync has run, so incremental syncs have a base.
 func (r *Reconciler) Synced() bool { return r.synced }
 
@@ -105,10 +140,8 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("list node addresses: %w", err)
 	}
-	r.setNodeAddrs(desired.NodePortAddresses(local, r.cfg.DummyInterface, r.cfg.NodePortPrefixes()))
-	if err := r.ensureHost(ctx); err != nil {
-		return res, err
-	}
+	r.setNodeAddrs(desired.NodePortAddresses(local, r.cfg.DummyInterface,
+		desired.NodePortPrefixes(r.cfg.NodePortAddresses, desired.PrimaryNodeIPs(r.node))))
 
 	// Only Services whose objects changed since their fragment was built
 	// are recomputed; the others keep fragment and problems.
@@ -134,11 +167,17 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 		}
 	}
 
+	want := r.index.All()
+	// Every family in use: node addresses and cluster IPs alike.
+	inUse := r.addrsInUse()
+	if err := r.ensureHost(ctx, inUse); err != nil {
+		return res, err
+	}
+	r.ipv6 = len(desired.Families(inUse)) > 1
 	obs, err := r.observe()
 	if err != nil {
 		return res, err
 	}
-	want := r.index.All()
 	res.Repaired, err = r.repair(&obs, want, &res)
 	r.cache, r.foreign = obs.owned, make(map[ipvs.Key]struct{}, len(obs.foreign))
 	for k := range obs.foreign {
@@ -147,7 +186,7 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	if err := r.ensureRules(); err != nil {
+	if err := r.ensureRules(inUse); err != nil {
 		return res, err
 	}
 	recordConflicts(r.index.ConflictsAll(), res.Problems)
@@ -179,6 +218,9 @@ func (r *Reconciler) Incremental(ctx context.Context, src Source, names []types.
 	}
 	want := r.index.Desired(sc)
 	recordConflicts(r.index.Conflicts(sc), res.Problems)
+	if err := r.ensureNewFamily(ctx, want); err != nil {
+		return res, err
+	}
 	r.dropConflicts(&want, res.Problems)
 	res.Plan = r.drainPlan(state.Diff(want, r.cache.Restrict(sc)), false)
 	err := r.apply(ctx, res.Plan, &res)
@@ -223,11 +265,29 @@ func (r *Reconciler) setNodeAddrs(addrs []netip.Addr) bool {
 	return true
 }
 
+// ensureNewFamily installs the IPv6 rules and sysctls when an incremental
+// sync brings the first IPv6 address (a new IPv6 cluster IP on a node
+// that had none), instead of waiting for the next full sync.
+func (r *Reconciler) ensureNewFamily(ctx context.Context, want state.State) error {
+	if r.ipv6 || len(desired.Families(slices.Collect(maps.Keys(want.Addresses)))) == 1 {
+		return nil
+	}
+	inUse := r.addrsInUse()
+	if err := r.ensureHost(ctx, inUse); err != nil {
+		return err
+	}
+	if err := r.ensureRules(inUse); err != nil {
+		return err
+	}
+	r.ipv6 = true
+	return nil
+}
+
 // ensureHost sets the sysctls and creates the dummy link; each is
 // a no-op when already right.
-func (r *Reconciler) ensureHost(ctx context.Context) error {
+func (r *Reconciler) ensureHost(ctx context.Context, inUse []netip.Addr) error {
 	var errs []error
-	ipv6 := slices.ContainsFunc(r.nodeAddrs, netip.Addr.Is6)
+	ipv6 := len(desired.Families(inUse)) > 1
 	if err := r.ensureHostSettings(ctx, ipv6); err != nil {
 		errs = append(errs, err)
 	}
@@ -239,8 +299,8 @@ func (r *Reconciler) ensureHost(ctx context.Context) error {
 
 // ensureRules installs our iptables rules where they differ from what the
 // kernel holds (one iptables-save per family, one restore only on change).
-func (r *Reconciler) ensureRules() error {
-	for _, rs := range desired.Rules(r.cfg, r.nodeAddrs) {
+func (r *Reconciler) ensureRules(inUse []netip.Addr) error {
+	for _, rs := range desired.RulesFor(r.cfg, inUse, desired.PodCIDRs(r.node)) {
 		have, err := r.k.Rules.Dump(rs.Family)
 		if err == nil && have.String() == rs.String() {
 			continue

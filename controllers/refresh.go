@@ -63,21 +63,26 @@ type refreshState struct {
 	pos   int
 }
 
-// refreshNode re-reads the node's addresses; when they changed every
-// fragment is stale, and the host settings and rules that depend on them
-// are redone.
+// refreshNode re-reads the node's addresses; when they or the Node object
+// (SetNode) changed every fragment is stale, and the host settings and
+// rules that depend on them are redone.
 func (r *Reconciler) refreshNode(ctx context.Context) error {
 	local, err := r.k.Links.LocalAddresses()
 	if err != nil {
 		return fmt.Errorf("list node addresses: %w", err)
 	}
-	if r.setNodeAddrs(desired.NodePortAddresses(local, r.cfg.DummyInterface, r.cfg.NodePortPrefixes())) {
-		if err := r.ensureHost(ctx); err != nil {
-			return err
-		}
-		if err := r.ensureRules(); err != nil {
-			return err
-		}
+	changed := r.setNodeAddrs(desired.NodePortAddresses(local, r.cfg.DummyInterface,
+		desired.NodePortPrefixes(r.cfg.NodePortAddresses, desired.PrimaryNodeIPs(r.node))))
+	if !changed && !r.nodeChanged {
+		return nil
 	}
+	inUse := r.addrsInUse()
+	if err := r.ensureHost(ctx, inUse); err != nil {
+		return err
+	}
+	if err := r.ensureRules(inUse); err != nil {
+		return err
+	}
+	r.nodeChanged = false
 	return nil
 }

@@ -144,6 +144,25 @@ func TestFilterNodeAddresses(t *testing.T) {
 			addrs("192.168.1.10"),
 		},
 		{
+			// issue #9 item 5: kube-proxy treats a family without a CIDR as all its addresses.
+			"CIDRs of one family only: the other family keeps all its addresses",
+			addrs("192.168.1.10", "10.0.0.5", "fd00:1::10", "2001:db8::1"),
+			pfx("192.168.0.0/16"),
+			addrs("192.168.1.10", "2001:db8::1", "fd00:1::10"),
+		},
+		{
+			"IPv6 CIDRs only: IPv4 keeps all",
+			addrs("192.168.1.10", "10.0.0.5", "fd00:1::10", "2001:db8::1"),
+			pfx("fd00::/8"),
+			addrs("10.0.0.5", "192.168.1.10", "fd00:1::10"),
+		},
+		{
+			"broadcast dropped",
+			addrs("255.255.255.255", "192.168.1.10"),
+			nil,
+			addrs("192.168.1.10"),
+		},
+		{
 			"prefix matching nothing gives nothing",
 			addrs("192.168.1.10"),
 			pfx("10.0.0.0/8"),
@@ -178,7 +197,8 @@ func TestNodePortAddresses(t *testing.T) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 	got = NodePortAddresses(local, "kube-ipvs0", []netip.Prefix{netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("10.96.0.0/12")})
-	if want := addrs("192.168.1.10"); !slices.Equal(got, want) {
+	// IPv4 prefixes only: IPv6 keeps every address (issue #9 item 5).
+	if want := addrs("192.168.1.10", "fd00:1::10"); !slices.Equal(got, want) {
 		t.Errorf("with prefixes: got %v, want %v (dummy-link addresses must stay dropped)", got, want)
 	}
 }
@@ -194,5 +214,47 @@ func TestNodeObjectAddresses(t *testing.T) {
 	}}}
 	if got, want := NodeObjectAddresses(n), addrs("192.168.1.10", "203.0.113.5", "fd00:1::10"); !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+func TestNodePortPrefixes(t *testing.T) {
+	primary := addrs("192.168.1.10", "fd00:1::10")
+	for _, tt := range []struct {
+		name    string
+		list    []string
+		primary []netip.Addr
+		want    []string
+	}{
+		{"none", nil, primary, nil},
+		{"CIDRs masked", []string{"10.1.2.3/8", "fd00::1/64"}, primary, []string{"10.0.0.0/8", "fd00::/64"}},
+		{"primary: the Node's IPs, one per family", []string{"primary"}, primary, []string{"192.168.1.10/32", "fd00:1::10/128"}},
+		{"primary and a CIDR", []string{"primary", "10.0.0.0/8"}, addrs("192.168.1.10"), []string{"192.168.1.10/32", "10.0.0.0/8"}},
+		{"primary on a node without IPs: nothing (every address)", []string{"primary"}, nil, nil},
+		{"loopback primary skipped", []string{"primary"}, addrs("127.0.0.1"), nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, p := range NodePortPrefixes(tt.list, tt.primary) {
+				got = append(got, p.String())
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPrimaryNodeIPs(t *testing.T) {
+	n := &corev1.Node{Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{
+		{Type: corev1.NodeExternalIP, Address: "203.0.113.5"},
+		{Type: corev1.NodeInternalIP, Address: "192.168.1.10"},
+		{Type: corev1.NodeInternalIP, Address: "192.168.1.11"},
+		{Type: corev1.NodeExternalIP, Address: "2001:db8::5"},
+	}}}
+	if got, want := PrimaryNodeIPs(n), addrs("192.168.1.10", "2001:db8::5"); !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if got := PrimaryNodeIPs(nil); got != nil {
+		t.Errorf("nil node: %v", got)
 	}
 }

@@ -1,6 +1,7 @@
 package desired
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -11,47 +12,42 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 )
 
+// endpoint is one address:port of one Service port with its conditions and
+// topology hints, as kube-proxy's EndpointSliceCache sees it.
 type endpoint struct {
 	addr     netip.Addr
 	port     uint16
 	nodeName string
+
+	ready, serving, terminating bool
+	// forZones and forNodes are the EndpointSlice hints (nil = no hint).
+	forZones, forNodes []string
+
+	slice string // the EndpointSlice it came from, to break ties
 }
 
-// endpointPicker chooses the real servers of one Service port from the
-// Service's EndpointSlices and remembers bad endpoints to report once.
+// servingTerminating is kube-proxy's fallback class: not ready, but still
+// serving while it terminates.
+func (e endpoint) servingTerminating() bool { return e.serving && e.terminating }
+
+// endpointPicker reads the endpoints of one Service port from the Service's
+// EndpointSlices and remembers bad endpoints to report once.
 type endpointPicker struct {
-	slices []*discoveryv1.EndpointSlice
-	bad    map[string]struct{}
+	slices    []*discoveryv1.EndpointSlice
+	proxyName string
+	bad       map[string]struct{}
 }
 
-// picked is the ready and the serving-and-terminating endpoints of one
-// Service port.
-type picked struct{ ready, terminating []endpoint }
-
-// all returns the ready endpoints or, when none is ready, the
-// serving-and-terminating ones.
-func (p picked) all() []endpoint {
-	if len(p.ready) > 0 {
-		return p.ready
-	}
-	return p.terminating
-}
-
-// local is all for the endpoints on node only: like kube-proxy, it falls back
-// to the local serving-and-terminating endpoints when no local one is ready,
-// whatever the other nodes have.
-func (p picked) local(node string) []endpoint {
-	if r := local(p.ready, node); len(r) > 0 {
-		return r
-	}
-	return local(p.terminating, node)
-}
-
-// pick returns the endpoints of the given family for sp: the ready ones and
-// the serving-and-terminating ones; deduplicated across slices and sorted.
-// Endpoints are matched to sp by port name and protocol, so a named
-// targetPort resolves to each endpoint's own port number.
-func (p *endpointPicker) pick(v4 bool, sp corev1.ServicePort) picked {
+// pick returns every endpoint of the given family for sp, whatever its
+// conditions, deduplicated by address and port and sorted by them. Endpoints
+// are matched to sp by port name and protocol, so a named targetPort resolves
+// to each endpoint's own port number. Like kube-proxy, only the first address
+// of an endpoint is used, a missing serving condition reads as true, and of
+// two copies of one address:port (a pod IP reused while the old pod
+// terminates, or an endpoint moving between slices) a non-terminating copy
+// wins over a terminating one whatever the slice order; for a tie we prefer
+// ready, then serving, then the slice whose name sorts first.
+func (p *endpointPicker) pick(v4 bool, sp corev1.ServicePort) []endpoint {
 	want := discoveryv1.AddressTypeIPv6
 	if v4 {
 		want = discoveryv1.AddressTypeIPv4
@@ -60,10 +56,9 @@ func (p *endpointPicker) pick(v4 bool, sp corev1.ServicePort) picked {
 	if proto == "" {
 		proto = corev1.ProtocolTCP
 	}
-	var ready, terminating []endpoint
-	seen := map[endpoint]struct{}{}
+	byKey := map[netip.AddrPort]endpoint{}
 	for _, sl := range p.slices {
-		if sl.AddressType != want {
+		if sl.AddressType != want || !Proxied(sl, p.proxyName) {
 			continue
 		}
 		port, ok := slicePort(sl, sp.Name, proto)
@@ -71,53 +66,89 @@ func (p *endpointPicker) pick(v4 bool, sp corev1.ServicePort) picked {
 			continue
 		}
 		for _, ep := range sl.Endpoints {
-			c := ep.Conditions
-			isReady := c.Ready == nil || *c.Ready
-			serving := isReady
-			if c.Serving != nil {
-				serving = *c.Serving
-			}
-			term := c.Terminating != nil && *c.Terminating
-			if !isReady && !(serving && term) {
+			e, ok := p.endpoint(sl, ep, v4)
+			if !ok {
 				continue
 			}
-			if len(ep.Addresses) == 0 {
+			e.port = port
+			k := netip.AddrPortFrom(e.addr, e.port)
+			if old, dup := byKey[k]; dup && !better(e, old) {
 				continue
 			}
-			// Like kube-proxy, only the first address of an endpoint is used.
-			raw := ep.Addresses[0]
-			a, err := netip.ParseAddr(raw)
-			if err != nil || a.Zone() != "" {
-				p.bad[fmt.Sprintf("EndpointSlice %s/%s: endpoint address %q is not an IP address", sl.Namespace, sl.Name, raw)] = struct{}{}
-				continue
-			}
-			if a.Unmap().Is4() != v4 {
-				continue // wrong family (an IPv4-mapped address is IPv4)
-			}
-			e := endpoint{addr: a.Unmap(), port: port}
-			if _, dup := seen[e]; dup {
-				continue
-			}
-			seen[e] = struct{}{}
-			if ep.NodeName != nil {
-				e.nodeName = *ep.NodeName
-			}
-			if isReady {
-				ready = append(ready, e)
-			} else {
-				terminating = append(terminating, e)
-			}
+			byKey[k] = e
 		}
 	}
-	byAddr := func(a, b endpoint) int {
-		if c := a.addr.Compare(b.addr); c != 0 {
-			return c
-		}
-		return int(a.port) - int(b.port)
+	out := make([]endpoint, 0, len(byKey))
+	for _, e := range byKey {
+		out = append(out, e)
 	}
-	slices.SortFunc(ready, byAddr)
-	slices.SortFunc(terminating, byAddr)
-	return picked{ready: ready, terminating: terminating}
+	slices.SortFunc(out, func(a, b endpoint) int {
+		return cmp.Or(a.addr.Compare(b.addr), cmp.Compare(a.port, b.port))
+	})
+	return out
+}
+
+// endpoint converts one slice endpoint; false when it has no usable address
+// of the family (bad addresses are recorded for the error).
+func (p *endpointPicker) endpoint(sl *discoveryv1.EndpointSlice, ep discoveryv1.Endpoint, v4 bool) (endpoint, bool) {
+	if len(ep.Addresses) == 0 {
+		return endpoint{}, false
+	}
+	raw := ep.Addresses[0]
+	a, err := netip.ParseAddr(raw)
+	if err != nil || a.Zone() != "" {
+		p.bad[fmt.Sprintf("EndpointSlice %s/%s: endpoint address %q is not an IP address", sl.Namespace, sl.Name, raw)] = struct{}{}
+		return endpoint{}, false
+	}
+	a = a.Unmap()
+	if a.Is4() != v4 {
+		return endpoint{}, false // wrong family (an IPv4-mapped address is IPv4)
+	}
+	if why := unusableEndpoint(a); why != "" {
+		p.bad[fmt.Sprintf("EndpointSlice %s/%s: endpoint address %s is %s", sl.Namespace, sl.Name, a, why)] = struct{}{}
+		return endpoint{}, false
+	}
+	c := ep.Conditions
+	e := endpoint{
+		addr:        a,
+		ready:       c.Ready == nil || *c.Ready,
+		serving:     c.Serving == nil || *c.Serving,
+		terminating: c.Terminating != nil && *c.Terminating,
+		slice:       sl.Name,
+	}
+	if ep.NodeName != nil {
+		e.nodeName = *ep.NodeName
+	}
+	if h := ep.Hints; h != nil {
+		for _, z := range h.ForZones {
+			e.forZones = append(e.forZones, z.Name)
+		}
+		for _, n := range h.ForNodes {
+			e.forNodes = append(e.forNodes, n.Name)
+		}
+	}
+	return e, true
+}
+
+// better tells whether copy a of an address:port replaces copy b.
+func better(a, b endpoint) bool {
+	rank := func(e endpoint) int {
+		r := 0
+		if !e.terminating {
+			r += 4
+		}
+		if e.ready {
+			r += 2
+		}
+		if e.serving {
+			r++
+		}
+		return r
+	}
+	if ra, rb := rank(a), rank(b); ra != rb {
+		return ra > rb
+	}
+	return a.slice < b.slice
 }
 
 func slicePort(sl *discoveryv1.EndpointSlice, name string, proto corev1.Protocol) (uint16, bool) {
@@ -149,14 +180,4 @@ func (p *endpointPicker) err(ref string) error {
 	}
 	slices.Sort(msgs)
 	return &ObjectError{Object: ref, Err: errors.New(strings.Join(msgs, "; ") + " (skipped)")}
-}
-
-func local(eps []endpoint, node string) []endpoint {
-	var out []endpoint
-	for _, e := range eps {
-		if e.nodeName == node {
-			out = append(out, e)
-		}
-	}
-	return out
 }

@@ -125,10 +125,15 @@ func sport(name string, proto corev1.Protocol, p int32) sliceOpt {
 
 type epOpt func(*discoveryv1.Endpoint)
 
-// ep adds an endpoint (ready unless options say otherwise).
+// testNode is the node the tests run as (opt.NodeName).
+const testNode = "node-a"
+
+// ep adds an endpoint, ready and on testNode unless options say otherwise
+// (on testNode, its real servers get hairpin members).
 func ep(addr string, opts ...epOpt) sliceOpt {
 	return func(sl *discoveryv1.EndpointSlice) {
-		e := discoveryv1.Endpoint{Addresses: []string{addr}}
+		node := testNode
+		e := discoveryv1.Endpoint{Addresses: []string{addr}, NodeName: &node}
 		for _, o := range opts {
 			o(&e)
 		}
@@ -139,6 +144,9 @@ func ep(addr string, opts ...epOpt) sliceOpt {
 func bp(b bool) *bool { return &b }
 
 func on(node string) epOpt { return func(e *discoveryv1.Endpoint) { e.NodeName = &node } }
+
+// noNode clears the endpoint's nodeName.
+func noNode() epOpt { return func(e *discoveryv1.Endpoint) { e.NodeName = nil } }
 
 func ready(b bool) epOpt { return func(e *discoveryv1.Endpoint) { e.Conditions.Ready = bp(b) } }
 

@@ -1,6 +1,7 @@
 package desired
 
 import (
+	"iter"
 	"maps"
 	"net/netip"
 	"slices"
@@ -220,6 +221,9 @@ func (ix *Index) count(n types.NamespacedName, f compactFrag, d int) {
 		}
 	}
 }
+
+// Addresses yields every desired dummy-link address, once each.
+func (ix *Index) Addresses() iter.Seq[netip.Addr] { return maps.Keys(ix.addrs) }
 
 // Owners returns the Services that want virtual server k, the winner first
 // (more than one is a conflict).

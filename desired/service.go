@@ -4,8 +4,10 @@
 package desired
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -15,17 +17,23 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
 
-// ProxyNameLabel marks Services that another proxy implements; we skip them.
-const ProxyNameLabel = "service.kubernetes.io/service-proxy-name"
-
 // DefaultAffinityTimeout is kube-proxy's ClientIP affinity default (3 hours).
 const DefaultAffinityTimeout = 10800
 
 // Options are the configuration the desired state depends on.
 type Options struct {
-	Scheduler string
-	// NodeName selects local endpoints for the Local traffic policies.
+	// Scheduler and SchedulerFlags are the default scheduler (a Service's
+	// annotations may choose another, see SchedulerAnnotation).
+	Scheduler      string
+	SchedulerFlags ipvs.SchedFlags
+	// NodeName selects local endpoints for the Local traffic policies and
+	// node hints.
 	NodeName string
+	// Zone is the node's topology.kubernetes.io/zone label, for zone hints.
+	Zone string
+	// ProxyName is the service.kubernetes.io/service-proxy-name value that
+	// names us ("" = skip every labelled object, as kube-proxy does).
+	ProxyName string
 }
 
 // ForService returns the kernel state one Service needs: its virtual
@@ -33,10 +41,11 @@ type Options struct {
 // addresses and its ipset members. nodeAddrs are the node addresses eligible
 // for NodePorts (see NodePortAddresses). An error about the Service itself
 // (a bad cluster IP, a port out of range) returns an empty State; errors
-// about single endpoints are returned beside a State that skips them.
+// about single endpoints or a bad scheduler annotation are returned beside
+// a State that skips them (or uses the default scheduler).
 func ForService(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, nodeAddrs []netip.Addr, opt Options) (state.State, error) {
 	st := state.New()
-	if skip(svc) {
+	if skip(svc, opt.ProxyName) {
 		return st, nil
 	}
 	ref := "Service " + svc.Namespace + "/" + svc.Name
@@ -47,6 +56,11 @@ func ForService(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, nodeAd
 	if err := checkPorts(svc); err != nil {
 		return st, &ObjectError{Object: ref, Err: err}
 	}
+	var problems []error
+	sched, err := schedulerOf(svc, Scheduler{Name: opt.Scheduler, Flags: opt.SchedulerFlags})
+	if err != nil {
+		problems = append(problems, err)
+	}
 	var timeout uint32
 	if svc.Spec.SessionAffinity == corev1.ServiceAffinityClientIP {
 		timeout = DefaultAffinityTimeout
@@ -54,41 +68,45 @@ func ForService(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, nodeAd
 			timeout = uint32(*c.ClientIP.TimeoutSeconds)
 		}
 	}
+	vsOf := func(k ipvs.Key) ipvs.VirtualServer {
+		return ipvs.VirtualServer{Key: k, Scheduler: sched.Name, Flags: sched.Flags, Timeout: timeout}
+	}
 	hasNodePorts := svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer
-	eps := endpointPicker{slices: slices, bad: map[string]struct{}{}}
+	eps := endpointPicker{slices: slices, proxyName: opt.ProxyName, bad: map[string]struct{}{}}
 	eps.checkSlicePorts()
 	for _, ip := range ips {
 		sets := Sets(ip)
 		st.AddAddress(ip)
 		for _, sp := range svc.Spec.Ports {
 			proto, _ := protocolOf(sp.Protocol) // checked by checkPorts
-			picked := eps.pick(ip.Is4(), sp)
-			cluster := picked.all()
-			if p := svc.Spec.InternalTrafficPolicy; p != nil && *p == corev1.ServiceInternalTrafficPolicyLocal {
-				cluster = picked.local(opt.NodeName)
-			}
+			pol := policyOf(svc, sp, ip.Is4())
+			cat := categorize(eps.pick(ip.Is4(), sp), pol, opt.NodeName, opt.Zone)
 			k := ipvs.Key{Protocol: proto, Address: ip, Port: uint16(sp.Port)}
-			addVirtualServer(&st, ipvs.VirtualServer{Key: k, Scheduler: opt.Scheduler, Timeout: timeout}, sets.ClusterIP, sets.Hairpin, cluster)
+			addVirtualServer(&st, vsOf(k), sets.ClusterIP, sets, cat.serve(pol.internalLocal), opt.NodeName)
 			if !hasNodePorts || sp.NodePort == 0 {
 				continue
 			}
-			external := picked.all()
-			if svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
-				external = picked.local(opt.NodeName)
-			}
+			external := cat.serve(pol.externalLocal)
 			for _, a := range nodeAddrs {
 				if a.Is4() != ip.Is4() {
 					continue
 				}
 				k := ipvs.Key{Protocol: proto, Address: a, Port: uint16(sp.NodePort)}
-				addVirtualServer(&st, ipvs.VirtualServer{Key: k, Scheduler: opt.Scheduler, Timeout: timeout}, sets.NodePort, sets.Hairpin, external)
+				addVirtualServer(&st, vsOf(k), sets.NodePort, sets, external, opt.NodeName)
 			}
 		}
 	}
-	return st, eps.err(ref)
+	if err := eps.err(ref); err != nil {
+		problems = append(problems, err)
+	}
+	return st, joinProblems(ref, problems)
 }
 
-func addVirtualServer(st *state.State, vs ipvs.VirtualServer, ledger, hairpin string, eps []endpoint) {
+// addVirtualServer adds vs, its ledger member and its real servers, and a
+// hairpin member for each real server on this node: only a pod on this node
+// can reach itself through the virtual server here (kube-proxy's
+// KUBE-LOOP-BACK holds the local endpoints only).
+func addVirtualServer(st *state.State, vs ipvs.VirtualServer, ledger string, sets SetNames, eps []endpoint, node string) {
 	st.AddMember(ledger, ledgerEntry(vs.Key))
 	st.AddService(vs)
 	for _, ep := range eps {
@@ -97,14 +115,16 @@ func addVirtualServer(st *state.State, vs ipvs.VirtualServer, ledger, hairpin st
 			Weight:        1,
 			Forwarding:    ipvs.Masquerade,
 		})
-		st.AddMember(hairpin, ipset.Entry{IP: ep.addr, Protocol: vs.Protocol.String(), Port: ep.port, IP2: ep.addr})
+		if ep.nodeName != "" && ep.nodeName == node {
+			st.AddMember(sets.Hairpin, ipset.Entry{IP: ep.addr, Protocol: vs.Protocol.String(), Port: ep.port, IP2: ep.addr})
+		}
 	}
 }
 
 // skip reports Services that get nothing: headless, ExternalName, and those
-// another proxy implements.
-func skip(svc *corev1.Service) bool {
-	if _, ok := svc.Labels[ProxyNameLabel]; ok {
+// kube-proxy's informers filter out (see Proxied).
+func skip(svc *corev1.Service, proxyName string) bool {
+	if !Proxied(svc, proxyName) {
 		return true
 	}
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
@@ -129,6 +149,9 @@ func clusterIPs(svc *corev1.Service) ([]netip.Addr, error) {
 			return nil, fmt.Errorf("clusterIP %q is not an IP address", s)
 		}
 		a = a.Unmap()
+		if why := unusable(a); why != "" {
+			return nil, fmt.Errorf("clusterIP %s is %s", a, why)
+		}
 		for _, b := range out {
 			if b.Is4() == a.Is4() {
 				return nil, fmt.Errorf("clusterIPs %v hold two addresses of one family", raw)
@@ -167,3 +190,20 @@ type ObjectError struct {
 
 func (e *ObjectError) Error() string { return e.Object + ": " + e.Err.Error() }
 func (e *ObjectError) Unwrap() error { return e.Err }
+
+// joinProblems returns nil, or one ObjectError about ref holding every
+// problem (the inner ObjectErrors' own texts without their prefix).
+func joinProblems(ref string, problems []error) error {
+	if len(problems) == 0 {
+		return nil
+	}
+	msgs := make([]string, 0, len(problems))
+	for _, p := range problems {
+		var oe *ObjectError
+		if errors.As(p, &oe) {
+			p = oe.Err
+		}
+		msgs = append(msgs, p.Error())
+	}
+	return &ObjectError{Object: ref, Err: errors.New(strings.Join(msgs, "; "))}
+}

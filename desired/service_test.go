@@ -27,7 +27,8 @@ var opt = Options{Scheduler: "rr", NodeName: "node-a"}
 func TestForService(t *testing.T) {
 	webSlice := slice("default/web-abc", "web", sport("http", corev1.ProtocolTCP, 8080),
 		ep("10.244.1.5", on("node-a")), ep("10.244.2.6", on("node-b")))
-	webMembers := []string{C4 + " 10.96.0.10,tcp:80", H4 + " 10.244.1.5,tcp:8080,10.244.1.5", H4 + " 10.244.2.6,tcp:8080,10.244.2.6"}
+	// Only 10.244.1.5 is on this node (node-a), so only it gets a hairpin member.
+	webMembers := []string{C4 + " 10.96.0.10,tcp:80", H4 + " 10.244.1.5,tcp:8080,10.244.1.5"}
 	bothRS := []string{"10.244.1.5:8080", "10.244.2.6:8080"}
 	nodes := addrs("192.168.1.10", "192.168.1.11", "fd00:1::10")
 
@@ -41,7 +42,7 @@ func TestForService(t *testing.T) {
 		wantErr []string // substrings of the error; nil = no error
 	}{
 		{
-			name:   "ClusterIP: virtual server, address, ledger and hairpin members, NAT weight 1",
+			name:   "ClusterIP: virtual server, address, ledger member, hairpin member for the local endpoint only, NAT weight 1",
 			svc:    svc("default/web", "10.96.0.10", tcp("http", 80)),
 			slices: []*discoveryv1.EndpointSlice{webSlice},
 			want: want{
@@ -418,7 +419,11 @@ func TestForService(t *testing.T) {
 			},
 		},
 		{
-			name: "Local policies with no local endpoint: virtual servers without real servers",
+			// issue #9 items 1 and 2: kube-proxy (syncEndpoint, PR 97081;
+			// CategorizeEndpoints) gives a Local virtual server the cluster
+			// endpoints when none is local, as long as the port uses Cluster
+			// endpoints at all (it is reachable from outside).
+			name: "Local policies on a NodePort Service with no local endpoint: both fall back to the cluster endpoints",
 			svc: svc("default/web", "10.96.0.10", port("http", corev1.ProtocolTCP, 80, 30080), typ(corev1.ServiceTypeNodePort),
 				itpLocal(), etpLocal()),
 			slices: []*discoveryv1.EndpointSlice{webSlice},
@@ -426,11 +431,64 @@ func TestForService(t *testing.T) {
 			opt:    &Options{Scheduler: "rr", NodeName: "node-z"},
 			want: want{
 				vs: map[string]vsWant{
-					"tcp 10.96.0.10:80":      {"rr", 0, nil},
-					"tcp 192.168.1.10:30080": {"rr", 0, nil},
+					"tcp 10.96.0.10:80":      {"rr", 0, bothRS},
+					"tcp 192.168.1.10:30080": {"rr", 0, bothRS},
 				},
 				addrs: []string{"10.96.0.10"},
 				mems:  []string{C4 + " 10.96.0.10,tcp:80", N4 + " 192.168.1.10,tcp:30080"},
+			},
+		},
+		{
+			name: "externalTrafficPolicy Local with no local endpoint: NodePort falls back to the cluster endpoints",
+			svc: svc("default/web", "10.96.0.10", port("http", corev1.ProtocolTCP, 80, 30080), typ(corev1.ServiceTypeLoadBalancer),
+				etpLocal()),
+			slices: []*discoveryv1.EndpointSlice{webSlice},
+			nodes:  addrs("192.168.1.10"),
+			opt:    &Options{Scheduler: "rr", NodeName: "node-z"},
+			want: want{
+				vs: map[string]vsWant{
+					"tcp 10.96.0.10:80":      {"rr", 0, bothRS},
+					"tcp 192.168.1.10:30080": {"rr", 0, bothRS},
+				},
+				addrs: []string{"10.96.0.10"},
+				mems:  []string{C4 + " 10.96.0.10,tcp:80", N4 + " 192.168.1.10,tcp:30080"},
+			},
+		},
+		{
+			name:   "internalTrafficPolicy Local on a ClusterIP-only Service with no local endpoint: no real servers",
+			svc:    svc("default/web", "10.96.0.10", tcp("http", 80), itpLocal()),
+			slices: []*discoveryv1.EndpointSlice{webSlice},
+			opt:    &Options{Scheduler: "rr", NodeName: "node-z"},
+			want: want{
+				vs:    map[string]vsWant{"tcp 10.96.0.10:80": {"rr", 0, nil}},
+				addrs: []string{"10.96.0.10"},
+				mems:  []string{C4 + " 10.96.0.10,tcp:80"},
+			},
+		},
+		{
+			name: "internalTrafficPolicy Local with externalIPs of the other family only: no fallback",
+			svc: svc("default/web", "10.96.0.10", tcp("http", 80), itpLocal(), func(s *corev1.Service) {
+				s.Spec.ExternalIPs = []string{"fd00:ff::1"} // other family: not externally accessible for IPv4
+			}),
+			slices: []*discoveryv1.EndpointSlice{webSlice},
+			opt:    &Options{Scheduler: "rr", NodeName: "node-z"},
+			want: want{
+				vs:    map[string]vsWant{"tcp 10.96.0.10:80": {"rr", 0, nil}},
+				addrs: []string{"10.96.0.10"},
+				mems:  []string{C4 + " 10.96.0.10,tcp:80"},
+			},
+		},
+		{
+			name: "internalTrafficPolicy Local with an externalIP of the family: cluster fallback",
+			svc: svc("default/web", "10.96.0.10", tcp("http", 80), itpLocal(), func(s *corev1.Service) {
+				s.Spec.ExternalIPs = []string{"203.0.113.7"}
+			}),
+			slices: []*discoveryv1.EndpointSlice{webSlice},
+			opt:    &Options{Scheduler: "rr", NodeName: "node-z"},
+			want: want{
+				vs:    map[string]vsWant{"tcp 10.96.0.10:80": {"rr", 0, bothRS}},
+				addrs: []string{"10.96.0.10"},
+				mems:  []string{C4 + " 10.96.0.10,tcp:80"},
 			},
 		},
 		{

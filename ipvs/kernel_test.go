@@ -25,10 +25,16 @@ func TestKernelVirtualServers(t *testing.T) {
 	udp6 := vserver(UDP, "[fd00::a]:53", "wrr", 10800)
 	sctp := vserver(SCTP, "10.96.0.30:9999", "sh", 0)
 	anyPort := vserver(TCP, "10.96.0.40:0", "rr", 600)
-	for _, vs := range []VirtualServer{tcp, udp6, sctp, anyPort} {
+	mh := vserver(TCP, "10.96.0.50:80", "mh", 0)
+	mh.Flags = SchedFlag2 // mh-port, as kube-proxy sets it
+	for _, vs := range []VirtualServer{tcp, udp6, sctp, anyPort, mh} {
 		must(t, k.AddVirtualServer(vs))
 	}
-	assertDump(t, k, []Service{{VirtualServer: tcp}, {VirtualServer: anyPort}, {VirtualServer: udp6}, {VirtualServer: sctp}})
+	assertDump(t, k, []Service{{VirtualServer: tcp}, {VirtualServer: anyPort}, {VirtualServer: mh}, {VirtualServer: udp6}, {VirtualServer: sctp}})
+	mh.Flags, mh.Timeout = SchedFlag1|SchedFlag2, 60 // flags change in place, beside persistence
+	must(t, k.UpdateVirtualServer(mh))
+	assertDump(t, k, []Service{{VirtualServer: tcp}, {VirtualServer: anyPort}, {VirtualServer: mh}, {VirtualServer: udp6}, {VirtualServer: sctp}})
+	must(t, k.DeleteVirtualServer(mh.Key))
 
 	tcp.Scheduler, tcp.Timeout = "lc", 300 // becomes persistent
 	udp6.Scheduler, udp6.Timeout = "rr", 0 // stops being persistent
@@ -201,6 +207,9 @@ func TestKernelFormatMatchesIpvsadm(t *testing.T) {
 			rserver("192.168.1.10:6443", 1), rserver("10.244.1.1:6443", 0),
 		}},
 		{VirtualServer: vserver(TCP, "10.96.0.10:9153", "wlc", 0)},
+		{VirtualServer: withFlags(vserver(TCP, "10.96.0.10:9154", "mh", 600), SchedFlag1|SchedFlag2)},
+		{VirtualServer: withFlags(vserver(TCP, "10.96.0.10:9155", "sh", 0), SchedFlag2)},
+		{VirtualServer: withFlags(vserver(TCP, "10.96.0.10:9156", "rr", 0), SchedFlag1|SchedFlag3)},
 		{VirtualServer: vserver(TCP, "192.168.1.10:30080", "rr", 0), RealServers: []RealServer{rserver("10.244.1.1:80", 1)}},
 		{VirtualServer: vserver(TCP, "172.18.0.2:30080", "rr", 0)},
 		{VirtualServer: vserver(UDP, "[fd00::a]:53", "rr", 0)},
@@ -236,6 +245,8 @@ func TestKernelFormatMatchesIpvsadm(t *testing.T) {
 		t.Errorf("Format(Dump()):\n%s\nipvsadm -Sn (without fwmark):\n%s", got, want.String())
 	}
 }
+
+func withFlags(vs VirtualServer, f SchedFlags) VirtualServer { vs.Flags = f; return vs }
 
 // TestNewWithoutIPVS checks that New refuses a kernel without IPVS rather
 // than letting moby/ipvs talk to netlink family 0, which acknowledges

@@ -36,8 +36,9 @@ func (k *Kernel) service(vs VirtualServer) *mobyipvs.Service {
 	} else {
 		s.AddressFamily, s.Netmask = syscall.AF_INET6, netmaskIPv6
 	}
+	s.Flags = uint32(vs.Flags & SchedFlagsMask)
 	if vs.Timeout > 0 {
-		s.Flags = svcFlagPersistent
+		s.Flags |= svcFlagPersistent
 	}
 	return s
 }
@@ -109,6 +110,7 @@ func fromMobyService(s *mobyipvs.Service) (VirtualServer, error) {
 	vs := VirtualServer{
 		Key:       Key{Protocol: Protocol(s.Protocol), Address: addr, Port: s.Port},
 		Scheduler: s.SchedName,
+		Flags:     SchedFlags(s.Flags) & SchedFlagsMask,
 	}
 	if s.Flags&svcFlagPersistent != 0 {
 		vs.Timeout = s.Timeout

@@ -97,14 +97,20 @@ func family(a netip.Addr) int {
 type VirtualServer struct {
 	Key
 	Scheduler string
-	Timeout   uint32 // persistence timeout in seconds; 0 = not persistent
+	// Flags are the scheduler flags (ipvsadm -b); only the SchedFlag bits.
+	Flags   SchedFlags
+	Timeout uint32 // persistence timeout in seconds; 0 = not persistent
 }
 
-// String renders the `ipvsadm -Sn` line: "-A -t 10.96.0.10:80 -s rr -p 600".
+// String renders the `ipvsadm -Sn` line: "-A -t 10.96.0.10:80 -s mh -p 600 -b mh-port"
+// (ipvsadm prints the scheduler flags last).
 func (v VirtualServer) String() string {
 	s := "-A " + v.Key.String() + " -s " + v.Scheduler
 	if v.Timeout > 0 {
 		s += " -p " + strconv.FormatUint(uint64(v.Timeout), 10)
+	}
+	if f := v.Flags.Names(v.Scheduler); f != "" {
+		s += " -b " + f
 	}
 	return s
 }

@@ -29,12 +29,13 @@ const DefaultMasqueradeBit = 13
 // The design is kube-proxy's IPVS mode with our own names:
 //
 //   - nat IPVS-PROXY-SERVICES (from PREROUTING and OUTPUT) marks for
-//     masquerade traffic to a ClusterIP virtual server from outside the cluster
-//     CIDRs (all of it with MasqueradeAll), and all traffic to a NodePort
-//     virtual server. With neither MasqueradeAll nor a cluster CIDR of the
-//     family there is no ClusterIP rule at all: like kube-proxy, ipvs-proxy
-//     then cannot tell pods from outsiders and masquerades no ClusterIP
-//     traffic by source (only hairpin traffic is masqueraded).
+//     masquerade traffic to a ClusterIP virtual server that does not come
+//     from a pod (all of it with MasqueradeAll), and all traffic to a NodePort
+//     virtual server. Pods are told apart, like kube-proxy's local-traffic
+//     detectors, by the input interface (LocalInterface) or else by source
+//     CIDR (ClusterCIDRs). With neither, like kube-proxy, the only ClusterIP
+//     rule masquerades traffic whose source and destination are both cluster
+//     IPs (`--match-set SET src,dst`): what the node itself sends.
 //   - nat IPVS-PROXY-POSTROUTING (from POSTROUTING) masquerades hairpin
 //     traffic (a pod reaching itself through a service) and marked traffic,
 //     clearing the mark first so a packet is never masqueraded twice.
@@ -51,15 +52,26 @@ func For(s Spec) Ruleset {
 	toMarkMasq := "-j " + MarkMasqChain
 
 	var services []string
-	if s.MasqueradeAll {
+	switch cidrs := clusterCIDRs(s); {
+	case s.MasqueradeAll:
 		services = append(services, rule(comment("ipvs-proxy: masquerade all traffic to cluster IPs"),
 			matchSet(s.ClusterIPSet, "dst,dst"), toMarkMasq))
-	} else {
-		for _, p := range clusterCIDRs(s) {
+	case s.LocalInterface != "":
+		services = append(services, rule("! -i", s.LocalInterface,
+			comment("ipvs-proxy: cluster IP traffic not from a pod interface"),
+			matchSet(s.ClusterIPSet, "dst,dst"), toMarkMasq))
+	case len(cidrs) > 0:
+		for _, p := range cidrs {
 			services = append(services, rule("! -s", p.String(),
 				comment("ipvs-proxy: cluster IP traffic from outside the cluster CIDR"),
 				matchSet(s.ClusterIPSet, "dst,dst"), toMarkMasq))
 		}
+	default:
+		// No way to tell pods from the rest: masquerade what the node
+		// itself sends from a cluster IP (the dummy link makes a cluster IP
+		// the source of a connection to another cluster IP).
+		services = append(services, rule(comment("ipvs-proxy: node traffic from a cluster IP to a cluster IP"),
+			matchSet(s.ClusterIPSet, "src,dst"), toMarkMasq))
 	}
 	services = append(services, rule(comment("ipvs-proxy: node port traffic"),
 		matchSet(s.NodePortSet, "dst,dst"), toMarkMasq))

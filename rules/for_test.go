@@ -72,7 +72,10 @@ func TestForServices(t *testing.T) {
 	const (
 		nodePort = `-m comment --comment "ipvs-proxy: node port traffic" -m set --match-set IPVS-PROXY-NODE-PORT dst,dst -j IPVS-PROXY-MARK-MASQ`
 		all      = `-m comment --comment "ipvs-proxy: masquerade all traffic to cluster IPs" -m set --match-set IPVS-PROXY-CLUSTER-IP dst,dst -j IPVS-PROXY-MARK-MASQ`
+		srcDst   = `-m comment --comment "ipvs-proxy: node traffic from a cluster IP to a cluster IP" -m set --match-set IPVS-PROXY-CLUSTER-IP src,dst -j IPVS-PROXY-MARK-MASQ`
+		bridge   = `! -i cni0 -m comment --comment "ipvs-proxy: cluster IP traffic not from a pod interface" -m set --match-set IPVS-PROXY-CLUSTER-IP dst,dst -j IPVS-PROXY-MARK-MASQ`
 	)
+	iface := func(s Spec, name string) Spec { s.LocalInterface = name; return s }
 	from := func(cidr string) string {
 		return "! -s " + cidr + ` -m comment --comment "ipvs-proxy: cluster IP traffic from outside the cluster CIDR" -m set --match-set IPVS-PROXY-CLUSTER-IP dst,dst -j IPVS-PROXY-MARK-MASQ`
 	}
@@ -82,7 +85,9 @@ func TestForServices(t *testing.T) {
 		spec Spec
 		want []string
 	}{
-		{"no cluster CIDR: no ClusterIP rule", spec(IPv4), []string{nodePort}},
+		{"no cluster CIDR: masquerade node traffic from a cluster IP (src,dst) like kube-proxy", spec(IPv4), []string{srcDst, nodePort}},
+		{"local interface wins over CIDRs", iface(spec(IPv4, "10.244.0.0/16"), "cni0"), []string{bridge, nodePort}},
+		{"masquerade all wins over a local interface", masqAll(iface(spec(IPv4), "cni0")), []string{all, nodePort}},
 		{"one CIDR", spec(IPv4, "10.244.0.0/16"), []string{from("10.244.0.0/16"), nodePort}},
 		{"several CIDRs sorted, masked, deduplicated",
 			spec(IPv4, "10.245.1.0/16", "10.244.0.0/16", "10.244.0.0/16", "192.168.0.0/24"),
@@ -91,7 +96,7 @@ func TestForServices(t *testing.T) {
 		{"masquerade all without CIDRs", masqAll(spec(IPv4)), []string{all, nodePort}},
 		{"IPv4 drops IPv6 CIDRs", spec(IPv4, "fd00:10:244::/56", "10.244.0.0/16"), []string{from("10.244.0.0/16"), nodePort}},
 		{"IPv6 drops IPv4 CIDRs", spec(IPv6, "10.244.0.0/16", "fd00:10:244::/56"), []string{from("fd00:10:244::/56"), nodePort}},
-		{"IPv6 without its family's CIDR", spec(IPv6, "10.244.0.0/16"), []string{nodePort}},
+		{"IPv6 without its family's CIDR: src,dst", spec(IPv6, "10.244.0.0/16"), []string{srcDst, nodePort}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := For(tc.spec)
@@ -147,6 +152,13 @@ func TestSpecValidate(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid spec: %v", err)
 	}
+	for _, i := range []string{"cni0", "veth+", "cali+"} {
+		s := ok
+		s.LocalInterface = i
+		if err := s.Validate(); err != nil {
+			t.Errorf("local interface %q: %v", i, err)
+		}
+	}
 	for name, mutate := range map[string]func(*Spec){
 		"family":     func(s *Spec) { s.Family = "" },
 		"bit -1":     func(s *Spec) { s.MasqueradeBit = -1 },
@@ -156,6 +168,9 @@ func TestSpecValidate(t *testing.T) {
 		"long set":   func(s *Spec) { s.HairpinSet = strings.Repeat("X", 32) },
 		"blank set":  func(s *Spec) { s.ClusterIPSet = "A B" },
 		"quoted set": func(s *Spec) { s.ClusterIPSet = `A"B` },
+		"iface +":    func(s *Spec) { s.LocalInterface = "+" },
+		"iface long": func(s *Spec) { s.LocalInterface = strings.Repeat("x", 16) },
+		"iface sp":   func(s *Spec) { s.LocalInterface = "cni 0" },
 	} {
 		s := ok
 		s.ClusterCIDRs = append([]netip.Prefix(nil), ok.ClusterCIDRs...)

@@ -180,7 +180,17 @@ func testKernel(t *testing.T, backend string, f Family) {
 		t.Errorf("want one PREROUTING and one OUTPUT jump, appended after the foreign rule:\n%s", got)
 	}
 
+	// The other local-traffic detectors round-trip through iptables-save
+	// too: no CIDR (src,dst), a bridge, an interface prefix.
+	for _, iface := range []string{"", "cni0", "veth+"} {
+		d := spec(f)
+		d.LocalInterface = iface
+		apply(For(d))
+		expect(For(d))
+	}
+
 	// Another bit and masquerade-all: chains are replaced, not appended to.
+	apply(rs)
 	s.MasqueradeBit, s.MasqueradeAll = 14, true
 	rs = For(s)
 	apply(rs)

@@ -21,6 +21,12 @@ func (s Spec) Validate() error {
 			return fmt.Errorf("rules: invalid cluster CIDR %v", p)
 		}
 	}
+	if i := s.LocalInterface; i != "" {
+		name := strings.TrimSuffix(i, "+")
+		if name == "" || len(name) > 15 || strings.ContainsAny(name, "+/!\"'\\") || strings.IndexFunc(name, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+			return fmt.Errorf("rules: local interface %q is not an interface name (1-15 characters, optionally followed by +)", i)
+		}
+	}
 	for _, n := range []struct{ what, name string }{
 		{"cluster IP", s.ClusterIPSet}, {"node port", s.NodePortSet}, {"hairpin", s.HairpinSet},
 	} {

@@ -19,8 +19,12 @@ const (
 type Spec struct {
 	Family Family
 	// ClusterCIDRs: ClusterIP traffic from outside them is masqueraded. Empty
-	// means masquerade no ClusterIP traffic by source (unless MasqueradeAll).
+	// (and no LocalInterface) means masquerade only node traffic from a
+	// cluster IP (unless MasqueradeAll).
 	ClusterCIDRs []netip.Prefix
+	// LocalInterface, when set, tells pod traffic by input interface instead
+	// of ClusterCIDRs: a bridge name ("cni0") or a prefix and "+" ("veth+").
+	LocalInterface string
 	// MasqueradeAll masquerades all traffic to a ClusterIP virtual server.
 	MasqueradeAll bool
 	// MasqueradeBit is the fwmark bit (0-31) that marks packets for masquerade.

@@ -26,16 +26,31 @@ type Config struct {
 	NodeName string `mapstructure:"nodeName" json:"nodeName,omitempty"`
 	// Scheduler is the IPVS scheduler of every virtual server.
 	Scheduler string `mapstructure:"scheduler" json:"scheduler,omitempty"`
+	// SchedulerFlags are the scheduler's flags (flag-1..3, mh-/sh-fallback,
+	// mh-/sh-port); empty means none, or mh-port for mh (as kube-proxy).
+	SchedulerFlags []string `mapstructure:"schedulerFlags" json:"schedulerFlags,omitempty"`
+	// ServiceProxyName: Services (and EndpointSlices) labelled
+	// service.kubernetes.io/service-proxy-name with this value are ours too;
+	// empty means, as in kube-proxy, that every labelled object is skipped.
+	ServiceProxyName string `mapstructure:"serviceProxyName" json:"serviceProxyName,omitempty"`
 	// DummyInterface holds the ClusterIPs.
 	DummyInterface string `mapstructure:"dummyInterface" json:"dummyInterface,omitempty"`
 	// NodePortAddresses restricts NodePort virtual servers to node addresses in
-	// these CIDRs; empty means every node address.
+	// these CIDRs (or "primary": the Node's own IPs); a family without an
+	// entry, and an empty list, mean every node address of that family.
 	NodePortAddresses []string `mapstructure:"nodePortAddresses" json:"nodePortAddresses,omitempty"`
 	// ClusterCIDR: ClusterIP traffic from outside it is masqueraded. May hold one
 	// CIDR per family, comma separated.
 	ClusterCIDR string `mapstructure:"clusterCIDR" json:"clusterCIDR,omitempty"`
 	// MasqueradeAll masquerades all traffic sent to ClusterIPs.
 	MasqueradeAll bool `mapstructure:"masqueradeAll" json:"masqueradeAll,omitempty"`
+	// DetectLocalMode tells pod traffic from the rest (see detectlocal.go).
+	DetectLocalMode string `mapstructure:"detectLocalMode" json:"detectLocalMode,omitempty"`
+	// BridgeInterface is the pods' bridge for DetectLocalMode BridgeInterface.
+	BridgeInterface string `mapstructure:"bridgeInterface" json:"bridgeInterface,omitempty"`
+	// InterfaceNamePrefix prefixes the pods' host-side interfaces for
+	// DetectLocalMode InterfaceNamePrefix.
+	InterfaceNamePrefix string `mapstructure:"interfaceNamePrefix" json:"interfaceNamePrefix,omitempty"`
 	// MasqueradeBit is the fwmark bit for masquerade (kube-proxy uses 14; we default to 13 to coexist).
 	MasqueradeBit int `mapstructure:"masqueradeBit" json:"masqueradeBit,omitempty"`
 	// MinSyncPeriod is the least time between two syncs of changes (bursts
@@ -96,15 +111,21 @@ func (c Config) Validate() error {
 	if !slices.Contains(Schedulers, c.Scheduler) {
 		errs = append(errs, fmt.Errorf("scheduler: %q is not one of %v", c.Scheduler, Schedulers))
 	}
+	if err := CheckSchedulerFlags(c.Scheduler, c.SchedulerFlags); err != nil {
+		errs = append(errs, fmt.Errorf("schedulerFlags: %w", err))
+	}
 	if err := checkInterfaceName(c.DummyInterface); err != nil {
 		errs = append(errs, fmt.Errorf("dummyInterface: %w", err))
 	}
 	for _, s := range c.NodePortAddresses {
-		if _, err := netip.ParsePrefix(s); err != nil {
-			errs = append(errs, fmt.Errorf("nodePortAddresses: %q is not a CIDR", s))
+		if _, err := netip.ParsePrefix(s); err != nil && s != NodePortAddressesPrimary {
+			errs = append(errs, fmt.Errorf("nodePortAddresses: %q is not a CIDR or %q", s, NodePortAddressesPrimary))
 		}
 	}
 	if _, err := c.ClusterCIDRs(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.validateDetectLocal(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.MasqueradeBit < 0 || c.MasqueradeBit > 31 {
@@ -153,7 +174,8 @@ func (c Config) ClusterCIDRs() ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// NodePortPrefixes parses NodePortAddresses; call after Validate.
+// NodePortPrefixes parses NodePortAddresses, without the "primary"
+// keyword (see desired.NodePortPrefixes); call after Validate.
 func (c Config) NodePortPrefixes() []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range c.NodePortAddresses {

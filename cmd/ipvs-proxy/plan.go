@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
+	"slices"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -74,7 +76,8 @@ func plan(cfg v1alpha1.Config, o planOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	eligible := desired.FilterNodeAddresses(addrs, cfg.NodePortPrefixes())
+	node := findNode(cfg.NodeName, objs.Nodes) // nil when absent: no zone, podCIDRs or primary IPs
+	eligible := desired.FilterNodeAddresses(addrs, desired.NodePortPrefixes(cfg.NodePortAddresses, desired.PrimaryNodeIPs(node)))
 	if len(addrs) > 0 && len(eligible) == 0 {
 		fmt.Fprintf(stderr, "no node address of %v is eligible for NodePorts (nodePortAddresses %v)\n", addrs, cfg.NodePortAddresses)
 	}
@@ -82,7 +85,7 @@ func plan(cfg v1alpha1.Config, o planOptions, stdout, stderr io.Writer) error {
 		Services:      objs.Services,
 		Slices:        objs.Slices,
 		NodeAddresses: eligible,
-	}, desired.OptionsFrom(cfg))
+	}, desired.OptionsFrom(cfg).WithNode(node))
 	for _, err := range errs {
 		var c *desired.Conflict
 		if errors.As(err, &c) {
@@ -94,7 +97,8 @@ func plan(cfg v1alpha1.Config, o planOptions, stdout, stderr io.Writer) error {
 	if _, err := io.WriteString(stdout, st.Format(cfg.DummyInterface)); err != nil {
 		return err
 	}
-	for _, rs := range desired.Rules(cfg, eligible) {
+	inUse := slices.AppendSeq(slices.Clone(eligible), maps.Keys(st.Addresses))
+	for _, rs := range desired.RulesFor(cfg, inUse, desired.PodCIDRs(node)) {
 		if _, err := io.WriteString(stdout, rs.String()); err != nil {
 			return err
 		}
@@ -116,15 +120,23 @@ func nodeAddresses(name string, o planOptions, nodes []*corev1.Node) ([]netip.Ad
 		}
 		return out, nil
 	}
-	for _, n := range nodes {
-		if n.Name != name {
-			continue
-		}
-		addrs := desired.NodeObjectAddresses(n)
-		if len(addrs) == 0 {
-			return nil, fmt.Errorf("node %s has no InternalIP or ExternalIP address; give --node-addresses", name)
-		}
-		return addrs, nil
+	n := findNode(name, nodes)
+	if n == nil {
+		return nil, fmt.Errorf("node %s not found in the inputs; give --node-addresses", name)
 	}
-	return nil, fmt.Errorf("node %s not found in the inputs; give --node-addresses", name)
+	addrs := desired.NodeObjectAddresses(n)
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("node %s has no InternalIP or ExternalIP address; give --node-addresses", name)
+	}
+	return addrs, nil
+}
+
+// findNode returns the Node named name, or nil.
+func findNode(name string, nodes []*corev1.Node) *corev1.Node {
+	for _, n := range nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
 }

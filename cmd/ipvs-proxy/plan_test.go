@@ -34,9 +34,14 @@ func TestPlanGolden(t *testing.T) {
 		golden: "web-nodeport-multi",
 		args:   []string{"-f", examples + "/web-nodeport-multi.yaml", "--node-name", "node-a"},
 	}, {
+		golden: "parity",
+		args:   []string{"-f", examples + "/parity.yaml", "--node-name", "node-z", "--detect-local-mode", "NodeCIDR"},
+		stderr: []string{"skipping: Service default/web-local: EndpointSlice default/web-local-0: endpoint address 239.1.1.1 is multicast (skipped)"},
+	}, {
 		golden: "examples-folder",
 		args:   []string{"-f", examples, "--node-name", "node-a"},
-		stderr: []string{"warning: Service default/web-nodeport and Service default/web-nodeport-multi both want virtual server TCP 192.168.1.10:30080; Service default/web-nodeport has them"},
+		stderr: []string{"warning: Service default/web-nodeport and Service default/web-nodeport-multi both want virtual server TCP 192.168.1.10:30080; Service default/web-nodeport has them",
+			"239.1.1.1 is multicast"},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {
