@@ -17,6 +17,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/api/v1alpha1"
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/ledger"
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 	"github.com/ipvs-proxy/ipvs-proxy/sysctl"
 )
@@ -37,6 +38,7 @@ type Reconciler struct {
 	foreign   map[ipvs.Key]struct{} // virtual servers we did not create
 	synced    bool                  // a full sync has run since start
 	retry     state.Scope           // objects whose last operation failed or was skipped
+	lost      ledger.Lost           // lost ledger records of virtual servers not re-adopted yet
 }
 
 // NewReconciler returns a Reconciler; cfg must be valid.
