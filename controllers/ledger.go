@@ -105,6 +105,7 @@ func (r *Reconciler) repair(obs *observation, want state.State, res *Result) (in
 				return false, err
 			}
 			res.Failed = append(res.Failed, err)
+			obs.lost[m] = true // ours: remembered until written
 			return false, nil
 		}
 		obs.owned.Members[m] = struct{}{}
@@ -132,7 +133,8 @@ func (r *Reconciler) repair(obs *observation, want state.State, res *Result) (in
 		k, _, addr := ledger.Records(m)
 		_, written := obs.owned.Members[m]
 		_, owned := obs.owned.Addresses[k.Address]
-		if written || !addr || owned || !onDummy(k.Address) {
+		_, vsThere := obs.foreign[k] // its virtual server could not be re-adopted: keep it lost
+		if written || vsThere || !addr || owned || !onDummy(k.Address) {
 			continue
 		}
 		if _, err := write(m, "address "+k.Address.String()); err != nil {

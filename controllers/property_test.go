@@ -134,10 +134,8 @@ func (w *world) change() types.NamespacedName {
 // The Reconciler against the pure oracle: random interleavings of full and
 // incremental syncs (driven as the Controller drives them: failed
 // Services retried incrementally, a failed sync retried as a full one) over
-// random Service and slice changes, with random kernel faults and, with
-// PROPERTY_LEDGER_LOSS=1, now and then a ledger set flushed or destroyed
-// behind our back (not on by default: some seeds still end with a virtual
-// server whose lost record was forgotten, see the branch's report). After every sync
+// random Service and slice changes, with random kernel faults and now and
+// then a ledger set flushed or destroyed behind our back. After every sync
 // the cache equals the kernel (once a full sync has run since a ledger
 // loss) and every virtual server of ours is in the ledger (while none was
 // lost); after the faults stop, one full sync reaches exactly the oracle's
@@ -186,13 +184,12 @@ func reconcilerProperty(t *testing.T, seed uint64) {
 	// cache untrue until a full sync has re-read the kernel, and leaves
 	// virtual servers unrecorded until one has re-adopted them.
 	lostEver := false
-	withLoss := os.Getenv("PROPERTY_LEDGER_LOSS") != ""
 	steps := 15 + r.IntN(15)
 	for step := range steps {
 		for range r.IntN(3) {
 			pending = append(pending, w.change())
 		}
-		if withLoss && rec.Synced() && r.IntN(8) == 0 {
+		if rec.Synced() && r.IntN(8) == 0 {
 			set := []string{"IPVS-PROXY-CLUSTER-IP", "IPVS-PROXY-NODE-PORT"}[r.IntN(2)]
 			if r.IntN(2) == 0 {
 				flush(t, fk, set)
@@ -212,7 +209,9 @@ func reconcilerProperty(t *testing.T, seed uint64) {
 			res, err = rec.Incremental(ctx, w.src, pending)
 		}
 		c.on = false
-		t.Logf("step %d: full=%v err=%v failed=%d repaired=%d", step, full, err, len(res.Failed), res.Repaired)
+		if testing.Verbose() {
+			t.Logf("step %d: full=%v err=%v failed=%d repaired=%d", step, full, err, len(res.Failed), res.Repaired)
+		}
 		pending = append(pending[:0], res.Retry...)
 		needFull = err != nil
 		if err == nil && !rec.Synced() {
