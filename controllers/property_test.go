@@ -140,9 +140,9 @@ func (w *world) change() types.NamespacedName {
 // loss) and every virtual server of ours is in the ledger (while none was
 // lost); after the faults stop, one full sync reaches exactly the oracle's
 // kernel, repairing any lost ledger, and a second changes nothing. PROPERTY_SEEDS=N runs N
-// seeds (default 30), PROPERTY_SEED=N only seed N.
+// seeds (default 100), PROPERTY_SEED=N only seed N.
 func TestReconcilerProperty(t *testing.T) {
-	first, seeds := uint64(0), uint64(30)
+	first, seeds := uint64(0), uint64(100)
 	if n, err := strconv.ParseUint(os.Getenv("PROPERTY_SEEDS"), 10, 64); err == nil {
 		seeds = n
 	}
