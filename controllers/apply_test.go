@@ -13,7 +13,6 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/netif"
-	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
 
 // 6. A kernel refusal about one object (EINVAL, ERANGE, EEXIST, ...) is a
@@ -291,5 +290,4 @@ func TestApplySkipsExactlyDependents(t *testing.T) {
 		t.Errorf("independent member skipped:\n%s", fk.members())
 	}
 	assertCacheTruthful(t, r)
-	var _ = state.AddMember
 }

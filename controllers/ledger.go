@@ -47,6 +47,11 @@ func (r *Reconciler) observe() (observation, error) {
 		}
 	}
 	obs.lost = ledger.LostFrom(r.cache.Members, obs.owned.Members)
+	for m := range r.lost { // lost before and not re-adopted yet
+		if _, ok := obs.owned.Members[m]; !ok {
+			obs.lost[m] = true
+		}
+	}
 	own := ledger.Read(obs.owned.Members)
 	svcs, err := r.k.IPVS.Dump()
 	if err != nil {
@@ -84,34 +89,83 @@ func addService(st *state.State, s ipvs.Service) {
 // repair re-adopts in place every foreign virtual server that ledger.Adopt
 // says is ours after all: it writes the ledger member and, once that is
 // done, counts the virtual server (with its real servers, and its address
-// when that sits on the dummy link) as owned, so the diff keeps it and only
-// corrects its real servers. It returns how many were re-adopted; a member
-// that cannot be written leaves its virtual server foreign for this sync.
+// when that sits on the dummy link) as owned, so the diff keeps it (or
+// removes it, when no longer desired) without re-creating it. A lost
+// ClusterIP record whose virtual server is gone but whose address is still
+// on the dummy link is written back too, so the address is ours again. It
+// returns how many virtual servers were re-adopted; a member that cannot be
+// written leaves its object foreign for this sync (rememberLost keeps it for
+// the next).
 func (r *Reconciler) repair(obs *observation, want state.State, res *Result) (int, error) {
 	n := 0
+	defer r.rememberLost(obs)
 	onDummy := func(a netip.Addr) bool { _, ok := obs.dummy[a]; return ok }
+	write := func(m state.Member, what string) (bool, error) {
+		if err := r.k.Sets.Add(m.Set, m.Entry); err != nil {
+			err = fmt.Errorf("re-adopt %s: add %s %s: %w", what, m.Set, m.Entry, err)
+			if !perObject(err) {
+				return false, err
+			}
+			res.Failed = append(res.Failed, err)
+			obs.lost[m] = true // ours: remembered until written
+			return false, nil
+		}
+		obs.owned.Members[m] = struct{}{}
+		if _, _, addr := ledger.Records(m); addr && onDummy(m.Entry.IP) {
+			obs.owned.AddAddress(m.Entry.IP)
+		}
+		return true, nil
+	}
 	for k, s := range obs.foreign {
 		m, ok := ledger.Adopt(s.VirtualServer, want, obs.lost, onDummy)
 		if !ok {
 			continue
 		}
-		if err := r.k.Sets.Add(m.Set, m.Entry); err != nil {
-			err = fmt.Errorf("re-adopt %s: add %s %s: %w", k, m.Set, m.Entry, err)
-			if !perObject(err) {
-				return n, err
-			}
-			res.Failed = append(res.Failed, err)
+		done, err := write(m, k.String())
+		if err != nil {
+			return n, err
+		}
+		if done {
+			addService(&obs.owned, s)
+			delete(obs.foreign, k)
+			n++
+		}
+	}
+	for m := range obs.lost {
+		k, _, addr := ledger.Records(m)
+		_, written := obs.owned.Members[m]
+		_, owned := obs.owned.Addresses[k.Address]
+		_, vsThere := obs.foreign[k] // its virtual server could not be re-adopted: keep it lost
+		if written || vsThere || !addr || owned || !onDummy(k.Address) {
 			continue
 		}
-		obs.owned.Members[m] = struct{}{}
-		addService(&obs.owned, s)
-		if _, _, addr := ledger.Records(m); addr && onDummy(k.Address) {
-			obs.owned.AddAddress(k.Address)
+		if _, err := write(m, "address "+k.Address.String()); err != nil {
+			return n, err
 		}
-		delete(obs.foreign, k)
-		n++
 	}
 	return n, nil
+}
+
+// rememberLost keeps the lost records not written back yet (a failed member
+// write, a sync stopped half way) whose virtual server or address is still
+// there, so the next full sync tries again: the cache, rebuilt from the
+// kernel, no longer knows them.
+func (r *Reconciler) rememberLost(obs *observation) {
+	r.lost = ledger.Lost{}
+	for m := range obs.lost {
+		if _, ok := obs.owned.Members[m]; ok {
+			continue
+		}
+		k, ok, addr := ledger.Records(m)
+		if !ok {
+			continue
+		}
+		_, vs := obs.foreign[k]
+		_, a := obs.dummy[k.Address]
+		if vs || addr && a {
+			r.lost[m] = true
+		}
+	}
 }
 
 // dropConflicts removes from want every virtual server that exists in the

@@ -1,18 +1,23 @@
 package controllers
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
+	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/ledger"
 )
 
-// flush empties set as `ipset flush` would.
+// flush empties set as `ipset flush` would (a missing set stays missing).
 func flush(t *testing.T, fk *fakeKernel, set string) {
 	t.Helper()
 	es, err := fk.sets.List(set)
+	if errors.Is(err, ipset.ErrNotFound) {
+		return
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/api/v1alpha1"
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/ledger"
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
 
@@ -42,6 +43,7 @@ type Reconciler struct {
 	foreign     map[ipvs.Key]struct{} // virtual servers we did not create
 	synced      bool                  // a full sync has run since start
 	retry       state.Scope           // objects whose last operation failed or was skipped
+	lost        ledger.Lost           // lost ledger records of virtual servers not re-adopted yet
 
 	drain        *drainer     // graceful termination (drain.go)
 	hostReported bool         // host settings logged (host.go)

@@ -230,9 +230,11 @@ func TestAdopt(t *testing.T) {
 		{"ClusterIP, only a NodePort member lost", ipvs.VirtualServer{Key: cip, Scheduler: "rr"}, ledger.Lost{member(N4 + " 192.168.1.10,tcp:30080"): true}, offDummy, ""},
 		{"NodePort, its member lost", ipvs.VirtualServer{Key: np, Scheduler: "rr", Timeout: 600}, ledger.Lost{member(N4 + " 192.168.1.10,tcp:30080"): true}, onDummy, N4 + " 192.168.1.10,tcp:30080"},
 		{"NodePort, ledger intact", ipvs.VirtualServer{Key: np, Scheduler: "rr", Timeout: 600}, nil, onDummy, ""},
-		{"other scheduler: foreign", ipvs.VirtualServer{Key: cip, Scheduler: "wrr"}, ledger.Lost{member(C4 + " 10.96.0.10,tcp:80"): true}, onDummy, ""},
-		{"other persistence: foreign", ipvs.VirtualServer{Key: np, Scheduler: "rr"}, ledger.Lost{member(N4 + " 192.168.1.10,tcp:30080"): true}, onDummy, ""},
-		{"not desired", ipvs.VirtualServer{Key: key("tcp 10.96.0.11:80"), Scheduler: "rr"}, ledger.Lost{member(C4 + " 10.96.0.10,tcp:80"): true}, func(netip.Addr) bool { return true }, ""},
+		{"other scheduler, on our dummy link: foreign", ipvs.VirtualServer{Key: cip, Scheduler: "wrr"}, nil, onDummy, ""},
+		{"other scheduler, record lost: ours, edited in place", ipvs.VirtualServer{Key: cip, Scheduler: "wrr"}, ledger.Lost{member(C4 + " 10.96.0.10,tcp:80"): true}, offDummy, C4 + " 10.96.0.10,tcp:80"},
+		{"other persistence, record lost: ours", ipvs.VirtualServer{Key: np, Scheduler: "rr"}, ledger.Lost{member(N4 + " 192.168.1.10,tcp:30080"): true}, onDummy, N4 + " 192.168.1.10,tcp:30080"},
+		{"not desired, on our dummy link", ipvs.VirtualServer{Key: key("tcp 10.96.0.11:80"), Scheduler: "rr"}, ledger.Lost{member(C4 + " 10.96.0.10,tcp:80"): true}, func(netip.Addr) bool { return true }, ""},
+		{"not desired, record lost: ours (to be deleted)", ipvs.VirtualServer{Key: key("tcp 10.96.0.11:80"), Scheduler: "rr"}, ledger.Lost{member(C4 + " 10.96.0.11,tcp:80"): true}, offDummy, C4 + " 10.96.0.11,tcp:80"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, ok := ledger.Adopt(tc.vs, want, tc.lost, tc.onDummy)

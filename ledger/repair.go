@@ -35,34 +35,34 @@ func LostFrom(cached, found map[state.Member]struct{}) Lost {
 // ledger record, is ours after all and so is re-adopted in place: its ledger
 // member (the result) is written and it is kept with its connections, neither
 // deleted and re-created nor left alone as foreign. The reconciler then
-// diffs its real servers as usual.
+// diffs it as usual (real servers, and scheduler or persistence in place).
 //
-// The rule: want (the whole desired state) holds exactly this virtual server
-// (same key, scheduler and persistence) together with the member recording
-// it, and either
-//   - that member's record was lost (see Lost), or
-//   - it is a ClusterIP virtual server whose address sits on our dummy link
-//     (onDummy): only we put addresses there.
+// The rule: either
+//   - a member recording vs's key was lost (see Lost): this process wrote
+//     it, so the virtual server is ours whatever it looks like now and
+//     whether or not it is still desired (the diff then edits or deletes
+//     it), or
+//   - want (the whole desired state) holds exactly vs (same scheduler and
+//     persistence) with its ClusterIP member, and vs's address sits on our
+//     dummy link (onDummy): only we put addresses there.
 //
-// So a foreign virtual server that merely shares a desired key (another
-// scheduler or persistence, or a NodePort or an address off our dummy link
-// while the ledger is intact) is never taken over; it stays foreign and its
-// Service gets a conflict problem.
+// So a foreign virtual server that merely shares a desired key (a NodePort
+// one, or one off our dummy link, or with other settings, while we lost no
+// record of it) is never taken over; it stays foreign and its Service gets
+// a conflict problem.
 func Adopt(vs ipvs.VirtualServer, want state.State, lost Lost, onDummy func(netip.Addr) bool) (state.Member, bool) {
-	w, ok := want.Services[vs.Key]
-	if !ok || w.VirtualServer != vs {
-		return state.Member{}, false
-	}
 	for _, m := range Members(vs.Key) {
-		if _, ok := want.Members[m]; !ok {
-			continue
-		}
 		if lost[m] {
 			return m, true
 		}
-		if _, _, addr := Records(m); addr && onDummy != nil && onDummy(vs.Address) {
-			return m, true
-		}
 	}
-	return state.Member{}, false
+	w, ok := want.Services[vs.Key]
+	if !ok || w.VirtualServer != vs || onDummy == nil || !onDummy(vs.Address) {
+		return state.Member{}, false
+	}
+	m := Members(vs.Key)[0] // the ClusterIP one
+	if _, ok := want.Members[m]; !ok {
+		return state.Member{}, false
+	}
+	return m, true
 }

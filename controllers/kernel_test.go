@@ -1,0 +1,187 @@
+//go:build linux
+
+package controllers
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/ipvs-proxy/ipvs-proxy/ipset"
+	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/ledger"
+	"github.com/ipvs-proxy/ipvs-proxy/netif"
+	"github.com/ipvs-proxy/ipvs-proxy/rules"
+	"github.com/ipvs-proxy/ipvs-proxy/sysctl"
+)
+
+// kernelInNetns moves the calling goroutine's thread into a fresh network
+// namespace (restored at cleanup) with a node link eth0 (192.168.1.10) and
+// routes for the real servers, and opens the real IPVS, ipset and link
+// adapters there; rules and sysctls stay fakes. It skips unless root on a
+// kernel with IPVS (run it in hack/sandbox).
+func kernelInNetns(t *testing.T) (Kernel, *ipvs.Kernel, *ipset.Kernel) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("kernel test: needs root (run the test binary in hack/sandbox)")
+	}
+	if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
+		if out, err := exec.Command("modprobe", "ip_vs").CombinedOutput(); err != nil {
+			t.Skipf("kernel test: no IPVS: %v: %s", err, out)
+		}
+	}
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Skipf("kernel test: %v", err)
+	}
+	ns, err := netns.New()
+	if err != nil {
+		orig.Close()
+		runtime.UnlockOSThread()
+		t.Skipf("kernel test: new network namespace: %v", err)
+	}
+	t.Cleanup(func() {
+		defer orig.Close()
+		defer ns.Close()
+		if err := netns.Set(orig); err != nil {
+			t.Errorf("restore network namespace: %v", err)
+			return
+		}
+		runtime.UnlockOSThread()
+	})
+	for _, argv := range [][]string{
+		{"ip", "link", "set", "lo", "up"},
+		{"ip", "link", "add", "eth0", "type", "dummy"},
+		{"ip", "link", "set", "eth0", "up"},
+		{"ip", "addr", "add", "192.168.1.10/24", "dev", "eth0"},
+		{"ip", "link", "add", "rs0", "type", "dummy"},
+		{"ip", "link", "set", "rs0", "up"},
+		{"ip", "route", "add", "10.244.0.0/16", "dev", "rs0"},
+	} {
+		if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", strings.Join(argv, " "), err, out)
+		}
+	}
+	iv, err := ipvs.New()
+	if err != nil {
+		t.Skipf("kernel test: %v", err)
+	}
+	t.Cleanup(func() { _ = iv.Close() })
+	is, err := ipset.New()
+	if err != nil {
+		t.Skipf("kernel test: %v", err)
+	}
+	t.Cleanup(is.Close)
+	nl, err := netif.New()
+	if err != nil {
+		t.Skipf("kernel test: %v", err)
+	}
+	t.Cleanup(nl.Close)
+	return Kernel{IPVS: iv, Sets: is, Links: nl, Rules: rules.NewFake(), Sysctls: sysctl.NewFake(map[string]string{
+		"net.ipv4.vs.conntrack": "0", "net.ipv4.vs.expire_nodest_conn": "0",
+		"net.ipv4.vs.expire_quiescent_template": "0", "net.ipv4.ip_forward": "0",
+	})}, iv, is
+}
+
+// On the real kernel: a flushed or destroyed ledger set is repaired by one
+// full sync without a single IPVS write (the virtual servers, and their
+// connections, stay), and the ledger reads back as before.
+func TestKernelLedgerRepair(t *testing.T) {
+	k, iv, is := kernelInNetns(t)
+	r := NewReconciler(k, testConfig())
+	src := webAndDNS()
+	ctx := context.Background()
+	if _, err := r.Full(ctx, src); err != nil {
+		t.Fatalf("Full: %v", err)
+	}
+	dump := func() string {
+		svcs, err := iv.Dump()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ipvs.Format(svcs)
+	}
+	before := dump()
+	assertText(t, "ipvsadm -Sn", before, webAndDNSIPVS)
+	members, err := is.List(ledger.ClusterIPSet4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Flush the ClusterIP set, destroy the NodePort set (no rule references
+	// it here: rules are a fake).
+	for _, e := range members {
+		if err := is.Del(ledger.ClusterIPSet4, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := is.Destroy(ledger.NodePortSet4); err != nil {
+		t.Fatal(err)
+	}
+	// Count IPVS writes from here on.
+	counted := &writeCountingIPVS{Interface: iv}
+	r.k.IPVS = counted
+	res, err := r.Full(ctx, src)
+	if err != nil {
+		t.Fatalf("repairing Full: %v", err)
+	}
+	if res.Repaired != 3 {
+		t.Errorf("Repaired = %d, want 3", res.Repaired)
+	}
+	if counted.writes != 0 {
+		t.Errorf("%d IPVS writes during the repair, want 0", counted.writes)
+	}
+	assertText(t, "ipvsadm -Sn after repair", dump(), before)
+	after, err := is.List(ledger.ClusterIPSet4)
+	if err != nil || len(after) != len(members) {
+		t.Errorf("ClusterIP set after repair: %v, %v; want %v", after, err, members)
+	}
+	if np, err := is.List(ledger.NodePortSet4); err != nil || len(np) != 1 {
+		t.Errorf("NodePort set after repair: %v, %v", np, err)
+	}
+	if res, err := r.Full(ctx, src); err != nil || !res.Plan.Empty() || res.Repaired != 0 {
+		t.Errorf("second Full: err %v, repaired %d, plan:\n%s", err, res.Repaired, res.Plan)
+	}
+}
+
+// writeCountingIPVS counts the mutating calls made through it.
+type writeCountingIPVS struct {
+	ipvs.Interface
+	writes int
+}
+
+func (c *writeCountingIPVS) AddVirtualServer(v ipvs.VirtualServer) error {
+	c.writes++
+	return c.Interface.AddVirtualServer(v)
+}
+
+func (c *writeCountingIPVS) UpdateVirtualServer(v ipvs.VirtualServer) error {
+	c.writes++
+	return c.Interface.UpdateVirtualServer(v)
+}
+
+func (c *writeCountingIPVS) DeleteVirtualServer(k ipvs.Key) error {
+	c.writes++
+	return c.Interface.DeleteVirtualServer(k)
+}
+
+func (c *writeCountingIPVS) AddRealServer(k ipvs.Key, rs ipvs.RealServer) error {
+	c.writes++
+	return c.Interface.AddRealServer(k, rs)
+}
+
+func (c *writeCountingIPVS) UpdateRealServer(k ipvs.Key, rs ipvs.RealServer) error {
+	c.writes++
+	return c.Interface.UpdateRealServer(k, rs)
+}
+
+func (c *writeCountingIPVS) DeleteRealServer(k ipvs.Key, r ipvs.RealServerKey) error {
+	c.writes++
+	return c.Interface.DeleteRealServer(k, r)
+}
