@@ -24,25 +24,28 @@ const (
 	hairpinSet6   = "IPVS-PROXY6-HAIRPIN"
 )
 
-// SetNames are the three ipsets of one family.
+// SetNames are the ipsets of one family. The first three are the core ones;
+// the rest serve external IPs, load balancers, source ranges, health-check
+// node ports and the dummy-link port filter (see external.go, extsets.go).
 type SetNames struct {
 	ClusterIP, NodePort, Hairpin string
+	ExternalSets
 }
 
 // Sets returns the set names of the family of a.
 func Sets(a netip.Addr) SetNames {
 	if a.Is4() {
-		return SetNames{clusterIPSet4, nodePortSet4, hairpinSet4}
+		return SetNames{clusterIPSet4, nodePortSet4, hairpinSet4, externalSets("IPVS-PROXY-")}
 	}
-	return SetNames{clusterIPSet6, nodePortSet6, hairpinSet6}
+	return SetNames{clusterIPSet6, nodePortSet6, hairpinSet6, externalSets("IPVS-PROXY6-")}
 }
 
 // SetsOf returns the set names of a rules family.
 func SetsOf(f rules.Family) SetNames {
 	if f == rules.IPv4 {
-		return SetNames{clusterIPSet4, nodePortSet4, hairpinSet4}
+		return Sets(netip.IPv4Unspecified())
 	}
-	return SetNames{clusterIPSet6, nodePortSet6, hairpinSet6}
+	return Sets(netip.IPv6Unspecified())
 }
 
 // AllSets lists every ipset ipvs-proxy creates, IPv4 first.
@@ -55,6 +58,7 @@ func AllSets() []ipset.Set {
 			ipset.Set{Name: n.NodePort, Type: ipset.HashIPPort, Family: string(f)},
 			ipset.Set{Name: n.Hairpin, Type: ipset.HashIPPortIP, Family: string(f)},
 		)
+		out = append(out, n.ExternalSets.all(string(f))...)
 	}
 	return out
 }
@@ -74,8 +78,7 @@ type Ownership struct {
 func OwnershipFrom(members map[state.Member]struct{}) Ownership {
 	o := Ownership{services: map[ipvs.Key]struct{}{}, addresses: map[netip.Addr]struct{}{}}
 	for m := range members {
-		n := Sets(m.Entry.IP)
-		if m.Set != n.ClusterIP && m.Set != n.NodePort {
+		if !RecordsService(m) {
 			continue
 		}
 		p, err := ipvs.ParseProtocol(m.Entry.Protocol)
@@ -83,7 +86,7 @@ func OwnershipFrom(members map[state.Member]struct{}) Ownership {
 			continue
 		}
 		o.services[ipvs.Key{Protocol: p, Address: m.Entry.IP, Port: m.Entry.Port}] = struct{}{}
-		if m.Set == n.ClusterIP {
+		if RecordsAddress(m) {
 			o.addresses[m.Entry.IP] = struct{}{}
 		}
 	}
@@ -96,9 +99,34 @@ func (o Ownership) OwnsService(k ipvs.Key) bool { _, ok := o.services[k]; return
 // OwnsAddress tells whether the dummy-link address a is ours.
 func (o Ownership) OwnsAddress(a netip.Addr) bool { _, ok := o.addresses[a]; return ok }
 
-// LedgerMembers returns the ledger members that record k (in either role).
+// LedgerMembers returns the ledger members that record k (in any role:
+// cluster IP, node port, external IP, load balancer).
 func LedgerMembers(k ipvs.Key) []state.Member {
 	n := Sets(k.Address)
 	e := ledgerEntry(k)
-	return []state.Member{{Set: n.ClusterIP, Entry: e}, {Set: n.NodePort, Entry: e}}
+	return []state.Member{{Set: n.ClusterIP, Entry: e}, {Set: n.NodePort, Entry: e},
+		{Set: n.ExternalIP, Entry: e}, {Set: n.LoadBalancer, Entry: e}}
+}
+
+// RecordsService tells whether m is a ledger member: one that records a
+// virtual server of ours (its address, protocol and port).
+func RecordsService(m state.Member) bool {
+	n := Sets(m.Entry.IP)
+	switch m.Set {
+	case n.ClusterIP, n.NodePort, n.ExternalIP, n.LoadBalancer:
+		return true
+	}
+	return false
+}
+
+// RecordsAddress tells whether m is a ledger member that also records its
+// IP as a dummy-link address of ours: cluster IPs, external IPs and
+// load-balancer IPs are bound there, node addresses are not.
+func RecordsAddress(m state.Member) bool {
+	n := Sets(m.Entry.IP)
+	switch m.Set {
+	case n.ClusterIP, n.ExternalIP, n.LoadBalancer:
+		return true
+	}
+	return false
 }

@@ -9,17 +9,17 @@ import (
 )
 
 func TestSetNames(t *testing.T) {
-	if got := Sets(addr("10.0.0.1")); got != (SetNames{C4, N4, H4}) {
+	if got := Sets(addr("10.0.0.1")); got.ClusterIP != C4 || got.NodePort != N4 || got.Hairpin != H4 || got.ExternalIP != "IPVS-PROXY-EXTERNAL-IP" {
 		t.Errorf("Sets(v4) = %v", got)
 	}
-	if got := Sets(addr("fd00::1")); got != (SetNames{C6, N6, H6}) {
+	if got := Sets(addr("fd00::1")); got.ClusterIP != C6 || got.NodePort != N6 || got.Hairpin != H6 || got.VIPs != "IPVS-PROXY6-IPS" {
 		t.Errorf("Sets(v6) = %v", got)
 	}
 	if SetsOf(rules.IPv4) != Sets(addr("10.0.0.1")) || SetsOf(rules.IPv6) != Sets(addr("fd00::1")) {
 		t.Errorf("SetsOf disagrees with Sets")
 	}
 	all := AllSets()
-	if len(all) != 6 {
+	if len(all) != 26 {
 		t.Fatalf("AllSets() = %v", all)
 	}
 	for _, s := range all {
@@ -27,7 +27,7 @@ func TestSetNames(t *testing.T) {
 			t.Errorf("set name %q longer than 31 bytes", s.Name)
 		}
 	}
-	if all[0].Name != C4 || all[2].Name != H4 || all[3].Name != C6 {
+	if all[0].Name != C4 || all[2].Name != H4 || all[13].Name != C6 {
 		t.Errorf("AllSets order: %v", all)
 	}
 }
@@ -85,7 +85,8 @@ func TestOwnershipFrom(t *testing.T) {
 func TestLedgerMembers(t *testing.T) {
 	k := key("udp 10.96.0.10:53")
 	got := LedgerMembers(k)
-	if len(got) != 2 || got[0].Set != C4 || got[1].Set != N4 || got[0].Entry.String() != "10.96.0.10,udp:53" || got[1].Entry != got[0].Entry {
+	if len(got) != 4 || got[0].Set != C4 || got[1].Set != N4 || got[2].Set != "IPVS-PROXY-EXTERNAL-IP" || got[3].Set != "IPVS-PROXY-LOAD-BALANCER" ||
+		got[0].Entry.String() != "10.96.0.10,udp:53" || got[1].Entry != got[0].Entry || got[3].Entry != got[0].Entry {
 		t.Errorf("LedgerMembers(%v) = %v", k, got)
 	}
 	k6 := ipvs.Key{Protocol: ipvs.TCP, Address: addr("fd00::10"), Port: 80}

@@ -67,7 +67,9 @@ func ForService(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, nodeAd
 				cluster = picked.local(opt.NodeName)
 			}
 			k := ipvs.Key{Protocol: proto, Address: ip, Port: uint16(sp.Port)}
-			addVirtualServer(&st, ipvs.VirtualServer{Key: k, Scheduler: opt.Scheduler, Timeout: timeout}, sets.ClusterIP, sets.Hairpin, cluster)
+			cvs := ipvs.VirtualServer{Key: k, Scheduler: opt.Scheduler, Timeout: timeout}
+			addVirtualServer(&st, cvs, sets.ClusterIP, sets.Hairpin, cluster)
+			addExternal(&st, portContext{svc: svc, port: sp, vs: cvs, eps: picked, nodeAddrs: nodeAddrs, opt: opt, bad: eps.bad})
 			if !hasNodePorts || sp.NodePort == 0 {
 				continue
 			}

@@ -414,7 +414,7 @@ func TestForService(t *testing.T) {
 					"tcp 192.168.1.10:30080": {"rr", 0, []string{"10.244.1.5:8080"}},
 				},
 				addrs: []string{"10.96.0.10"},
-				mems:  append([]string{N4 + " 192.168.1.10,tcp:30080"}, webMembers...),
+				mems:  append([]string{N4 + " 192.168.1.10,tcp:30080", NL4 + " 192.168.1.10,tcp:30080"}, webMembers...),
 			},
 		},
 		{
@@ -450,7 +450,7 @@ func TestForService(t *testing.T) {
 					"tcp 192.168.1.10:30080": {"rr", 0, []string{"10.244.1.5:8080"}},
 				},
 				addrs: []string{"10.96.0.10"},
-				mems:  []string{C4 + " 10.96.0.10,tcp:80", N4 + " 192.168.1.10,tcp:30080", H4 + " 10.244.1.5,tcp:8080,10.244.1.5"},
+				mems:  []string{C4 + " 10.96.0.10,tcp:80", N4 + " 192.168.1.10,tcp:30080", NL4 + " 192.168.1.10,tcp:30080", H4 + " 10.244.1.5,tcp:8080,10.244.1.5"},
 			},
 		},
 		{
