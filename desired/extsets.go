@@ -1,6 +1,9 @@
 package desired
 
-import "github.com/ipvs-proxy/ipvs-proxy/ipset"
+import (
+	"github.com/ipvs-proxy/ipvs-proxy/ipset"
+	"github.com/ipvs-proxy/ipvs-proxy/rules"
+)
 
 // ExternalSets are the ipsets of one family for external IPs, load
 // balancers, externalTrafficPolicy Local, source ranges, health-check node
@@ -69,5 +72,16 @@ func (x ExternalSets) all(family string) []ipset.Set {
 		s(x.LBSourceIP, ipset.HashIPPortIP),
 		s(x.HealthCheck, ipset.HashIPPort),
 		s(x.VIPs, ipset.HashIP),
+	}
+}
+
+// rules returns the names as the rules package wants them.
+func (x ExternalSets) rules() rules.ExternalSets {
+	return rules.ExternalSets{
+		ExternalIP: x.ExternalIP, ExternalIPLocal: x.ExternalIPLocal,
+		LoadBalancer: x.LoadBalancer, LoadBalancerLocal: x.LoadBalancerLocal,
+		NodePortLocal: x.NodePortLocal, LBFirewall: x.LBFirewall,
+		LBSourceCIDR: x.LBSourceCIDR, LBSourceIP: x.LBSourceIP,
+		HealthCheck: x.HealthCheck, VIPs: x.VIPs,
 	}
 }

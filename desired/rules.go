@@ -41,6 +41,7 @@ func Rules(cfg v1alpha1.Config, nodeAddrs []netip.Addr) []rules.Ruleset {
 			ClusterIPSet:  n.ClusterIP,
 			NodePortSet:   n.NodePort,
 			HairpinSet:    n.Hairpin,
+			External:      n.ExternalSets.rules(),
 		}))
 	}
 	return out

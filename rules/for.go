@@ -61,6 +61,7 @@ func For(s Spec) Ruleset {
 				matchSet(s.ClusterIPSet, "dst,dst"), toMarkMasq))
 		}
 	}
+	services = append(services, externalServices(s)...)
 	services = append(services, rule(comment("ipvs-proxy: node port traffic"),
 		matchSet(s.NodePortSet, "dst,dst"), toMarkMasq))
 
@@ -91,7 +92,10 @@ func For(s Spec) Ruleset {
 		}}},
 		Jumps: []Jump{{Chain: "FORWARD", Rule: rule(comment("ipvs-proxy forwarding rules"), "-j", ForwardChain)}},
 	}
-	return Ruleset{Family: s.Family, Tables: []Table{nat, filter}}
+	chains, jumps := externalFilter(s)
+	filter.Chains = append(filter.Chains, chains...)
+	filter.Jumps = append(filter.Jumps, jumps...)
+	return canonical(Ruleset{Family: s.Family, Tables: []Table{nat, filter}})
 }
 
 // clusterCIDRs returns the masked cluster CIDRs of s's family, sorted and

@@ -21,9 +21,13 @@ func (s Spec) Validate() error {
 			return fmt.Errorf("rules: invalid cluster CIDR %v", p)
 		}
 	}
-	for _, n := range []struct{ what, name string }{
+	names := []struct{ what, name string }{
 		{"cluster IP", s.ClusterIPSet}, {"node port", s.NodePortSet}, {"hairpin", s.HairpinSet},
-	} {
+	}
+	if s.External.enabled() {
+		names = append(names, s.External.names()...)
+	}
+	for _, n := range names {
 		if n.name == "" || len(n.name) > 31 {
 			return fmt.Errorf("rules: %s set name %q must be 1-31 bytes", n.what, n.name)
 		}
