@@ -44,7 +44,7 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, problems map[types
 	for _, m := range p.AddMembers {
 		if err := r.k.Sets.Add(m.Set, m.Entry); err != nil {
 			failedMembers[m] = true
-			if m.Set == desired.Sets(m.Entry.IP).ClusterIP {
+			if desired.RecordsAddress(m) {
 				unrecordedAddrs[m.Entry.IP] = true
 			}
 			fail(nil, fmt.Errorf("add %s to ipset %s: %w", m.Entry, m.Set, err))
@@ -162,13 +162,13 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, problems map[types
 }
 
 // recordsKept tells whether ledger member m records a virtual server in
-// keptVS or (as a ClusterIP entry) an address in keptAddrs.
+// keptVS or (as a ClusterIP, external-IP or load-balancer entry) an address
+// in keptAddrs.
 func recordsKept(m state.Member, keptVS map[ipvs.Key]bool, keptAddrs map[netip.Addr]bool) bool {
-	n := desired.Sets(m.Entry.IP)
-	if m.Set != n.ClusterIP && m.Set != n.NodePort {
+	if !desired.RecordsService(m) {
 		return false
 	}
-	if m.Set == n.ClusterIP && keptAddrs[m.Entry.IP] {
+	if desired.RecordsAddress(m) && keptAddrs[m.Entry.IP] {
 		return true
 	}
 	p, err := ipvs.ParseProtocol(m.Entry.Protocol)
@@ -196,9 +196,8 @@ func (r *Reconciler) disown(k ipvs.Key, addedMembers map[state.Member]bool, adde
 	if !addedAddrs[a] {
 		return
 	}
-	cip := desired.Sets(a).ClusterIP
 	for m := range c.Members {
-		if m.Set == cip && m.Entry.IP == a {
+		if desired.RecordsAddress(m) && m.Entry.IP == a {
 			return
 		}
 	}
@@ -207,6 +206,16 @@ func (r *Reconciler) disown(k ipvs.Key, addedMembers map[state.Member]bool, adde
 		return
 	}
 	delete(c.Addresses, a)
+	for _, m := range desired.AddressMembers(a) {
+		if !addedMembers[m] {
+			continue
+		}
+		if err := r.k.Sets.Del(m.Set, m.Entry); err != nil {
+			fail(nil, fmt.Errorf("delete %s from ipset %s: %w", m.Entry, m.Set, err))
+			continue
+		}
+		delete(c.Members, m)
+	}
 }
 
 // missing reports the kernel's "no such object" answers, which a delete treats as done.

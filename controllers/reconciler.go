@@ -148,12 +148,15 @@ func (r *Reconciler) dropConflicts(want *state.State, problems map[types.Namespa
 			return
 		}
 		for m := range want.Members {
-			if m.Set == desired.Sets(m.Entry.IP).ClusterIP {
+			if desired.RecordsAddress(m) {
 				delete(addrs, m.Entry.IP)
 			}
 		}
 		for a := range addrs {
 			delete(want.Addresses, a)
+			for _, m := range desired.AddressMembers(a) {
+				delete(want.Members, m)
+			}
 		}
 	}()
 	for k := range want.Services {

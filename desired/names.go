@@ -130,3 +130,9 @@ func RecordsAddress(m state.Member) bool {
 	}
 	return false
 }
+
+// AddressMembers returns the set members that go with dummy-link address a
+// (its VIPs entry): dropped or removed together with the address.
+func AddressMembers(a netip.Addr) []state.Member {
+	return []state.Member{{Set: Sets(a).VIPs, Entry: ipset.Entry{IP: a}}}
+}

@@ -26,7 +26,7 @@ func TestResponse(t *testing.T) {
 				t.Errorf("code %d, want %d", r.Code, tc.wantCode)
 			}
 			var body struct {
-				Service struct{ Namespace, Name string }
+				Service             struct{ Namespace, Name string }
 				LocalEndpoints      int
 				ServiceProxyHealthy bool
 			}

@@ -34,6 +34,9 @@ func TestPlanGolden(t *testing.T) {
 		golden: "web-nodeport-multi",
 		args:   []string{"-f", examples + "/web-nodeport-multi.yaml", "--node-name", "node-a"},
 	}, {
+		golden: "web-loadbalancer",
+		args:   []string{"-f", examples + "/web-loadbalancer.yaml", "--node-name", "node-a", "--node-addresses", "192.168.1.10"},
+	}, {
 		golden: "examples-folder",
 		args:   []string{"-f", examples, "--node-name", "node-a"},
 		stderr: []string{"warning: nodePort TCP/30080 is claimed by both Service default/web-nodeport and Service default/web-nodeport-multi"},
