@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/ipvs-proxy/ipvs-proxy/api/v1alpha1"
+	"github.com/ipvs-proxy/ipvs-proxy/healthcheck"
 )
 
 // Controller watches Services, EndpointSlices and this node's Node, maps every
@@ -31,6 +32,7 @@ type Controller struct {
 	events record.EventRecorder
 	src    Source
 	status *Status
+	hc     *healthcheck.Manager // nil: no health-check servers (see healthcheck.go)
 
 	mu       sync.Mutex
 	pending  map[types.NamespacedName]struct{}
@@ -145,6 +147,7 @@ func (c *Controller) sync(ctx context.Context, full bool) error {
 		log.V(1).Info("synced", "full", full, "services", len(names), "changes", res.Plan.Len(), "elapsed", elapsed)
 	}
 	c.report(ctx, res.Problems)
+	c.syncHealthChecks(ctx, full, names)
 	c.forget(full, err, names, res.Problems)
 	return err
 }

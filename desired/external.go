@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
@@ -197,4 +198,46 @@ func healthCheckNodePort(svc *corev1.Service) uint16 {
 		return uint16(p)
 	}
 	return 0
+}
+
+// HealthCheck returns what the health-check server of svc needs on node:
+// its healthCheckNodePort and the number of distinct ready endpoint
+// addresses on node, per family ([0] IPv4, [1] IPv6), as kube-proxy counts
+// them (Ready nil counts as ready; terminating endpoints are not ready).
+// ok is false for Services that have no health check (not a LoadBalancer
+// with externalTrafficPolicy Local, no port, or skipped altogether).
+func HealthCheck(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, node string) (port uint16, local [2]int, ok bool) {
+	if skip(svc) {
+		return 0, local, false
+	}
+	port = healthCheckNodePort(svc)
+	if port == 0 {
+		return 0, local, false
+	}
+	seen := map[netip.Addr]struct{}{}
+	for _, sl := range slices {
+		for _, ep := range sl.Endpoints {
+			if ep.NodeName == nil || *ep.NodeName != node || len(ep.Addresses) == 0 {
+				continue
+			}
+			if r := ep.Conditions.Ready; r != nil && !*r {
+				continue
+			}
+			a, err := netip.ParseAddr(ep.Addresses[0])
+			if err != nil || a.Zone() != "" {
+				continue
+			}
+			a = a.Unmap()
+			if _, dup := seen[a]; dup {
+				continue
+			}
+			seen[a] = struct{}{}
+			if a.Is4() {
+				local[0]++
+			} else {
+				local[1]++
+			}
+		}
+	}
+	return port, local, true
 }

@@ -312,3 +312,40 @@ func TestOwnershipExternal(t *testing.T) {
 		}
 	}
 }
+
+func TestHealthCheck(t *testing.T) {
+	lb := func(opts ...svcOpt) *corev1.Service {
+		return svc("default/web", "10.96.0.10", append([]svcOpt{port("http", corev1.ProtocolTCP, 80, 30080),
+			typ(corev1.ServiceTypeLoadBalancer), etpLocal(), hcPort(32000)}, opts...)...)
+	}
+	sl := slice("default/web-abc", "web", sport("http", corev1.ProtocolTCP, 8080),
+		ep("10.244.1.5", on("node-a")), ep("10.244.1.6", on("node-a"), ready(false)),
+		ep("10.244.1.7", on("node-a"), ready(false), terminating(true)), ep("10.244.2.6", on("node-b")))
+	other := slice("default/web-def", "web", sport("https", corev1.ProtocolTCP, 8443),
+		ep("10.244.1.5", on("node-a")), ep("10.244.1.8", on("node-a")))
+	sl6 := slice("default/web-v6", "web", v6(), sport("http", corev1.ProtocolTCP, 8080), ep("fd00:244::5", on("node-a")))
+
+	for _, tc := range []struct {
+		name   string
+		svc    *corev1.Service
+		slices []*discoveryv1.EndpointSlice
+		port   uint16
+		local  [2]int
+		ok     bool
+	}{
+		{"ready local endpoints, distinct addresses across slices and ports", lb(), []*discoveryv1.EndpointSlice{sl, other}, 32000, [2]int{2, 0}, true},
+		{"per family", lb(), []*discoveryv1.EndpointSlice{sl, sl6}, 32000, [2]int{1, 1}, true},
+		{"no local endpoint: still served (503)", lb(), nil, 32000, [2]int{}, true},
+		{"externalTrafficPolicy Cluster: none", svc("default/web", "10.96.0.10", port("http", corev1.ProtocolTCP, 80, 30080),
+			typ(corev1.ServiceTypeLoadBalancer), hcPort(32000)), nil, 0, [2]int{}, false},
+		{"no healthCheckNodePort: none", lb(hcPort(0)), nil, 0, [2]int{}, false},
+		{"another proxy's Service: none", lb(label(ProxyNameLabel, "other")), nil, 0, [2]int{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, l, ok := HealthCheck(tc.svc, tc.slices, "node-a")
+			if p != tc.port || l != tc.local || ok != tc.ok {
+				t.Errorf("HealthCheck = %d %v %v, want %d %v %v", p, l, ok, tc.port, tc.local, tc.ok)
+			}
+		})
+	}
+}
