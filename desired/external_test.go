@@ -1,6 +1,7 @@
 package desired
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -345,6 +346,47 @@ func TestHealthCheck(t *testing.T) {
 			p, l, ok := HealthCheck(tc.svc, tc.slices, "node-a")
 			if p != tc.port || l != tc.local || ok != tc.ok {
 				t.Errorf("HealthCheck = %d %v %v, want %d %v %v", p, l, ok, tc.port, tc.local, tc.ok)
+			}
+		})
+	}
+}
+
+// BenchmarkForServiceLoadBalancer: one LoadBalancer Service with 4 ports,
+// 2 external IPs, 2 ingress IPs, 3 source ranges, externalTrafficPolicy Local
+// and 50 endpoints (half on this node), against the same Service as a plain
+// NodePort one (the cost the external parts add to a fragment).
+func BenchmarkForServiceLoadBalancer(b *testing.B) {
+	var sopts []svcOpt
+	for i := range 4 {
+		sopts = append(sopts, port(fmt.Sprintf("p%d", i), corev1.ProtocolTCP, int32(80+i), int32(30080+i)))
+	}
+	var eps []sliceOpt
+	for i := range 4 {
+		eps = append(eps, sport(fmt.Sprintf("p%d", i), corev1.ProtocolTCP, int32(8080+i)))
+	}
+	for i := range 50 {
+		node := "node-a"
+		if i%2 == 1 {
+			node = "node-b"
+		}
+		eps = append(eps, ep(fmt.Sprintf("10.244.%d.%d", i/200, i%200+1), on(node)))
+	}
+	sl := []*discoveryv1.EndpointSlice{slice("default/web-abc", "web", eps...)}
+	nodes := addrs("192.168.1.10", "192.168.2.10")
+	plain := svc("default/web", "10.96.0.10", append(sopts, typ(corev1.ServiceTypeNodePort))...)
+	lb := svc("default/web", "10.96.0.10", append(sopts, typ(corev1.ServiceTypeLoadBalancer), etpLocal(), hcPort(32000),
+		extIPs("203.0.113.7", "203.0.113.8"), ingress("198.51.100.9", "198.51.100.10"),
+		ranges("203.0.113.0/24", "192.0.2.0/24", "192.168.1.0/24"))...)
+	for _, c := range []struct {
+		name string
+		svc  *corev1.Service
+	}{{"NodePort", plain}, {"LoadBalancer", lb}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ForService(c.svc, sl, nodes, opt); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
