@@ -161,6 +161,9 @@ func chainRules(text string) []string {
 			continue
 		}
 		l = strings.TrimPrefix(l, "# ")
+		if strings.HasPrefix(l, "-I ") { // the plan's jumps, inserted first
+			l = "-A " + l[len("-I "):]
+		}
 		if !strings.Contains(l, "IPVS-PROXY") && !strings.Contains(l, "ipvs-proxy") {
 			continue
 		}
