@@ -8,6 +8,9 @@ const (
 	SourceRangesChain = "IPVS-PROXY-SOURCE-RANGES"
 	HealthCheckChain  = "IPVS-PROXY-HEALTH-CHECK"
 	VIPFilterChain    = "IPVS-PROXY-VIP-FILTER"
+	// OutFilterChain (mangle, from OUTPUT) drops the node's own connections
+	// to a load balancer whose source ranges exclude every node address.
+	OutFilterChain = "IPVS-PROXY-OUT-FILTER"
 )
 
 // ExternalSets names the ipsets the external rules match (see
@@ -107,4 +110,26 @@ func externalFilter(s Spec) ([]Chain, []Jump) {
 		{Chain: "INPUT", Rule: rule(comment("ipvs-proxy service address filter"), "-j", VIPFilterChain)},
 	}
 	return chains, jumps
+}
+
+// externalMangle returns the mangle table of the external rules: the node's
+// own connections to a load balancer with loadBalancerSourceRanges are
+// dropped unless a node address lies in a range (its LBSourceIP member, LB
+// IP, port, LB IP, exists), as kube-proxy's KUBE-IPVS-OUT-FILTER does. It
+// must look before IPVS rewrites the destination, which it does right after
+// nat OUTPUT: mangle OUTPUT still sees the load balancer's address (filter
+// OUTPUT sees the pod's, which is why kube-proxy matches with -m ipvs there).
+func externalMangle(s Spec) (Table, bool) {
+	x := s.External
+	if !x.enabled() {
+		return Table{}, false
+	}
+	return Table{
+		Name: "mangle",
+		Chains: []Chain{{Name: OutFilterChain, Rules: []string{
+			rule(comment("ipvs-proxy: node-local traffic to a load balancer whose source ranges exclude the node"),
+				matchSet(x.LBFirewall, "dst,dst"), "-m set ! --match-set", x.LBSourceIP, "dst,dst,dst", "-j DROP"),
+		}}},
+		Jumps: []Jump{{Chain: "OUTPUT", Rule: rule(comment("ipvs-proxy load balancer node access"), "-j", OutFilterChain)}},
+	}, true
 }

@@ -52,10 +52,12 @@ func TestKernelFilterPackets(t *testing.T) {
 	// through nat OUTPUT and POSTROUTING, where our nat rules would
 	// masquerade them (external traffic is marked in PREROUTING and
 	// masqueraded only after IPVS has forwarded it, past the filter).
-	rs := For(s)
-	rs.Tables = rs.Tables[1:]
-	if rs.Tables[0].Name != "filter" {
-		t.Fatalf("For's second table is %s", rs.Tables[0].Name)
+	// The mangle table (the node's own access to load balancers) comes last.
+	full := For(s)
+	rs := full
+	rs.Tables = rs.Tables[1:2]
+	if rs.Tables[0].Name != "filter" || full.Tables[2].Name != "mangle" {
+		t.Fatalf("For's tables: %v", full)
 	}
 	if err := k.Apply(rs); err != nil {
 		t.Fatalf("Apply: %v", err)
@@ -133,4 +135,25 @@ func TestKernelFilterPackets(t *testing.T) {
 		t.Fatalf("the early ACCEPT is still above our jumps:\n%s", save)
 	}
 	check("after the resync")
+
+	// With the mangle table, the node's own connections to the load
+	// balancer are dropped (no node address in its source ranges), even
+	// from a source inside them; an LB-SOURCE-IP member (a node address in
+	// a range) lets them in. The ClusterIP is not concerned.
+	if err := k.Apply(full); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := k.Dump(IPv4); err != nil || got.String() != full.String() {
+		t.Fatalf("Dump with mangle: %v\n%s\nwant:\n%s", err, got, full)
+	}
+	if err := dial(inside, lbIP, "443"); !timeout(err) {
+		t.Errorf("node-local connection to a load balancer excluding the node: %v, want dropped", err)
+	}
+	if err := dial(node, vip, "80"); err != nil {
+		t.Errorf("the ClusterIP with the mangle table: %v", err)
+	}
+	n.run("ipset", "add", x.LBSourceIP, lbIP+",tcp:443,"+lbIP)
+	if err := dial(inside, lbIP, "443"); err != nil {
+		t.Errorf("node-local connection to a load balancer whose ranges include the node: %v", err)
+	}
 }

@@ -95,7 +95,11 @@ func For(s Spec) Ruleset {
 	chains, jumps := externalFilter(s)
 	filter.Chains = append(filter.Chains, chains...)
 	filter.Jumps = append(filter.Jumps, jumps...)
-	return canonical(Ruleset{Family: s.Family, Tables: []Table{nat, filter}})
+	tables := []Table{nat, filter}
+	if mangle, ok := externalMangle(s); ok {
+		tables = append(tables, mangle)
+	}
+	return canonical(Ruleset{Family: s.Family, Tables: tables})
 }
 
 // clusterCIDRs returns the masked cluster CIDRs of s's family, sorted and

@@ -15,8 +15,9 @@ import (
 )
 
 // managedTables are the tables Apply and Dump always look at, so that Apply
-// also removes our chains from a table rs no longer uses.
-var managedTables = []string{"nat", "filter"}
+// also removes our chains from a table rs no longer uses (mangle holds the
+// load balancers' node-access filter, see external.go).
+var managedTables = []string{"nat", "filter", "mangle"}
 
 // Config selects the iptables binaries the Kernel runs.
 type Config struct {

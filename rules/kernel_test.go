@@ -163,8 +163,8 @@ func testKernel(t *testing.T, backend string, f Family) {
 	s := spec(f, cidr, "10.96.0.0/12", "fd00:10:96::/112")
 	rs := For(s)
 	apply(rs)
-	if cmds := n.commands(); count(cmds, "-restore") != 1 || count(cmds, "-save") != 2 {
-		t.Errorf("Apply ran %q, want two saves and one restore", cmds)
+	if cmds := n.commands(); count(cmds, "-restore") != 1 || count(cmds, "-save") != len(managedTables) {
+		t.Errorf("Apply ran %q, want a save per managed table and one restore", cmds)
 	}
 	expect(rs)
 	n.commands()
