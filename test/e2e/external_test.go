@@ -24,14 +24,15 @@ func localSliceYAML(name string, addrs ...string) string {
 	return strings.ReplaceAll(sliceYAML(name, addrs...), "conditions: {ready: true}\n", "conditions: {ready: true}\n  nodeName: "+nodeName+"\n")
 }
 
-// fromExt fetches url once from the ext namespace.
+// fromExt fetches url once from the ext namespace: the whole body (or
+// "ERR ...").
 func fromExt(t *testing.T, url string) string {
 	t.Helper()
 	got, err := inNS(context.Background(), "ext", url, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return got[0]
+	return strings.Join(got, "\n")
 }
 
 // pollExt polls url from ext until ok(body) holds.
