@@ -86,8 +86,9 @@ func TestExternalIPSourceIP(t *testing.T) {
 
 // TestLoadBalancerHealthCheck: a LoadBalancer Service with
 // externalTrafficPolicy Local and an ingress IP: the LB IP answers and keeps
-// the client's address; the healthCheckNodePort answers 200 with the local
-// endpoint count in kube-proxy's JSON, and 503 once no endpoint is local.
+// the client's address; the healthCheckNodePort answers from outside the
+// node with 200 and the local endpoint count in kube-proxy's JSON, and 503
+// once no endpoint is on this node.
 func TestLoadBalancerHealthCheck(t *testing.T) {
 	need(t)
 	apply(t, localSliceYAML("lb-local", podIPs("pod-a", "pod-b")...))
@@ -120,7 +121,8 @@ func TestLoadBalancerHealthCheck(t *testing.T) {
 	if c := code(); c != http.StatusOK {
 		t.Errorf("health check status %d, want 200", c)
 	}
-	apply(t, localSliceYAML("lb-local"))
+	// The endpoints move off this node (no nodeName: not local).
+	apply(t, sliceYAML("lb-local", podIPs("pod-a", "pod-b")...))
 	if err := poll(timeout, func() error {
 		if c := code(); c != http.StatusServiceUnavailable {
 			return fmt.Errorf("status %d", c)
