@@ -10,6 +10,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/ipvs-proxy/ipvs-proxy/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/ledger"
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
@@ -261,6 +262,18 @@ func (x *execution) disown(i int) {
 		} else {
 			delete(r.cache.Addresses, k.Address)
 			dropAddr = false
+			// The address's own members (its VIPs entry) go with it.
+			for _, m := range desired.AddressMembers(k.Address) {
+				if _, ok := r.cache.Members[m]; !ok {
+					continue
+				}
+				if err := r.k.Sets.Del(m.Set, m.Entry); err != nil {
+					x.res.Failed = append(x.res.Failed, fmt.Errorf("del %s %s (disown %s): %w", m.Set, m.Entry, k, err))
+					r.retry.Members[m] = struct{}{}
+					continue
+				}
+				delete(r.cache.Members, m)
+			}
 		}
 	}
 	for _, m := range drop {

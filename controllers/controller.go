@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/ipvs-proxy/ipvs-proxy/api/v1alpha1"
+	"github.com/ipvs-proxy/ipvs-proxy/healthcheck"
 )
 
 // Controller watches Services, EndpointSlices and this node's Node, maps every
@@ -33,6 +34,7 @@ type Controller struct {
 	src    Source
 	nodes  cache.Store // this node's Node (one object at most)
 	status *Status
+	hc     *healthcheck.Manager // nil: no health-check servers (see healthcheck.go)
 
 	// retries backs off the incremental retries of failed Services; after
 	// schedules them (time.AfterFunc; tests inject their own clock).
@@ -192,6 +194,7 @@ func (c *Controller) sync(ctx context.Context, full bool) error {
 		log.Info("ownership ledger was lost; re-adopted virtual servers in place", "readopted", res.Repaired)
 	}
 	c.report(ctx, res.Problems)
+	c.syncHealthChecks(ctx, full, names)
 	c.forget(full, err, names, res.Problems)
 	c.retryFailed(full, err, names, res.Retry)
 	return err

@@ -200,5 +200,8 @@ func (r *Reconciler) dropConflicts(want *state.State, problems map[types.Namespa
 	}
 	for a := range addrs {
 		delete(want.Addresses, a)
+		for _, m := range desired.AddressMembers(a) {
+			delete(want.Members, m)
+		}
 	}
 }

@@ -52,16 +52,38 @@ const webAndDNSIPVS = `-A -t 192.168.1.10:30080 -s rr
 const webAndDNSSets = `create IPVS-PROXY-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536
 add IPVS-PROXY-CLUSTER-IP 10.96.0.10,tcp:80
 add IPVS-PROXY-CLUSTER-IP 10.96.0.53,udp:53
+create IPVS-PROXY-EXTERNAL-IP hash:ip,port family inet hashsize 1024 maxelem 65536
+create IPVS-PROXY-EXTERNAL-IP-LOCAL hash:ip,port family inet hashsize 1024 maxelem 65536
 create IPVS-PROXY-HAIRPIN hash:ip,port,ip family inet hashsize 1024 maxelem 65536
 add IPVS-PROXY-HAIRPIN 10.244.1.1,tcp:8080,10.244.1.1
 add IPVS-PROXY-HAIRPIN 10.244.1.7,udp:5353,10.244.1.7
 add IPVS-PROXY-HAIRPIN 10.244.2.2,tcp:8080,10.244.2.2
 add IPVS-PROXY-HAIRPIN 10.244.3.3,tcp:8080,10.244.3.3
+create IPVS-PROXY-HEALTH-CHECK hash:ip,port family inet hashsize 1024 maxelem 65536
+create IPVS-PROXY-IPS hash:ip family inet hashsize 1024 maxelem 65536
+add IPVS-PROXY-IPS 10.96.0.10
+add IPVS-PROXY-IPS 10.96.0.53
+create IPVS-PROXY-LB-FW hash:ip,port family inet hashsize 1024 maxelem 65536
+create IPVS-PROXY-LB-SOURCE-CIDR hash:ip,port,net family inet hashsize 1024 maxelem 65536
+create IPVS-PROXY-LB-SOURCE-IP hash:ip,port,ip family inet hashsize 1024 maxelem 65536
+create IPVS-PROXY-LOAD-BALANCER hash:ip,port family inet hashsize 1024 maxelem 65536
+create IPVS-PROXY-LOAD-BALANCER-LOCAL hash:ip,port family inet hashsize 1024 maxelem 65536
 create IPVS-PROXY-NODE-PORT hash:ip,port family inet hashsize 1024 maxelem 65536
 add IPVS-PROXY-NODE-PORT 192.168.1.10,tcp:30080
+create IPVS-PROXY-NODE-PORT-LOCAL hash:ip,port family inet hashsize 1024 maxelem 65536
 create IPVS-PROXY6-CLUSTER-IP hash:ip,port family inet6 hashsize 1024 maxelem 65536
+create IPVS-PROXY6-EXTERNAL-IP hash:ip,port family inet6 hashsize 1024 maxelem 65536
+create IPVS-PROXY6-EXTERNAL-IP-LOCAL hash:ip,port family inet6 hashsize 1024 maxelem 65536
 create IPVS-PROXY6-HAIRPIN hash:ip,port,ip family inet6 hashsize 1024 maxelem 65536
+create IPVS-PROXY6-HEALTH-CHECK hash:ip,port family inet6 hashsize 1024 maxelem 65536
+create IPVS-PROXY6-IPS hash:ip family inet6 hashsize 1024 maxelem 65536
+create IPVS-PROXY6-LB-FW hash:ip,port family inet6 hashsize 1024 maxelem 65536
+create IPVS-PROXY6-LB-SOURCE-CIDR hash:ip,port,net family inet6 hashsize 1024 maxelem 65536
+create IPVS-PROXY6-LB-SOURCE-IP hash:ip,port,ip family inet6 hashsize 1024 maxelem 65536
+create IPVS-PROXY6-LOAD-BALANCER hash:ip,port family inet6 hashsize 1024 maxelem 65536
+create IPVS-PROXY6-LOAD-BALANCER-LOCAL hash:ip,port family inet6 hashsize 1024 maxelem 65536
 create IPVS-PROXY6-NODE-PORT hash:ip,port family inet6 hashsize 1024 maxelem 65536
+create IPVS-PROXY6-NODE-PORT-LOCAL hash:ip,port family inet6 hashsize 1024 maxelem 65536
 `
 
 // oracle returns the dump of fresh fakes after one Full sync of src: what
@@ -171,13 +193,13 @@ func TestFullFirstSync(t *testing.T) {
 	if c := fk.ipvs.Calls(); c.Dump != 1 || c.AddVirtualServer != 3 || c.AddRealServer != 4+3 || c.Mutations() != 10 {
 		t.Errorf("ipvs calls = %+v", c)
 	}
-	if c := fk.sets.Calls(); c.Create != 6 || c.List != 6 || c.Add != 3+4 || c.Del != 0 {
+	if c := fk.sets.Calls(); c.Create != 26 || c.List != 26 || c.Add != 3+4+2 || c.Del != 0 {
 		t.Errorf("ipset calls = %+v", c)
 	}
 	if c := fk.links.Calls(); c.CreateLink != 1 || c.AddAddress != 2 || c.DelAddress != 0 || c.Addresses != 1 || c.LocalAddresses != 1 {
 		t.Errorf("netif calls = %+v", c)
 	}
-	if got := res.Plan.Len(); got != 7+2+3+7 {
+	if got := res.Plan.Len(); got != 9+2+3+7 {
 		t.Errorf("plan has %d operations:\n%s", got, res.Plan)
 	}
 	assertCacheTruthful(t, r)
@@ -324,6 +346,7 @@ func TestStaleRemoval(t *testing.T) {
 		}
 		assertText(t, "members", fk.members(), `add IPVS-PROXY-CLUSTER-IP 10.96.0.53,udp:53
 add IPVS-PROXY-HAIRPIN 10.244.1.7,udp:5353,10.244.1.7
+add IPVS-PROXY-IPS 10.96.0.53
 `)
 		// Deleting a virtual server takes its real servers with it.
 		if c := fk.ipvs.Calls(); c.DeleteVirtualServer != 2 || c.Mutations() != 2 || c.Dump != 0 {
@@ -332,7 +355,7 @@ add IPVS-PROXY-HAIRPIN 10.244.1.7,udp:5353,10.244.1.7
 		if c := fk.links.Calls(); c.DelAddress != 1 || c.AddAddress != 0 {
 			t.Errorf("netif calls = %+v", c)
 		}
-		if c := fk.sets.Calls(); c.Del != 2+3 || c.Add != 0 {
+		if c := fk.sets.Calls(); c.Del != 2+3+1 || c.Add != 0 {
 			t.Errorf("ipset calls = %+v", c)
 		}
 		if _, ok := res.Problems[nsn("default/web")]; ok {
@@ -744,6 +767,7 @@ func TestDualStack(t *testing.T) {
 	assertText(t, "members", fk.members(), `add IPVS-PROXY6-CLUSTER-IP fd00::10,tcp:80
 add IPVS-PROXY6-HAIRPIN fd00:244::1,tcp:8080,fd00:244::1
 add IPVS-PROXY6-HAIRPIN fd00:244::2,tcp:8080,fd00:244::2
+add IPVS-PROXY6-IPS fd00::10
 add IPVS-PROXY6-NODE-PORT 2001:db8::10,tcp:30081
 `)
 	if got := fk.dummyAddrs(); !slices.Equal(got, []string{"fd00::10"}) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ipvs-proxy/ipvs-proxy/api/v1alpha1"
 	"github.com/ipvs-proxy/ipvs-proxy/conntrack"
+	"github.com/ipvs-proxy/ipvs-proxy/healthcheck"
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/netif"
@@ -50,6 +51,9 @@ func Run(ctx context.Context, cfg v1alpha1.Config) error {
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "ipvs-proxy", Host: cfg.NodeName})
 
 	ctrl := NewController(client, NewReconciler(k, cfg), cfg, recorder)
+	hc := healthcheck.NewManager(healthcheck.Listen, func() bool { return ctrl.Status().Healthy(2*cfg.SyncPeriod + time.Minute) })
+	defer hc.Close()
+	ctrl.EnableHealthChecks(hc)
 	if cfg.HealthzAddress != "" {
 		srv := &http.Server{Addr: cfg.HealthzAddress, Handler: healthMux(ctrl.Status(), 2*cfg.SyncPeriod+time.Minute), ReadHeaderTimeout: 5 * time.Second}
 		go func() {

@@ -204,23 +204,39 @@ func (w want) state() state.State {
 	for _, a := range w.addrs {
 		st.AddAddress(addr(a))
 	}
+	vips := false
 	for _, m := range w.mems {
 		set, e := parseMember(m)
 		st.AddMember(set, e)
+		vips = vips || set == Sets(e.IP).VIPs
+	}
+	// Every dummy-link address is a member of the VIPs set (the port filter):
+	// a want that lists no VIPs member gets one per address.
+	for a := range st.Addresses {
+		if !vips {
+			st.AddMember(Sets(a).VIPs, ipset.Entry{IP: a})
+		}
 	}
 	return st
 }
 
-// parseMember parses "SET ip,proto:port[,ip2]".
+// parseMember parses "SET ip,proto:port[,ip2|,net/bits]" or "SET ip".
 func parseMember(s string) (string, ipset.Entry) {
 	set, rest, _ := strings.Cut(s, " ")
 	parts := strings.Split(rest, ",")
+	if len(parts) == 1 {
+		return set, ipset.Entry{IP: addr(parts[0])}
+	}
 	p, po, _ := strings.Cut(parts[1], ":")
 	var n uint16
 	fmt.Sscan(po, &n)
 	e := ipset.Entry{IP: addr(parts[0]), Protocol: p, Port: n}
 	if len(parts) > 2 {
-		e.IP2 = addr(parts[2])
+		if strings.Contains(parts[2], "/") {
+			e.Net = netip.MustParsePrefix(parts[2])
+		} else {
+			e.IP2 = addr(parts[2])
+		}
 	}
 	return set, e
 }

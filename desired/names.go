@@ -7,10 +7,12 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/ledger"
 	"github.com/ipvs-proxy/ipvs-proxy/rules"
+	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
 
-// The names of our ipsets, per family. The ClusterIP and NodePort sets
-// double as the ownership ledger, whose rules live in package ledger.
+// The names of our ipsets, per family. The ClusterIP, NodePort, ExternalIP
+// and LoadBalancer sets double as the ownership ledger, whose rules live in
+// package ledger.
 const (
 	clusterIPSet4 = ledger.ClusterIPSet4
 	nodePortSet4  = ledger.NodePortSet4
@@ -20,25 +22,28 @@ const (
 	hairpinSet6   = "IPVS-PROXY6-HAIRPIN"
 )
 
-// SetNames are the three ipsets of one family.
+// SetNames are the ipsets of one family. The first three are the core ones;
+// the rest serve external IPs, load balancers, source ranges, health-check
+// node ports and the dummy-link port filter (see external.go, extsets.go).
 type SetNames struct {
 	ClusterIP, NodePort, Hairpin string
+	ExternalSets
 }
 
 // Sets returns the set names of the family of a.
 func Sets(a netip.Addr) SetNames {
 	if a.Is4() {
-		return SetNames{clusterIPSet4, nodePortSet4, hairpinSet4}
+		return SetNames{clusterIPSet4, nodePortSet4, hairpinSet4, externalSets("IPVS-PROXY-")}
 	}
-	return SetNames{clusterIPSet6, nodePortSet6, hairpinSet6}
+	return SetNames{clusterIPSet6, nodePortSet6, hairpinSet6, externalSets("IPVS-PROXY6-")}
 }
 
 // SetsOf returns the set names of a rules family.
 func SetsOf(f rules.Family) SetNames {
 	if f == rules.IPv4 {
-		return SetNames{clusterIPSet4, nodePortSet4, hairpinSet4}
+		return Sets(netip.IPv4Unspecified())
 	}
-	return SetNames{clusterIPSet6, nodePortSet6, hairpinSet6}
+	return Sets(netip.IPv6Unspecified())
 }
 
 // AllSets lists every ipset ipvs-proxy creates, IPv4 first.
@@ -51,9 +56,16 @@ func AllSets() []ipset.Set {
 			ipset.Set{Name: n.NodePort, Type: ipset.HashIPPort, Family: string(f)},
 			ipset.Set{Name: n.Hairpin, Type: ipset.HashIPPortIP, Family: string(f)},
 		)
+		out = append(out, n.ExternalSets.all(string(f))...)
 	}
 	return out
 }
 
 // ledgerEntry is the set member recording that virtual server k is ours.
 func ledgerEntry(k ipvs.Key) ipset.Entry { return ledger.Entry(k) }
+
+// AddressMembers returns the set members that go with dummy-link address a
+// (its VIPs entry): dropped or removed together with the address.
+func AddressMembers(a netip.Addr) []state.Member {
+	return []state.Member{{Set: Sets(a).VIPs, Entry: ipset.Entry{IP: a}}}
+}

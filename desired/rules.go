@@ -66,6 +66,7 @@ func RulesFor(cfg v1alpha1.Config, inUse []netip.Addr, podCIDRs []netip.Prefix) 
 			ClusterIPSet:   n.ClusterIP,
 			NodePortSet:    n.NodePort,
 			HairpinSet:     n.Hairpin,
+			External:       n.ExternalSets.rules(),
 		}))
 	}
 	return out

@@ -82,7 +82,9 @@ func ForService(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, nodeAd
 			pol := policyOf(svc, sp, ip.Is4())
 			cat := categorize(eps.pick(ip.Is4(), sp), pol, opt.NodeName, opt.Zone)
 			k := ipvs.Key{Protocol: proto, Address: ip, Port: uint16(sp.Port)}
-			addVirtualServer(&st, vsOf(k), sets.ClusterIP, sets, cat.serve(pol.internalLocal), opt.NodeName)
+			cvs := vsOf(k)
+			addVirtualServer(&st, cvs, sets.ClusterIP, sets, cat.serve(pol.internalLocal), opt.NodeName)
+			addExternal(&st, portContext{svc: svc, port: sp, vs: cvs, cat: cat, pol: pol, nodeAddrs: nodeAddrs, opt: opt, bad: eps.bad})
 			if !hasNodePorts || sp.NodePort == 0 {
 				continue
 			}

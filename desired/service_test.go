@@ -415,7 +415,7 @@ func TestForService(t *testing.T) {
 					"tcp 192.168.1.10:30080": {"rr", 0, []string{"10.244.1.5:8080"}},
 				},
 				addrs: []string{"10.96.0.10"},
-				mems:  append([]string{N4 + " 192.168.1.10,tcp:30080"}, webMembers...),
+				mems:  append([]string{N4 + " 192.168.1.10,tcp:30080", NL4 + " 192.168.1.10,tcp:30080"}, webMembers...),
 			},
 		},
 		{
@@ -486,9 +486,9 @@ func TestForService(t *testing.T) {
 			slices: []*discoveryv1.EndpointSlice{webSlice},
 			opt:    &Options{Scheduler: "rr", NodeName: "node-z"},
 			want: want{
-				vs:    map[string]vsWant{"tcp 10.96.0.10:80": {"rr", 0, bothRS}},
-				addrs: []string{"10.96.0.10"},
-				mems:  []string{C4 + " 10.96.0.10,tcp:80"},
+				vs:    map[string]vsWant{"tcp 10.96.0.10:80": {"rr", 0, bothRS}, "tcp 203.0.113.7:80": {"rr", 0, bothRS}},
+				addrs: []string{"10.96.0.10", "203.0.113.7"},
+				mems:  []string{C4 + " 10.96.0.10,tcp:80", "IPVS-PROXY-EXTERNAL-IP 203.0.113.7,tcp:80"},
 			},
 		},
 		{
@@ -508,7 +508,7 @@ func TestForService(t *testing.T) {
 					"tcp 192.168.1.10:30080": {"rr", 0, []string{"10.244.1.5:8080"}},
 				},
 				addrs: []string{"10.96.0.10"},
-				mems:  []string{C4 + " 10.96.0.10,tcp:80", N4 + " 192.168.1.10,tcp:30080", H4 + " 10.244.1.5,tcp:8080,10.244.1.5"},
+				mems:  []string{C4 + " 10.96.0.10,tcp:80", N4 + " 192.168.1.10,tcp:30080", NL4 + " 192.168.1.10,tcp:30080", H4 + " 10.244.1.5,tcp:8080,10.244.1.5"},
 			},
 		},
 		{

@@ -122,7 +122,7 @@ func TestForServiceTopology(t *testing.T) {
 					"tcp 192.168.1.10:30080": {"rr", 0, []string{"10.244.1.5:8080"}},
 				},
 				addrs: base,
-				mems:  []string{C4 + " 10.96.0.10,tcp:80", N4 + " 192.168.1.10,tcp:30080", hp("10.244.1.5")},
+				mems:  []string{C4 + " 10.96.0.10,tcp:80", N4 + " 192.168.1.10,tcp:30080", "IPVS-PROXY-NODE-PORT-LOCAL 192.168.1.10,tcp:30080", hp("10.244.1.5")},
 			},
 		},
 	})

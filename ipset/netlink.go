@@ -229,11 +229,18 @@ func toNetlink(name string, e Entry) (*netlink.IPSetEntry, error) {
 	if err := validateEntry(e); err != nil {
 		return nil, fmt.Errorf("set %s: %w", name, err)
 	}
+	ne := &netlink.IPSetEntry{IP: e.IP.AsSlice(), Replace: true}
+	if e.Protocol == "" && e.Port == 0 {
+		return ne, nil // hash:ip
+	}
 	proto, _ := protocolNumber(e.Protocol) // validated
 	port := e.Port
-	ne := &netlink.IPSetEntry{IP: e.IP.AsSlice(), Protocol: &proto, Port: &port, Replace: true}
+	ne.Protocol, ne.Port = &proto, &port
 	if e.IP2.IsValid() {
 		ne.IP2 = e.IP2.AsSlice()
+	}
+	if e.Net.IsValid() {
+		ne.IP2, ne.CIDR2 = e.Net.Addr().AsSlice(), uint8(e.Net.Bits())
 	}
 	return ne, nil
 }
@@ -244,6 +251,9 @@ func fromNetlink(ne *netlink.IPSetEntry) (Entry, error) {
 	if e.IP, ok = netip.AddrFromSlice(ne.IP); !ok {
 		return Entry{}, fmt.Errorf("kernel entry with IP %v", ne.IP)
 	}
+	if ne.Protocol == nil && ne.Port == nil && ne.IP2 == nil {
+		return e, nil // hash:ip
+	}
 	if ne.Protocol == nil || ne.Port == nil {
 		return Entry{}, fmt.Errorf("kernel entry %s without protocol or port", e.IP)
 	}
@@ -252,6 +262,10 @@ func fromNetlink(ne *netlink.IPSetEntry) (Entry, error) {
 	if ne.IP2 != nil {
 		if e.IP2, ok = netip.AddrFromSlice(ne.IP2); !ok {
 			return Entry{}, fmt.Errorf("kernel entry %s with IP2 %v", e, ne.IP2)
+		}
+		e.IP2 = e.IP2.Unmap()
+		if ne.CIDR2 != 0 { // hash:ip,port,net: the kernel sends the net as IP2 and CIDR2
+			e.Net, e.IP2 = netip.PrefixFrom(e.IP2, int(ne.CIDR2)), netip.Addr{}
 		}
 	}
 	return e, nil

@@ -23,7 +23,6 @@ const maxBatchBytes = 32 << 10
 // IPSET_FLAG_LIST_HEADER: list the set's header only (no members).
 const flagListHeader = 1 << 2
 
-
 // attrs appends netlink attributes to a buffer.
 type attrs []byte
 

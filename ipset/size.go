@@ -1,6 +1,9 @@
 package ipset
 
-import "fmt"
+import (
+	"fmt"
+	"hash/fnv"
+)
 
 // Sized returns s with the size for a set that must hold members members:
 // MaxElem is the smallest power of two of at least twice members (so the set
@@ -29,12 +32,19 @@ func pow2AtLeast(n int) int {
 // TempSuffix names the temporary set Grow fills: NAME-tmp.
 const TempSuffix = "-tmp"
 
-// TempName is the name of the temporary set Grow uses for name; it must fit
-// the kernel's 31 bytes, so name may have at most 27.
+// TempName is the name of the temporary set Grow uses for name: NAME-tmp
+// when that fits the kernel's 31 bytes; for a longer name, its first 19
+// bytes, "-tmp" and 8 hex digits of a hash of the whole name (so two long
+// names with one prefix still get two temporaries). A name that is no
+// valid set name itself (empty, over 31 bytes) is refused.
 func TempName(name string) (string, error) {
-	t := name + TempSuffix
-	if len(t) > MaxNameLen {
-		return "", fmt.Errorf("set name %q is too long to grow the set (temporary %q would exceed %d bytes)", name, t, MaxNameLen)
+	if name == "" || len(name) > MaxNameLen {
+		return "", fmt.Errorf("set name %q is not 1-%d bytes", name, MaxNameLen)
 	}
-	return t, nil
+	if t := name + TempSuffix; len(t) <= MaxNameLen {
+		return t, nil
+	}
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return fmt.Sprintf("%s%s%08x", name[:MaxNameLen-len(TempSuffix)-8], TempSuffix, h.Sum32()), nil
 }

@@ -45,7 +45,12 @@ func TestTempName(t *testing.T) {
 	if got, err := TempName(strings.Repeat("N", 27)); err != nil || len(got) != MaxNameLen {
 		t.Errorf("TempName of 27 bytes = %q, %v", got, err)
 	}
-	if _, err := TempName(strings.Repeat("N", 28)); err == nil {
-		t.Error("TempName of a 28-byte name: no error")
+	a, errA := TempName("IPVS-PROXY6-LOAD-BALANCER-LOCAL")
+	b, errB := TempName("IPVS-PROXY6-LOAD-BALANCER-LOCAX")
+	if errA != nil || errB != nil || len(a) != MaxNameLen || len(b) != MaxNameLen || a == b || !strings.HasPrefix(a, "IPVS-PROXY6-LOAD-BA-tmp") {
+		t.Errorf("TempName of 31-byte names = %q, %q (%v, %v): want two distinct 31-byte names", a, b, errA, errB)
+	}
+	if _, err := TempName(strings.Repeat("N", 32)); err == nil {
+		t.Error("TempName of a 32-byte name: no error")
 	}
 }

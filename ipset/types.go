@@ -12,6 +12,10 @@ import (
 const (
 	HashIPPort   = "hash:ip,port"    // members "10.96.0.10,tcp:80"
 	HashIPPortIP = "hash:ip,port,ip" // members "10.244.1.5,tcp:8080,10.244.1.5"
+	// HashIPPortNet holds load-balancer source ranges: "203.0.113.7,tcp:80,198.51.100.0/24".
+	HashIPPortNet = "hash:ip,port,net"
+	// HashIP holds plain addresses (the addresses on the dummy link): "10.96.0.10".
+	HashIP = "hash:ip"
 )
 
 // Set describes a set: its name (at most 31 bytes), type and family ("inet" or
@@ -49,21 +53,29 @@ func (s Set) String() string {
 	return "create " + s.Name + " " + s.Type + " family " + s.Family
 }
 
-// Entry is a member of a hash:ip,port (IP2 invalid) or hash:ip,port,ip set.
-// Protocol is "tcp", "udp" or "sctp".
+// Entry is a member of a hash:ip,port (IP2 and Net invalid), hash:ip,port,ip
+// (Net invalid), hash:ip,port,net (IP2 invalid) or hash:ip set (only IP).
+// Protocol is "tcp", "udp" or "sctp" ("" with port 0 in a hash:ip set).
 type Entry struct {
 	IP       netip.Addr
 	Protocol string
 	Port     uint16
 	IP2      netip.Addr
+	Net      netip.Prefix
 }
 
 // String renders the member as `ipset save` does: "10.96.0.10,tcp:80"
 // (IPv6 without brackets: "fd00::a,tcp:80").
 func (e Entry) String() string {
+	if e.Protocol == "" && e.Port == 0 {
+		return e.IP.String()
+	}
 	s := e.IP.String() + "," + e.Protocol + ":" + strconv.Itoa(int(e.Port))
 	if e.IP2.IsValid() {
 		s += "," + e.IP2.String()
+	}
+	if e.Net.IsValid() {
+		s += "," + e.Net.String()
 	}
 	return s
 }
@@ -85,7 +97,13 @@ func (e Entry) Compare(o Entry) int {
 		}
 		return 1
 	}
-	return e.IP2.Compare(o.IP2)
+	if c := e.IP2.Compare(o.IP2); c != 0 {
+		return c
+	}
+	if c := e.Net.Addr().Compare(o.Net.Addr()); c != 0 {
+		return c
+	}
+	return e.Net.Bits() - o.Net.Bits()
 }
 
 // Info is what the kernel says about a set without listing its members.

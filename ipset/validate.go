@@ -49,9 +49,9 @@ func validateSet(s Set) error {
 		return err
 	}
 	switch s.Type {
-	case HashIPPort, HashIPPortIP:
+	case HashIPPort, HashIPPortIP, HashIPPortNet, HashIP:
 	default:
-		return fmt.Errorf("set %s: unsupported type %q (want %s or %s)", s.Name, s.Type, HashIPPort, HashIPPortIP)
+		return fmt.Errorf("set %s: unsupported type %q (want %s, %s, %s or %s)", s.Name, s.Type, HashIPPort, HashIPPortIP, HashIPPortNet, HashIP)
 	}
 	switch s.Family {
 	case FamilyInet, FamilyInet6:
@@ -87,6 +87,12 @@ func validateEntry(e Entry) error {
 	if e.IP2.IsValid() && e.IP2.Is4() != e.IP.Is4() {
 		return fmt.Errorf("entry %s: IP and IP2 of different families", e)
 	}
+	if err := validateNet(e); err != nil {
+		return err
+	}
+	if e.Protocol == "" && e.Port == 0 && !e.IP2.IsValid() && !e.Net.IsValid() {
+		return nil // a hash:ip member
+	}
 	if _, err := protocolNumber(e.Protocol); err != nil {
 		return fmt.Errorf("entry %s: %w", e, err)
 	}
@@ -111,11 +117,8 @@ func validateEntryFor(s Set, e Entry) error {
 	if err := validateEntry(e); err != nil {
 		return err
 	}
-	switch {
-	case s.Type == HashIPPort && e.IP2.IsValid():
-		return fmt.Errorf("entry %s: %s takes no second IP", e, s.Type)
-	case s.Type == HashIPPortIP && !e.IP2.IsValid():
-		return fmt.Errorf("entry %s: %s needs a second IP", e, s.Type)
+	if err := entryShape(s, e); err != nil {
+		return err
 	}
 	if (s.Family == FamilyInet) != e.IP.Is4() {
 		return fmt.Errorf("entry %s: wrong address family for a set of family %s", e, s.Family)

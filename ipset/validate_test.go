@@ -47,7 +47,7 @@ func TestValidateEntry(t *testing.T) {
 func TestValidateSet(t *testing.T) {
 	for _, s := range []Set{
 		{Name: "", Type: HashIPPort, Family: FamilyInet},
-		{Name: "X", Type: "hash:ip", Family: FamilyInet},
+		{Name: "X", Type: "hash:net", Family: FamilyInet},
 		{Name: "X", Type: HashIPPort, Family: "inet4"},
 	} {
 		if err := validateSet(s); err == nil {

@@ -9,7 +9,7 @@ import (
 // out to create, turned out to exist already and not be ours (EEXIST: someone
 // made it since our last look at the kernel): the members recording k that
 // this apply added (added), and k's address when this apply added it
-// (addrAdded) and no other ClusterIP member in owned carries it. Without
+// (addrAdded) and no other member in owned records it (see Records). Without
 // this, the next full sync would read k as ours and take it over.
 func Disown(k ipvs.Key, added func(state.Member) bool, addrAdded bool, owned map[state.Member]struct{}) (drop []state.Member, dropAddr bool) {
 	for _, m := range Members(k) {
@@ -20,9 +20,8 @@ func Disown(k ipvs.Key, added func(state.Member) bool, addrAdded bool, owned map
 	if !addrAdded {
 		return drop, false
 	}
-	cip := SetsFor(k.Address).ClusterIP
 	for m := range owned {
-		if m.Set == cip && m.Entry.IP == k.Address && !(m.Entry == Entry(k)) {
+		if mk, ok, addr := Records(m); ok && addr && mk.Address == k.Address && mk != k {
 			return drop, false
 		}
 	}

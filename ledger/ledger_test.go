@@ -119,7 +119,8 @@ func TestRead(t *testing.T) {
 func TestMembersAndRecords(t *testing.T) {
 	k := key("udp 10.96.0.10:53")
 	got := ledger.Members(k)
-	if len(got) != 2 || got[0].Set != C4 || got[1].Set != N4 || got[0].Entry.String() != "10.96.0.10,udp:53" || got[1].Entry != got[0].Entry {
+	if len(got) != 4 || got[0].Set != C4 || got[1].Set != N4 || got[2].Set != ledger.ExternalIPSet4 || got[3].Set != ledger.LoadBalancerSet4 ||
+		got[0].Entry.String() != "10.96.0.10,udp:53" || got[1].Entry != got[0].Entry || got[3].Entry != got[0].Entry {
 		t.Errorf("Members(%v) = %v", k, got)
 	}
 	k6 := key("tcp [fd00::10]:80")
@@ -133,6 +134,9 @@ func TestMembersAndRecords(t *testing.T) {
 	}{
 		{C4 + " 10.96.0.10,udp:53", "udp 10.96.0.10:53", true},
 		{N4 + " 192.168.1.10,tcp:30080", "tcp 192.168.1.10:30080", false},
+		{ledger.ExternalIPSet4 + " 203.0.113.7,tcp:80", "tcp 203.0.113.7:80", true},
+		{ledger.LoadBalancerSet6 + " fd00:5::9,udp:53", "udp [fd00:5::9]:53", true},
+		{"IPVS-PROXY-EXTERNAL-IP-LOCAL 203.0.113.7,tcp:80", "", false}, // a marker set records nothing
 		{C6 + " fd00::10,sctp:9999", "sctp [fd00::10]:9999", true},
 		{H4 + " 10.244.1.5,tcp:8080,10.244.1.5", "", false},
 		{C6 + " 10.96.0.10,tcp:80", "", false}, // IPv4 entry in the IPv6 set

@@ -21,14 +21,23 @@ func canonical(rs Ruleset) Ruleset {
 			c.Chains = append(c.Chains, Chain{Name: ch.Name, Rules: nilIfEmpty(slices.Clone(ch.Rules))})
 		}
 		slices.SortStableFunc(c.Chains, func(a, b Chain) int { return strings.Compare(a.Name, b.Name) })
-		c.Jumps = slices.Clone(t.Jumps)
-		slices.SortStableFunc(c.Jumps, func(a, b Jump) int {
-			return cmp.Or(strings.Compare(a.Chain, b.Chain), strings.Compare(a.Rule, b.Rule))
-		})
+		c.Jumps, c.Buried = sortJumps(t.Jumps), sortJumps(t.Buried)
 		out.Tables = append(out.Tables, c)
 	}
 	slices.SortStableFunc(out.Tables, func(a, b Table) int {
 		return cmp.Or(cmp.Compare(tableRank(a.Name), tableRank(b.Name)), strings.Compare(a.Name, b.Name))
+	})
+	return out
+}
+
+// sortJumps returns a sorted copy of jumps (nil when empty).
+func sortJumps(jumps []Jump) []Jump {
+	if len(jumps) == 0 {
+		return nil
+	}
+	out := slices.Clone(jumps)
+	slices.SortStableFunc(out, func(a, b Jump) int {
+		return cmp.Or(strings.Compare(a.Chain, b.Chain), strings.Compare(a.Rule, b.Rule))
 	})
 	return out
 }

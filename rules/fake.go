@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -16,6 +17,7 @@ type Fake struct {
 
 	mu       sync.Mutex
 	rulesets map[Family]Ruleset
+	buried   map[Family][]tableChain // where Bury put someone else's rule on top
 	calls    []string
 	failNext error
 }
@@ -63,9 +65,27 @@ func (f *Fake) Apply(rs Ruleset) error {
 	if err := check(rs, f.SetExists); err != nil {
 		return err
 	}
-	f.rulesets[rs.Family] = canonical(rs)
+	rs = canonical(rs)
+	for i := range rs.Tables {
+		rs.Tables[i].Buried = nil
+	}
+	f.rulesets[rs.Family] = rs
+	delete(f.buried, rs.Family) // Apply puts every jump first again
 	return nil
 }
+
+// Bury simulates someone inserting a rule at the top of a built-in chain:
+// until the next Apply, Dump reports our jumps in that chain as buried.
+func (f *Fake) Bury(fam Family, table, chain string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.buried == nil {
+		f.buried = map[Family][]tableChain{}
+	}
+	f.buried[fam] = append(f.buried[fam], tableChain{table, chain})
+}
+
+type tableChain struct{ table, chain string }
 
 // Dump returns the family's ruleset (empty before any Apply).
 func (f *Fake) Dump(fam Family) (Ruleset, error) {
@@ -82,7 +102,20 @@ func (f *Fake) Dump(fam Family) (Ruleset, error) {
 	if !ok {
 		return Ruleset{Family: fam}, nil
 	}
-	return canonical(rs), nil // a copy: callers cannot reach the stored slices
+	rs = canonical(rs) // a copy: callers cannot reach the stored slices
+	for _, b := range f.buried[fam] {
+		for i, t := range rs.Tables {
+			if t.Name != b.table {
+				continue
+			}
+			for _, j := range t.Jumps {
+				if j.Chain == b.chain && !slices.Contains(t.Buried, j) {
+					rs.Tables[i].Buried = append(rs.Tables[i].Buried, j)
+				}
+			}
+		}
+	}
+	return canonical(rs), nil
 }
 
 func (f *Fake) takeFailure() error {

@@ -73,6 +73,7 @@ func For(s Spec) Ruleset {
 		services = append(services, rule(comment("ipvs-proxy: node traffic from a cluster IP to a cluster IP"),
 			matchSet(s.ClusterIPSet, "src,dst"), toMarkMasq))
 	}
+	services = append(services, externalServices(s)...)
 	services = append(services, rule(comment("ipvs-proxy: node port traffic"),
 		matchSet(s.NodePortSet, "dst,dst"), toMarkMasq))
 
@@ -103,7 +104,14 @@ func For(s Spec) Ruleset {
 		}}},
 		Jumps: []Jump{{Chain: "FORWARD", Rule: rule(comment("ipvs-proxy forwarding rules"), "-j", ForwardChain)}},
 	}
-	return Ruleset{Family: s.Family, Tables: []Table{nat, filter}}
+	chains, jumps := externalFilter(s)
+	filter.Chains = append(filter.Chains, chains...)
+	filter.Jumps = append(filter.Jumps, jumps...)
+	tables := []Table{nat, filter}
+	if mangle, ok := externalMangle(s); ok {
+		tables = append(tables, mangle)
+	}
+	return canonical(Ruleset{Family: s.Family, Tables: tables})
 }
 
 // clusterCIDRs returns the masked cluster CIDRs of s's family, sorted and

@@ -15,8 +15,9 @@ import (
 )
 
 // managedTables are the tables Apply and Dump always look at, so that Apply
-// also removes our chains from a table rs no longer uses.
-var managedTables = []string{"nat", "filter"}
+// also removes our chains from a table rs no longer uses (mangle holds the
+// load balancers' node-access filter, see external.go).
+var managedTables = []string{"nat", "filter", "mangle"}
 
 // Config selects the iptables binaries the Kernel runs.
 type Config struct {
@@ -64,9 +65,10 @@ func New(c Config) (*Kernel, error) {
 }
 
 // Apply makes our chains in rs's family hold exactly rs: it declares (creates
-// or flushes) and fills the chains of rs, appends the jumps of rs that are
-// missing, deletes duplicate jumps and the jumps from built-in chains into
-// ours that rs does not have, and deletes our chains that rs does not have.
+// or flushes) and fills the chains of rs, puts the jumps of rs first in their
+// built-in chains (inserting missing ones, moving up buried ones), deletes
+// duplicate jumps and the jumps from built-in chains into ours that rs does
+// not have, and deletes our chains that rs does not have. rs.Buried is ignored.
 // Rules of other chains are never touched. Everything goes into one iptables-restore
 // --noflush, atomic per table; when the kernel already holds rs, nothing runs
 // after iptables-save. Apply(Ruleset{Family: f}) removes all of ours.
@@ -75,6 +77,9 @@ func (k *Kernel) Apply(rs Ruleset) error {
 		return err
 	}
 	rs = canonical(rs)
+	for i := range rs.Tables {
+		rs.Tables[i].Buried = nil
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	var text strings.Builder
@@ -121,6 +126,28 @@ func (k *Kernel) Dump(f Family) (Ruleset, error) {
 	return canonical(rs), nil
 }
 
+// movedChains returns the built-in chains, sorted, whose jumps must be
+// rewritten: those where have's jumps differ from want's or are buried.
+func movedChains(want, have Table) []string {
+	var out []string
+	for _, c := range builtins[want.Name] {
+		in := func(js []Jump) []Jump {
+			var r []Jump
+			for _, j := range js {
+				if j.Chain == c {
+					r = append(r, j)
+				}
+			}
+			return r
+		}
+		if !slices.Equal(in(have.Jumps), in(want.Jumps)) || len(in(have.Buried)) > 0 {
+			out = append(out, c)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // tablesOf returns the managed tables and those of rs, in canonical order.
 func tablesOf(rs Ruleset) []string {
 	names := slices.Clone(managedTables)
@@ -133,7 +160,10 @@ func tablesOf(rs Ruleset) []string {
 }
 
 // writeChange writes the iptables-restore block that turns have (our part of
-// the table now) into want. A chain of ours that want lacks is flushed and
+// the table now) into want. In every built-in chain whose jumps into ours
+// differ from want's (missing, duplicated, outdated, or buried under someone
+// else's rules), all of our jumps are deleted and want's inserted at the top,
+// in want's order; in one restore, so there is no moment without them. A chain of ours that want lacks is flushed and
 // deleted, unless another user chain (not ours to edit) still enters it: then
 // it is only flushed, and Dump keeps reporting it, empty.
 func writeChange(b *strings.Builder, want, have Table, pinned map[string]bool) {
@@ -145,23 +175,20 @@ func writeChange(b *strings.Builder, want, have Table, pinned map[string]bool) {
 			b.WriteString(":" + c.Name + " - [0:0]\n") // flush before -X
 		}
 	}
-	count := map[Jump]int{}
-	for _, j := range have.Jumps {
-		count[j]++
-	}
-	for _, j := range have.Jumps {
-		keep := 0
-		if slices.Contains(want.Jumps, j) {
-			keep = 1
-		}
-		for ; count[j] > keep; count[j]-- {
-			b.WriteString("-D " + j.Chain + " " + j.Rule + "\n")
+	moved := movedChains(want, have)
+	for _, c := range moved {
+		for _, j := range have.Jumps {
+			if j.Chain == c {
+				b.WriteString("-D " + j.Chain + " " + j.Rule + "\n")
+			}
 		}
 	}
 	writeChains(b, want)
-	for _, j := range want.Jumps {
-		if !slices.Contains(have.Jumps, j) {
-			b.WriteString("-A " + j.Chain + " " + j.Rule + "\n")
+	for _, c := range moved {
+		for i := len(want.Jumps) - 1; i >= 0; i-- {
+			if j := want.Jumps[i]; j.Chain == c {
+				b.WriteString("-I " + j.Chain + " 1 " + j.Rule + "\n")
+			}
 		}
 	}
 	for _, c := range stale {

@@ -30,14 +30,45 @@ func TestWriteChange(t *testing.T) {
 -D OUTPUT -j IPVS-PROXY-OLD
 -D PREROUTING -j IPVS-PROXY-SERVICES
 -D PREROUTING -j IPVS-PROXY-SERVICES
+-D PREROUTING -j IPVS-PROXY-SERVICES
 :IPVS-PROXY-SERVICES - [0:0]
 -A IPVS-PROXY-SERVICES -j ACCEPT
--A OUTPUT -j IPVS-PROXY-SERVICES
+-I OUTPUT 1 -j IPVS-PROXY-SERVICES
+-I PREROUTING 1 -j IPVS-PROXY-SERVICES
 -X IPVS-PROXY-OLD
 COMMIT
 `
 	if b.String() != golden {
 		t.Errorf("writeChange:\n%s\nwant:\n%s", b.String(), golden)
+	}
+}
+
+// A chain whose jumps are right but buried under someone else's rule gets
+// them deleted and inserted at the top again, in want's order; a chain whose
+// jumps are right and first is not touched.
+func TestWriteChangeMovesBuriedJumps(t *testing.T) {
+	a := Jump{"INPUT", "-j IPVS-PROXY-A"}
+	b := Jump{"INPUT", "-j IPVS-PROXY-B"}
+	f := Jump{"FORWARD", "-j IPVS-PROXY-A"}
+	chains := []Chain{{Name: "IPVS-PROXY-A"}, {Name: "IPVS-PROXY-B"}}
+	want := Table{Name: "filter", Chains: chains, Jumps: []Jump{f, a, b}}
+	have := Table{Name: "filter", Chains: chains, Jumps: []Jump{f, a, b}, Buried: []Jump{b}}
+	var sb strings.Builder
+	writeChange(&sb, want, have, nil)
+	const golden = `*filter
+-D INPUT -j IPVS-PROXY-A
+-D INPUT -j IPVS-PROXY-B
+:IPVS-PROXY-A - [0:0]
+:IPVS-PROXY-B - [0:0]
+-I INPUT 1 -j IPVS-PROXY-B
+-I INPUT 1 -j IPVS-PROXY-A
+COMMIT
+`
+	if sb.String() != golden {
+		t.Errorf("writeChange:\n%s\nwant:\n%s", sb.String(), golden)
+	}
+	if got := movedChains(want, Table{Name: "filter", Chains: chains, Jumps: []Jump{f, a, b}}); len(got) != 0 {
+		t.Errorf("movedChains of an unchanged table = %v", got)
 	}
 }
 

@@ -163,8 +163,8 @@ func testKernel(t *testing.T, backend string, f Family) {
 	s := spec(f, cidr, "10.96.0.0/12", "fd00:10:96::/112")
 	rs := For(s)
 	apply(rs)
-	if cmds := n.commands(); count(cmds, "-restore") != 1 || count(cmds, "-save") != 2 {
-		t.Errorf("Apply ran %q, want two saves and one restore", cmds)
+	if cmds := n.commands(); count(cmds, "-restore") != 1 || count(cmds, "-save") != len(managedTables) {
+		t.Errorf("Apply ran %q, want a save per managed table and one restore", cmds)
 	}
 	expect(rs)
 	n.commands()
@@ -176,8 +176,27 @@ func testKernel(t *testing.T, backend string, f Family) {
 	}
 	expect(rs)
 	if got := save(); strings.Count(got, "-j "+ServicesChain+"\n") != 2 ||
-		strings.Index(got, foreign) > strings.Index(got, "-A PREROUTING -m comment --comment \"ipvs-proxy service portals\"") {
-		t.Errorf("want one PREROUTING and one OUTPUT jump, appended after the foreign rule:\n%s", got)
+		strings.Index(got, foreign) < strings.Index(got, "-A PREROUTING -m comment --comment \"ipvs-proxy service portals\"") {
+		t.Errorf("want one PREROUTING and one OUTPUT jump, inserted before the foreign rule:\n%s", got)
+	}
+
+	// Someone inserts a rule at the top of PREROUTING (a firewall's early
+	// ACCEPT): Dump reports our jump buried, and Apply moves it first again,
+	// leaving the other rule in place.
+	n.run(ipt, "-t", "nat", "-I", "PREROUTING", "1", "-s", foreignSrc, "-m", "comment", "--comment", "early", "-j", "ACCEPT")
+	got, err := k.Dump(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := got.Tables[0].Buried; len(b) != 1 || b[0].Chain != "PREROUTING" {
+		t.Errorf("Dump after an early foreign rule: buried %v, want the PREROUTING jump", b)
+	}
+	apply(rs)
+	expect(rs)
+	early := "-A PREROUTING -s " + foreignSrc + " -m comment --comment early -j ACCEPT"
+	if got := save(); strings.Count(got, early+"\n") != 1 ||
+		strings.Index(got, early) < strings.Index(got, "-A PREROUTING -m comment --comment \"ipvs-proxy service portals\"") {
+		t.Errorf("want our PREROUTING jump moved before the early rule, which stays:\n%s", got)
 	}
 
 	// The other local-traffic detectors round-trip through iptables-save

@@ -124,11 +124,23 @@ func (s *saved) ours(name string) Table {
 			t.Chains = append(t.Chains, Chain{Name: c})
 		}
 	}
+	foreignAbove := map[string]bool{} // built-in chain -> a rule of someone else's seen
 	for _, r := range s.rules {
 		if i, ok := idx[r.chain]; ok {
 			t.Chains[i].Rules = append(t.Chains[i].Rules, r.spec)
-		} else if slices.Contains(builtins[name], r.chain) && strings.HasPrefix(target(r.spec), ChainPrefix) {
-			t.Jumps = append(t.Jumps, Jump{Chain: r.chain, Rule: r.spec})
+			continue
+		}
+		if !slices.Contains(builtins[name], r.chain) {
+			continue
+		}
+		if !strings.HasPrefix(target(r.spec), ChainPrefix) {
+			foreignAbove[r.chain] = true
+			continue
+		}
+		j := Jump{Chain: r.chain, Rule: r.spec}
+		t.Jumps = append(t.Jumps, j)
+		if foreignAbove[r.chain] {
+			t.Buried = append(t.Buried, j)
 		}
 	}
 	c := canonical(Ruleset{Tables: []Table{t}})

@@ -76,6 +76,8 @@ func TestParseSaveOurs(t *testing.T) {
 		// The duplicate is kept so Apply can delete it; the rule of
 		// KUBE-SERVICES that enters ours is not ours.
 		Jumps: []Jump{jump, jump},
+		// Both follow kube-proxy's jump into KUBE-SERVICES: not first.
+		Buried: []Jump{jump, jump},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ours:\n%+v\nwant:\n%+v", got, want)

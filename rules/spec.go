@@ -27,9 +27,13 @@ func (s Spec) Validate() error {
 			return fmt.Errorf("rules: local interface %q is not an interface name (1-15 characters, optionally followed by +)", i)
 		}
 	}
-	for _, n := range []struct{ what, name string }{
+	names := []struct{ what, name string }{
 		{"cluster IP", s.ClusterIPSet}, {"node port", s.NodePortSet}, {"hairpin", s.HairpinSet},
-	} {
+	}
+	if s.External.enabled() {
+		names = append(names, s.External.names()...)
+	}
+	for _, n := range names {
 		if n.name == "" || len(n.name) > 31 {
 			return fmt.Errorf("rules: %s set name %q must be 1-31 bytes", n.what, n.name)
 		}

@@ -4,16 +4,18 @@ import "strings"
 
 // String renders rs as the iptables-restore --noflush input Apply feeds for
 // our chains, one block per table. The jumps from built-in chains follow as
-// comment lines because Apply appends each only when it is missing (feeding
-// them verbatim would duplicate them on every sync); a "#" line is a comment
-// to iptables-restore, so the text stays valid input. Example:
+// comment lines because Apply inserts each only when it is missing or no
+// longer first (feeding them verbatim would duplicate them on every sync); a
+// "#" line is a comment to iptables-restore, so the text stays valid input.
+// Jumps a Dump found buried under someone else's rules are listed last.
+// Example:
 //
 //	# ip6tables-restore --noflush
 //	*nat
 //	:IPVS-PROXY-SERVICES - [0:0]
 //	-A IPVS-PROXY-SERVICES -m set --match-set S dst,dst -j IPVS-PROXY-MARK-MASQ
-//	# jumps, appended once when missing:
-//	# -A PREROUTING -j IPVS-PROXY-SERVICES
+//	# jumps, inserted first in their chains and kept first:
+//	# -I PREROUTING -j IPVS-PROXY-SERVICES
 //	COMMIT
 func (rs Ruleset) String() string {
 	var b strings.Builder
@@ -22,9 +24,15 @@ func (rs Ruleset) String() string {
 		b.WriteString("*" + t.Name + "\n")
 		writeChains(&b, t)
 		if len(t.Jumps) > 0 {
-			b.WriteString("# jumps, appended once when missing:\n")
+			b.WriteString("# jumps, inserted first in their chains and kept first:\n")
 			for _, j := range t.Jumps {
-				b.WriteString("# -A " + j.Chain + " " + j.Rule + "\n")
+				b.WriteString("# -I " + j.Chain + " " + j.Rule + "\n")
+			}
+		}
+		if len(t.Buried) > 0 {
+			b.WriteString("# jumps found after someone else's rules (Apply moves them first):\n")
+			for _, j := range t.Buried {
+				b.WriteString("# buried: -A " + j.Chain + " " + j.Rule + "\n")
 			}
 		}
 		b.WriteString("COMMIT\n")

@@ -17,17 +17,17 @@ const typicalText = `# iptables-restore --noflush
 -A IPVS-PROXY-POSTROUTING -m comment --comment "ipvs-proxy: service traffic requiring SNAT" -j MASQUERADE --random-fully
 -A IPVS-PROXY-SERVICES ! -s 10.244.0.0/16 -m comment --comment "ipvs-proxy: cluster IP traffic from outside the cluster CIDR" -m set --match-set IPVS-PROXY-CLUSTER-IP dst,dst -j IPVS-PROXY-MARK-MASQ
 -A IPVS-PROXY-SERVICES -m comment --comment "ipvs-proxy: node port traffic" -m set --match-set IPVS-PROXY-NODE-PORT dst,dst -j IPVS-PROXY-MARK-MASQ
-# jumps, appended once when missing:
-# -A OUTPUT -m comment --comment "ipvs-proxy service portals" -j IPVS-PROXY-SERVICES
-# -A POSTROUTING -m comment --comment "ipvs-proxy postrouting rules" -j IPVS-PROXY-POSTROUTING
-# -A PREROUTING -m comment --comment "ipvs-proxy service portals" -j IPVS-PROXY-SERVICES
+# jumps, inserted first in their chains and kept first:
+# -I OUTPUT -m comment --comment "ipvs-proxy service portals" -j IPVS-PROXY-SERVICES
+# -I POSTROUTING -m comment --comment "ipvs-proxy postrouting rules" -j IPVS-PROXY-POSTROUTING
+# -I PREROUTING -m comment --comment "ipvs-proxy service portals" -j IPVS-PROXY-SERVICES
 COMMIT
 *filter
 :IPVS-PROXY-FORWARD - [0:0]
 -A IPVS-PROXY-FORWARD -m comment --comment "ipvs-proxy: forward marked service traffic" -m mark --mark 0x2000/0x2000 -j ACCEPT
 -A IPVS-PROXY-FORWARD -m comment --comment "ipvs-proxy: forward established service traffic" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
-# jumps, appended once when missing:
-# -A FORWARD -m comment --comment "ipvs-proxy forwarding rules" -j IPVS-PROXY-FORWARD
+# jumps, inserted first in their chains and kept first:
+# -I FORWARD -m comment --comment "ipvs-proxy forwarding rules" -j IPVS-PROXY-FORWARD
 COMMIT
 `
 
@@ -53,7 +53,7 @@ func TestStringIPv6AndEmpty(t *testing.T) {
 // in the save format parseSave reads, and parses back to the same Ruleset.
 func TestStringParsesBack(t *testing.T) {
 	rs := For(spec(IPv4, "10.244.0.0/16", "10.96.0.0/12"))
-	text := strings.ReplaceAll(rs.String(), "# -A ", "-A ")
+	text := strings.ReplaceAll(rs.String(), "# -I ", "-A ")
 	tables, err := parseSave(text)
 	if err != nil {
 		t.Fatal(err)

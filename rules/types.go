@@ -31,6 +31,10 @@ type Spec struct {
 	MasqueradeBit int
 	// The ipset names (hash:ip,port for the first two, hash:ip,port,ip for hairpin).
 	ClusterIPSet, NodePortSet, HairpinSet string
+	// External are the sets of external IPs, load balancers, source ranges,
+	// health checks and the dummy-link port filter; with its zero value the
+	// rules for them are left out (see external.go).
+	External ExternalSets
 }
 
 // Ruleset is the content of ipvs-proxy's chains for one family, in
@@ -44,8 +48,15 @@ type Ruleset struct {
 type Table struct {
 	Name   string
 	Chains []Chain
-	// Jumps are rules appended to built-in chains once, e.g. {"POSTROUTING", "-j IPVS-PROXY-POSTROUTING"}.
+	// Jumps are rules at the top of built-in chains, e.g. {"POSTROUTING",
+	// "-j IPVS-PROXY-POSTROUTING"}: Apply inserts them (iptables -I) before
+	// every rule of someone else's, and moves them back there when they are
+	// no longer first, so an earlier ACCEPT or REJECT cannot bypass them.
 	Jumps []Jump
+	// Buried is set only by Dump: the jumps of Jumps that follow a rule of
+	// someone else's in their built-in chain. For never sets it, so a Dump
+	// with buried jumps differs from For's rules and Apply moves them up.
+	Buried []Jump
 }
 
 // Chain is one of our chains and its rules (each without "-A CHAIN").
@@ -63,7 +74,8 @@ type Jump struct {
 // Interface installs and reads our rules.
 type Interface interface {
 	// Apply makes our chains hold exactly rs (one iptables-restore --noflush),
-	// adding the jumps from built-in chains that are missing; nothing else is touched.
+	// with the jumps from built-in chains first in those chains; nothing else
+	// is touched.
 	Apply(rs Ruleset) error
 	// Dump returns what our chains and jumps hold now, as a Ruleset in the same
 	// canonical form For produces (so Dump after Apply(rs) equals rs).

@@ -38,6 +38,9 @@ func TestPlanGolden(t *testing.T) {
 		args:   []string{"-f", examples + "/parity.yaml", "--node-name", "node-z", "--detect-local-mode", "NodeCIDR"},
 		stderr: []string{"skipping: Service default/web-local: EndpointSlice default/web-local-0: endpoint address 239.1.1.1 is multicast (skipped)"},
 	}, {
+		golden: "web-loadbalancer",
+		args:   []string{"-f", examples + "/web-loadbalancer.yaml", "--node-name", "node-a", "--node-addresses", "192.168.1.10"},
+	}, {
 		golden: "examples-folder",
 		args:   []string{"-f", examples, "--node-name", "node-a"},
 		stderr: []string{"warning: Service default/web-nodeport and Service default/web-nodeport-multi both want virtual server TCP 192.168.1.10:30080; Service default/web-nodeport has them",

@@ -161,6 +161,9 @@ func chainRules(text string) []string {
 			continue
 		}
 		l = strings.TrimPrefix(l, "# ")
+		if strings.HasPrefix(l, "-I ") { // the plan's jumps, inserted first
+			l = "-A " + l[len("-I "):]
+		}
 		if !strings.Contains(l, "IPVS-PROXY") && !strings.Contains(l, "ipvs-proxy") {
 			continue
 		}
@@ -309,7 +312,8 @@ func converge(t *testing.T) snapshot {
 func without(l []string, ignore []string) []string {
 	return slices.DeleteFunc(slices.Clone(l), func(s string) bool {
 		return slices.ContainsFunc(ignore, func(i string) bool {
-			return strings.Contains(s, " "+i+":") || strings.Contains(s, " "+i+",") || strings.HasPrefix(s, i+"/")
+			return strings.Contains(s, " "+i+":") || strings.Contains(s, " "+i+",") || strings.HasPrefix(s, i+"/") ||
+				strings.HasSuffix(s, " "+i) // a hash:ip member (the VIPs set)
 		})
 	})
 }

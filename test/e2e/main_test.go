@@ -308,12 +308,18 @@ func httpGet(url string) (string, error) {
 
 // --- helpers run as the test binary itself (E2E_HELPER) ----------------------
 
-// serve answers every request with E2E_NAME (keep-alive on).
+// serve answers every request with E2E_NAME (keep-alive on), and
+// /source with the client address the pod sees (source-IP preservation).
 func serve() {
 	name := os.Getenv("E2E_NAME")
 	srv := &http.Server{
 		Addr: fmt.Sprintf(":%d", podPort),
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/source" {
+				host, _, _ := net.SplitHostPort(r.RemoteAddr)
+				fmt.Fprintln(w, host)
+				return
+			}
 			fmt.Fprintln(w, name)
 		}),
 	}
