@@ -78,6 +78,11 @@ if [[ $ready != 1 ]]; then
 fi
 step "control plane $(grep '^READY' "$ART/controlplane.out")"
 
+step "manifests: kubectl apply -k config/default --dry-run=server"
+KUBECTL=_output/tools/bin/kubectl hack/manifests-check.sh "$CP_DIR/admin.kubeconfig" >"$ART/manifests.log" 2>&1 ||
+  { cat "$ART/manifests.log" >&2; fail "server-side dry run of config/default (log: $ART/manifests.log)"; }
+tail -n 1 "$ART/manifests.log" >&2
+
 step "sandbox: hack/e2e-guest.sh"
 set +e
 SANDBOX_TIMEOUT=${SANDBOX_TIMEOUT:-${E2E_TIMEOUT:-3000}} hack/sandbox --mem 3072 --net-fwd "$PORT" --rw "$ART" \

@@ -46,8 +46,10 @@ type Config struct {
 	LogFormat string `mapstructure:"logFormat" json:"logFormat,omitempty"`
 	// Verbosity is the logr V level to print (0 = changes are not logged, 2 = every change).
 	Verbosity int `mapstructure:"verbosity" json:"verbosity,omitempty"`
-	// HealthzAddress serves /healthz and /metrics; empty disables it.
+	// HealthzAddress serves kube-proxy's /healthz and /livez; empty disables it.
 	HealthzAddress string `mapstructure:"healthzAddress" json:"healthzAddress,omitempty"`
+	// MetricsAddress serves /metrics (Prometheus); empty disables it.
+	MetricsAddress string `mapstructure:"metricsAddress" json:"metricsAddress,omitempty"`
 }
 
 // Defaults returns the configuration used when nothing is set.
@@ -65,6 +67,8 @@ func Defaults() Config {
 		SyncPeriod:     30 * time.Second,
 		LogFormat:      "text",
 		Verbosity:      0,
+		HealthzAddress: "0.0.0.0:10256",   // kube-proxy's
+		MetricsAddress: "127.0.0.1:10249", // kube-proxy's
 	}
 }
 

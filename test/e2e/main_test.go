@@ -257,7 +257,7 @@ func startProxy() error {
 		default:
 		}
 		body, err := httpGet("http://" + healthz + "/healthz")
-		if err == nil && body != "ok" {
+		if err == nil && !strings.Contains(body, `"healthy":true`) { // kube-proxy's JSON, 200 once ready
 			err = fmt.Errorf("healthz: %q", body)
 		}
 		return err
