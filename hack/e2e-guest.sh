@@ -10,6 +10,11 @@ ART=${E2E_ARTIFACTS:?run through hack/e2e.sh}
 SUMMARY=$ART/summary.txt
 : >"$SUMMARY"
 passed=0 failed=0 bad=0
+# The image's iptables tools first (hack/e2e.sh), so ipvs-proxy execs those.
+if [[ -n ${E2E_PATH_PREFIX:-} ]]; then
+  export PATH=$E2E_PATH_PREFIX:$PATH
+  echo "=== using the image: $E2E_IPVS_PROXY, $(command -v iptables-restore)" | tee -a "$SUMMARY"
+fi
 
 # run NAME DIR BINARY ARGS...: runs a go test binary in its package folder
 # with -test.v, logs to $ART/NAME.log, counts --- PASS / --- FAIL lines.

@@ -16,6 +16,8 @@
 #   E2E_KEEP=1          keep the control plane running after the tests
 #                       (KUBECONFIG=_output/e2e/controlplane/admin.kubeconfig)
 #   E2E_TIMEOUT=SECS    kill the VM after SECS (default 3000)
+#   E2E_IMAGE=0         run the plain build instead of the image's ipvs-proxy
+#                       and iptables tools (default: hack/image.sh --check first)
 # Artifacts (logs, kernel state, objects, plans): _output/e2e/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +45,18 @@ for pkg in ipvs ipset netif rules test/e2e; do
   name=${pkg//\//-}
   go test -p 2 -c -o "$OUT/$name.test" "./$pkg" || fail "go test -c ./$pkg"
 done
+
+# The e2e runs the image's ipvs-proxy and iptables tools (E2E_IMAGE=0: the
+# plain build and the machine's iptables).
+PROXY_BIN=$ROOT/_output/bin/ipvs-proxy
+PATH_PREFIX=
+if [[ ${E2E_IMAGE:-1} == 1 ]]; then
+  step "image: hack/image.sh --check"
+  hack/image.sh --check >"$OUT/image.log" 2>&1 || { tail -n 30 "$OUT/image.log" >&2; fail "hack/image.sh --check (log: $OUT/image.log)"; }
+  grep -E '^image (ipvs-proxy|check)' "$OUT/image.log" >&2 || true
+  PROXY_BIN=$ROOT/_output/image/rootfs/ipvs-proxy
+  PATH_PREFIX=$ROOT/_output/image/rootfs/usr/sbin
+fi
 
 rm -rf "$ART" "$CP_DIR"
 mkdir -p "$ART" "$CP_DIR"
@@ -92,7 +106,8 @@ SANDBOX_TIMEOUT=${SANDBOX_TIMEOUT:-${E2E_TIMEOUT:-3000}} hack/sandbox --mem 3072
   -e E2E_KUBECONFIG="$CP_DIR/ipvs-proxy-guest.kubeconfig" \
   -e E2E_ADMIN_KUBECONFIG="$CP_DIR/admin-guest.kubeconfig" \
   -e E2E_KUBECTL="$ROOT/_output/tools/bin/kubectl" \
-  -e E2E_IPVS_PROXY="$ROOT/_output/bin/ipvs-proxy" \
+  -e E2E_IPVS_PROXY="$PROXY_BIN" \
+  -e E2E_PATH_PREFIX="$PATH_PREFIX" \
   -- hack/e2e-guest.sh 2>&1 | tee "$ART/guest.log"
 rc=${PIPESTATUS[0]}
 set -e
