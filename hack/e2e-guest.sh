@@ -49,6 +49,7 @@ if [[ ${E2E_SKIP_KERNEL:-0} != 1 ]]; then
   # what ipvs-proxy uses here) is enough unless E2E_FULL=1.
   [[ ${E2E_FULL:-0} == 1 ]] || rules_args=(-test.skip '^TestKernel$/^legacy/')
   run rules rules "$BIN/rules.test" -test.timeout 900s "${rules_args[@]}"
+  run cleanup cleanup "$BIN/cleanup.test" -test.timeout 600s
 fi
 e2e_args=()
 [[ -n ${E2E_RUN:-} ]] && e2e_args=(-test.run "$E2E_RUN")

@@ -11,7 +11,7 @@
 # Environment:
 #   E2E_PORT=16443      API server port (forwarded into the guest)
 #   E2E_RUN=REGEXP      only these e2e tests (-test.run)
-#   E2E_SKIP_KERNEL=1   skip the kernel adapter tests (ipvs ipset netif rules)
+#   E2E_SKIP_KERNEL=1   skip the kernel adapter tests (ipvs ipset netif rules cleanup)
 #   E2E_FULL=1          also the slow rules tests (legacy iptables backend)
 #   E2E_KEEP=1          keep the control plane running after the tests
 #                       (KUBECONFIG=_output/e2e/controlplane/admin.kubeconfig)
@@ -41,7 +41,7 @@ hack/tools.sh core || fail "hack/tools.sh core"
 step "build ipvs-proxy and test binaries"
 mkdir -p "$ROOT/_output/bin" "$OUT"
 go build -p 2 -o _output/bin/ipvs-proxy ./cmd/ipvs-proxy || fail "go build ./cmd/ipvs-proxy"
-for pkg in ipvs ipset netif rules test/e2e; do
+for pkg in ipvs ipset netif rules cleanup test/e2e; do
   name=${pkg//\//-}
   go test -p 2 -c -o "$OUT/$name.test" "./$pkg" || fail "go test -c ./$pkg"
 done
