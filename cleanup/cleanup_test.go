@@ -62,7 +62,7 @@ func newTestKernel(t *testing.T) *testKernel {
 		must(t, tk.ipvs.AddVirtualServer(ipvs.VirtualServer{Key: k, Scheduler: "rr"}))
 	}
 	tk.links.AddLink("eth0", "device", netip.MustParseAddr("192.168.1.10"))
-	tk.links.AddLink("kube-ipvs0", "dummy", netip.MustParseAddr("10.96.0.10"), netip.MustParseAddr("10.96.0.20"))
+	tk.links.AddLink("kube-ipvs0", "dummy", netip.MustParseAddr("10.96.0.10"), netip.MustParseAddr("10.96.0.20"), netip.MustParseAddr("fe80::1"))
 	must(t, tk.rules.Apply(rules.Ruleset{Family: rules.IPv4, Tables: []rules.Table{{
 		Name:   "nat",
 		Chains: []rules.Chain{{Name: "IPVS-PROXY-SERVICES", Rules: []string{"-j RETURN"}}},
@@ -119,7 +119,7 @@ ipset destroy IPVS-PROXY6-NODE-PORT
 	}
 	addrs, err := tk.links.Addresses("kube-ipvs0")
 	must(t, err)
-	if len(addrs) != 1 || addrs[0].String() != "10.96.0.20" {
+	if len(addrs) != 2 || addrs[0].String() != "10.96.0.20" || addrs[1].String() != "fe80::1" {
 		t.Errorf("kube-ipvs0 after cleanup: %v", addrs)
 	}
 	if sets := tk.sets.Sets(); len(sets) != 1 || sets[0].Name != "KUBE-CLUSTER-IP" {

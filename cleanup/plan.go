@@ -150,7 +150,8 @@ func Ours(o Observed) Plan {
 // servers on the dummy link's or the node's addresses that ipvs-proxy's
 // ledger does not record (kube-proxy binds ClusterIPs, external and
 // load-balancer IPs to kube-ipvs0 and puts NodePorts on node addresses),
-// the dummy-link addresses no ClusterIP entry of ours carries, its KUBE-*
+// the dummy-link addresses no ClusterIP entry of ours carries (except the
+// kernel's link-local one), its KUBE-*
 // chains (ForeignRules) and its sets. Virtual servers on other addresses
 // are left alone.
 func KubeProxy(o Observed) Plan {
@@ -159,7 +160,8 @@ func KubeProxy(o Observed) Plan {
 	onNode := map[netip.Addr]bool{}
 	for _, a := range o.DummyAddresses {
 		onNode[a] = true
-		if !own.OwnsAddress(a) {
+		// The kernel's own link-local address is nobody's Service.
+		if !own.OwnsAddress(a) && !a.IsLinkLocalUnicast() {
 			p.Addresses = append(p.Addresses, a)
 		}
 	}
