@@ -94,6 +94,13 @@ func (s *Status) waitForCaches(ctx context.Context, ws []*watchedCache) bool {
 		if now := time.Now(); !now.Before(next) {
 			next = now.Add(cacheLogInterval)
 			kv := []any{"apiServer", s.APIServer, "waiting", missing, "since", start.UTC().Format(time.RFC3339), "elapsed", now.Sub(start).Round(time.Second)}
+			if lastErr == nil && s.Probe != nil {
+				// client-go retries a refused connection inside the
+				// reflector without reporting it: ask the server directly.
+				pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				lastErr = s.Probe(pctx)
+				cancel()
+			}
 			if lastErr != nil {
 				kv = append(kv, "lastError", lastErr.Error())
 			}

@@ -53,6 +53,10 @@ func Run(ctx context.Context, cfg v1alpha1.Config) error {
 	// Health like kube-proxy's: unhealthy after twice the sync period of queued work.
 	st := NewStatus(metrics.New(), 2*cfg.SyncPeriod, nil)
 	st.APIServer = restCfg.Host
+	st.Probe = func(ctx context.Context) error {
+		_, err := client.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
+		return err
+	}
 	ctrl := NewController(client, NewReconciler(countKernel(k, st.Metrics()), cfg), cfg, recorder)
 	ctrl.status = st
 	for _, s := range []struct {

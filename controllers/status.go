@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 	"sync"
@@ -29,6 +30,9 @@ const toBeDeletedTaint = "ToBeDeletedByClusterAutoscaler"
 type Status struct {
 	// APIServer is where the client talks to, for log lines.
 	APIServer string
+	// Probe, when set, is asked for the reason while the caches cannot sync
+	// and no list/watch error has been reported (run.go: GET /version).
+	Probe func(context.Context) error
 
 	m       *metrics.Metrics
 	now     func() time.Time

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,7 +20,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
 	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
@@ -362,5 +365,50 @@ func TestUnreachableAPIServer(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after cancel")
+	}
+}
+
+// With a real client, client-go retries a refused connection inside the
+// reflector and never reports it; the log line then gets its reason from
+// Status.Probe (run.go: GET /version).
+func TestUnreachableAPIServerProbeGivesReason(t *testing.T) {
+	old := cacheLogInterval
+	cacheLogInterval = 100 * time.Millisecond
+	defer func() { cacheLogInterval = old }()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := "https://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	client, err := kubernetes.NewForConfig(&rest.Config{Host: host, TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	ctrl := NewController(client, NewReconciler(newFakeKernel().Kernel, cfg), cfg, nil)
+	ctrl.status.APIServer = host
+	ctrl.status.Probe = func(ctx context.Context) error {
+		_, err := client.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
+		return err
+	}
+	var mu sync.Mutex
+	var logs strings.Builder
+	log := funcr.New(func(prefix, args string) {
+		mu.Lock()
+		logs.WriteString(args + "\n")
+		mu.Unlock()
+	}, funcr.Options{})
+	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), log))
+	done := make(chan error, 1)
+	go func() { done <- ctrl.Run(ctx) }()
+	waitFor(t, "a log line with the reason", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(logs.String(), `"lastError"=`) && strings.Contains(logs.String(), "connection refused")
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run after cancel = %v, want nil", err)
 	}
 }
