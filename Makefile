@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 
-.PHONY: build unit fuzz test lint e2e demo bench tools sandbox-shell clean
+.PHONY: build unit fuzz test lint e2e demo bench tools sandbox-shell clean image
 
 build:
 	$(GO) build -o _output/bin/ipvs-proxy ./cmd/ipvs-proxy
@@ -30,6 +30,9 @@ bench:
 
 tools:
 	hack/tools.sh
+
+image:
+	hack/image.sh
 
 sandbox-shell:
 	hack/sandbox -- /bin/sh

@@ -57,7 +57,7 @@ func NewController(client kubernetes.Interface, rec *Reconciler, cfg v1alpha1.Co
 		cfg:      cfg,
 		rec:      rec,
 		events:   events,
-		status:   &Status{},
+		status:   NewStatus(nil, 2*cfg.SyncPeriod, nil),
 		pending:  map[types.NamespacedName]struct{}{},
 		reported: map[types.NamespacedName]string{},
 	}
@@ -75,7 +75,6 @@ func (c *Controller) Status() *Status { return c.status }
 
 // Run starts the informers, waits for their caches, then syncs until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	log := logr.FromContextOrDiscard(ctx)
 	factory := informers.NewSharedInformerFactoryWithOptions(c.client, 0, informers.WithTransform(trim))
 	svcInf := factory.Core().V1().Services()
 	sliceInf := factory.Discovery().V1().EndpointSlices()
@@ -106,14 +105,19 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.src = cacheSource{services: svcInf.Lister(), slices: sliceInf.Informer().GetIndexer()}
 	c.nodes = nodeInf.GetStore()
+	// Health and metrics (status.go): change counters, queued updates, this Node.
+	ws, err := c.status.watch(svcInf.Informer(), sliceInf.Informer(), nodeInf, c.cfg.NodeName)
+	if err != nil {
+		return err
+	}
 
 	factory.Start(ctx.Done())
 	nodeFactory.Start(ctx.Done())
-	start := time.Now()
-	if !cache.WaitForCacheSync(ctx.Done(), svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced, nodeInf.HasSynced) {
-		return fmt.Errorf("waiting for informer caches: %w", ctx.Err())
+	if !c.status.waitForCaches(ctx, ws) {
+		factory.Shutdown()
+		nodeFactory.Shutdown()
+		return nil // stopped (SIGTERM) before the caches synced: a clean exit
 	}
-	log.Info("caches synced", "elapsed", time.Since(start))
 	go c.drainTicker(ctx, c.cfg.DrainCheckPeriod)
 	c.runner.Run(ctx)
 	factory.Shutdown()
@@ -180,7 +184,7 @@ func (c *Controller) sync(ctx context.Context, full bool) error {
 		res, err = c.rec.Incremental(ctx, c.src, names)
 	}
 	elapsed := time.Since(start)
-	c.status.record(full, elapsed, res.Plan.Len(), err)
+	c.status.record(c.rec, full, names, res, elapsed, err)
 	if err != nil {
 		log.Error(err, "sync failed; retrying with a full sync", "full", full, "services", len(names), "changes", res.Plan.Len(), "elapsed", elapsed)
 	} else {
@@ -197,6 +201,7 @@ func (c *Controller) sync(ctx context.Context, full bool) error {
 	c.syncHealthChecks(ctx, full, names)
 	c.forget(full, err, names, res.Problems)
 	c.retryFailed(full, err, names, res.Retry)
+	c.status.problems(len(c.reported))
 	return err
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/healthcheck"
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/metrics"
 	"github.com/ipvs-proxy/ipvs-proxy/netif"
 	"github.com/ipvs-proxy/ipvs-proxy/rules"
 	"github.com/ipvs-proxy/ipvs-proxy/sysctl"
@@ -50,22 +52,50 @@ func Run(ctx context.Context, cfg v1alpha1.Config) error {
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "ipvs-proxy", Host: cfg.NodeName})
 
-	ctrl := NewController(client, NewReconciler(k, cfg), cfg, recorder)
-	hc := healthcheck.NewManager(healthcheck.Listen, func() bool { return ctrl.Status().Healthy(2*cfg.SyncPeriod + time.Minute) })
+	// Health like kube-proxy's: unhealthy after twice the sync period of queued work.
+	st := NewStatus(metrics.New(), 2*cfg.SyncPeriod, nil)
+	st.APIServer = restCfg.Host
+	st.Probe = func(ctx context.Context) error {
+		_, err := client.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
+		return err
+	}
+	ctrl := NewController(client, NewReconciler(countKernel(k, st.Metrics()), cfg), cfg, recorder)
+	ctrl.status = st
+	hc := healthcheck.NewManager(healthcheck.Listen, func() bool { return st.Healthy(2*cfg.SyncPeriod + time.Minute) })
 	defer hc.Close()
 	ctrl.EnableHealthChecks(hc)
-	if cfg.HealthzAddress != "" {
-		srv := &http.Server{Addr: cfg.HealthzAddress, Handler: healthMux(ctrl.Status(), 2*cfg.SyncPeriod+time.Minute), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error(err, "healthz server stopped", "address", cfg.HealthzAddress)
-			}
-		}()
-		defer srv.Close()
+	for _, s := range []struct {
+		what, addr string
+		mux        *http.ServeMux
+	}{{"healthz", cfg.HealthzAddress, healthMux(st)}, {"metrics", cfg.MetricsAddress, metricsMux(st)}} {
+		if s.addr == "" {
+			continue
+		}
+		stop, err := serve(ctx, s.what, s.addr, s.mux)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
-	log.Info("starting", "node", cfg.NodeName, "scheduler", cfg.Scheduler, "dummyInterface", cfg.DummyInterface,
-		"drainTimeout", cfg.DrainTimeout, "drainCheckPeriod", cfg.DrainCheckPeriod)
+	log.Info("starting", "node", cfg.NodeName, "apiServer", restCfg.Host, "scheduler", cfg.Scheduler, "dummyInterface", cfg.DummyInterface,
+		"healthz", cfg.HealthzAddress, "metrics", cfg.MetricsAddress, "drainTimeout", cfg.DrainTimeout, "drainCheckPeriod", cfg.DrainCheckPeriod)
 	return ctrl.Run(ctx)
+}
+
+// serve listens on addr now (so a port in use is an error at start) and
+// serves mux in the background until the returned stop is called.
+func serve(ctx context.Context, what, addr string, mux http.Handler) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s server: %w", what, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logr.FromContextOrDiscard(ctx).Error(err, "server stopped", "server", what, "address", addr)
+		}
+	}()
+	return func() { _ = srv.Close() }, nil
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {
@@ -110,17 +140,4 @@ func OpenKernel() (Kernel, func(), error) {
 	}
 	k := Kernel{IPVS: iv, Sets: sets, Links: links, Rules: rl, Sysctls: sysctl.New(), Conntrack: conntrack.Netlink{}}
 	return k, func() { iv.Close(); sets.Close(); links.Close() }, nil
-}
-
-func healthMux(st *Status, maxAge time.Duration) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if !st.Healthy(maxAge) {
-			http.Error(w, "no successful sync recently", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) { st.WriteMetrics(w) })
-	return mux
 }

@@ -32,7 +32,7 @@ func (c *Controller) refresh(ctx context.Context) (bool, error) {
 	res, more, err := c.rec.RefreshStep(ctx, c.src, refreshStepServices)
 	elapsed := time.Since(start)
 	if err != nil || !more {
-		c.status.record(false, elapsed, res.Plan.Len(), err)
+		c.status.record(c.rec, false, nil, res, elapsed, err)
 	}
 	if err != nil {
 		log.Error(err, "refresh failed; retrying with a full sync", "changes", res.Plan.Len(), "elapsed", elapsed)

@@ -10,6 +10,11 @@ ART=${E2E_ARTIFACTS:?run through hack/e2e.sh}
 SUMMARY=$ART/summary.txt
 : >"$SUMMARY"
 passed=0 failed=0 bad=0
+# The image's iptables tools first (hack/e2e.sh), so ipvs-proxy execs those.
+if [[ -n ${E2E_PATH_PREFIX:-} ]]; then
+  export PATH=$E2E_PATH_PREFIX:$PATH
+  echo "=== using the image: $E2E_IPVS_PROXY, $(command -v iptables-restore)" | tee -a "$SUMMARY"
+fi
 
 # run NAME DIR BINARY ARGS...: runs a go test binary in its package folder
 # with -test.v, logs to $ART/NAME.log, counts --- PASS / --- FAIL lines. A
@@ -53,6 +58,10 @@ if [[ ${E2E_SKIP_KERNEL:-0} != 1 ]]; then
   # what ipvs-proxy uses here) is enough unless E2E_FULL=1.
   [[ ${E2E_FULL:-0} == 1 ]] || rules_args=(-test.skip '^TestKernel$/^legacy/')
   run rules rules "$BIN/rules.test" -test.timeout 900s "${rules_args[@]}"
+  run cleanup cleanup "$BIN/cleanup.test" -test.timeout 600s
+  run conntrack conntrack "$BIN/conntrack.test" -test.timeout 600s -test.run Kernel
+  # The Reconciler against the real adapters (ledger repair in place).
+  run controllers controllers "$BIN/controllers.test" -test.timeout 600s -test.run Kernel
 fi
 e2e_args=()
 [[ -n ${E2E_RUN:-} ]] && e2e_args=(-test.run "$E2E_RUN")

@@ -11,11 +11,13 @@
 # Environment:
 #   E2E_PORT=16443      API server port (forwarded into the guest)
 #   E2E_RUN=REGEXP      only these e2e tests (-test.run)
-#   E2E_SKIP_KERNEL=1   skip the kernel adapter tests (ipvs ipset netif rules)
+#   E2E_SKIP_KERNEL=1   skip the kernel tests (ipvs ipset netif rules cleanup conntrack controllers)
 #   E2E_FULL=1          also the slow rules tests (legacy iptables backend)
 #   E2E_KEEP=1          keep the control plane running after the tests
 #                       (KUBECONFIG=_output/e2e/controlplane/admin.kubeconfig)
 #   E2E_TIMEOUT=SECS    kill the VM after SECS (default 3000)
+#   E2E_IMAGE=0         run the plain build instead of the image's ipvs-proxy
+#                       and iptables tools (default: hack/image.sh --check first)
 # Artifacts (logs, kernel state, objects, plans): _output/e2e/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,10 +41,22 @@ hack/tools.sh core || fail "hack/tools.sh core"
 step "build ipvs-proxy and test binaries"
 mkdir -p "$ROOT/_output/bin" "$OUT"
 go build -p 2 -o _output/bin/ipvs-proxy ./cmd/ipvs-proxy || fail "go build ./cmd/ipvs-proxy"
-for pkg in ipvs ipset netif rules test/e2e; do
+for pkg in ipvs ipset netif rules cleanup conntrack controllers test/e2e; do
   name=${pkg//\//-}
   go test -p 2 -c -o "$OUT/$name.test" "./$pkg" || fail "go test -c ./$pkg"
 done
+
+# The e2e runs the image's ipvs-proxy and iptables tools (E2E_IMAGE=0: the
+# plain build and the machine's iptables).
+PROXY_BIN=$ROOT/_output/bin/ipvs-proxy
+PATH_PREFIX=
+if [[ ${E2E_IMAGE:-1} == 1 ]]; then
+  step "image: hack/image.sh --check"
+  hack/image.sh --check >"$OUT/image.log" 2>&1 || { tail -n 30 "$OUT/image.log" >&2; fail "hack/image.sh --check (log: $OUT/image.log)"; }
+  grep -E '^image (ipvs-proxy|check)' "$OUT/image.log" >&2 || true
+  PROXY_BIN=$ROOT/_output/image/rootfs/ipvs-proxy
+  PATH_PREFIX=$ROOT/_output/image/rootfs/usr/sbin
+fi
 
 rm -rf "$ART" "$CP_DIR"
 mkdir -p "$ART" "$CP_DIR"
@@ -78,6 +92,11 @@ if [[ $ready != 1 ]]; then
 fi
 step "control plane $(grep '^READY' "$ART/controlplane.out")"
 
+step "manifests: kubectl apply -k config/default --dry-run=server"
+KUBECTL=_output/tools/bin/kubectl hack/manifests-check.sh "$CP_DIR/admin.kubeconfig" >"$ART/manifests.log" 2>&1 ||
+  { cat "$ART/manifests.log" >&2; fail "server-side dry run of config/default (log: $ART/manifests.log)"; }
+tail -n 1 "$ART/manifests.log" >&2
+
 step "sandbox: hack/e2e-guest.sh"
 set +e
 SANDBOX_TIMEOUT=${SANDBOX_TIMEOUT:-${E2E_TIMEOUT:-3000}} hack/sandbox --mem 3072 --net-fwd "$PORT" --rw "$ART" \
@@ -87,7 +106,8 @@ SANDBOX_TIMEOUT=${SANDBOX_TIMEOUT:-${E2E_TIMEOUT:-3000}} hack/sandbox --mem 3072
   -e E2E_KUBECONFIG="$CP_DIR/ipvs-proxy-guest.kubeconfig" \
   -e E2E_ADMIN_KUBECONFIG="$CP_DIR/admin-guest.kubeconfig" \
   -e E2E_KUBECTL="$ROOT/_output/tools/bin/kubectl" \
-  -e E2E_IPVS_PROXY="$ROOT/_output/bin/ipvs-proxy" \
+  -e E2E_IPVS_PROXY="$PROXY_BIN" \
+  -e E2E_PATH_PREFIX="$PATH_PREFIX" \
   -- hack/e2e-guest.sh 2>&1 | tee "$ART/guest.log"
 rc=${PIPESTATUS[0]}
 set -e

@@ -68,8 +68,10 @@ type Config struct {
 	LogFormat string `mapstructure:"logFormat" json:"logFormat,omitempty"`
 	// Verbosity is the logr V level to print (0 = changes are not logged, 2 = every change).
 	Verbosity int `mapstructure:"verbosity" json:"verbosity,omitempty"`
-	// HealthzAddress serves /healthz and /metrics; empty disables it.
+	// HealthzAddress serves kube-proxy's /healthz and /livez; empty disables it.
 	HealthzAddress string `mapstructure:"healthzAddress" json:"healthzAddress,omitempty"`
+	// MetricsAddress serves /metrics (Prometheus); empty disables it.
+	MetricsAddress string `mapstructure:"metricsAddress" json:"metricsAddress,omitempty"`
 
 	// Host settings and graceful termination: see host.go.
 	StrictARP         bool          `mapstructure:"strictARP" json:"strictARP,omitempty"`
@@ -97,6 +99,8 @@ func Defaults() Config {
 		AuditPeriod:    2 * time.Hour, // ~17 ms per real-server dump under emulation: 10k in 2h is ~2% of a core
 		LogFormat:      "text",
 		Verbosity:      0,
+		HealthzAddress: "0.0.0.0:10256",   // kube-proxy's
+		MetricsAddress: "127.0.0.1:10249", // kube-proxy's
 
 		DrainCheckPeriod: DefaultDrainCheckPeriod,
 	}

@@ -87,7 +87,8 @@ func addConfigFlags(fs *pflag.FlagSet) {
 	fs.Duration("audit-period", d.AuditPeriod, "time in which the rolling audit reads all of our kernel state once and repairs drift; 0 disables it")
 	fs.String("log-format", d.LogFormat, "log `FORMAT`: text or json")
 	fs.IntP("verbosity", "v", d.Verbosity, "log `LEVEL` (0 = changes are not logged, 2 = every change); --v works too")
-	fs.String("healthz-address", d.HealthzAddress, "`HOST:PORT` serving /healthz and /metrics; empty disables it")
+	fs.String("healthz-address", d.HealthzAddress, "`HOST:PORT` serving /healthz and /livez; empty disables it")
+	fs.String("metrics-address", d.MetricsAddress, "`HOST:PORT` serving /metrics; empty disables it")
 	addHostFlags(fs, d)
 	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 		if name == "v" {

@@ -32,5 +32,6 @@ func newRootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().String(configFlag, "", "configuration `FILE` (YAML); environment IPVS_PROXY_* and flags override it")
 	root.AddCommand(newRunCommand(), newPlanCommand(), newVersionCommand())
+	root.AddCommand(newCleanupCommand())
 	return root
 }
