@@ -268,13 +268,15 @@ fi
 title "scale web to 1: IPVS follows, and the nodes without the pod still answer"
 t=$(date +%s)
 show kubectl scale deployment web --replicas=1
-if wait_for "$SCALE_TIMEOUT" rs_exactly node-a 192.168.1.10:30080 1; then
+# Graceful termination: removed real servers with connections (TIME_WAIT
+# ones included) stay at weight 0 until IPVS counts none, then go.
+if wait_for "$SCALE_TIMEOUT" rs_is node-a 192.168.1.10:30080 1; then
   dt=$(( $(date +%s) - t ))
   show ip netns exec node-a ipvsadm -Ln -t 192.168.1.10:30080
-  promise "scale to 1: IPVS has 1 real server within ${SCALE_TIMEOUT}s" ok "${dt}s"
+  promise "scale to 1: IPVS has 1 real server of weight 1 within ${SCALE_TIMEOUT}s (the others drain at weight 0)" ok "${dt}s"
 else
   show ip netns exec node-a ipvsadm -Ln -t 192.168.1.10:30080
-  promise "scale to 1: IPVS has 1 real server within ${SCALE_TIMEOUT}s" fail
+  promise "scale to 1: IPVS has 1 real server of weight 1 within ${SCALE_TIMEOUT}s (the others drain at weight 0)" fail
 fi
 wait_for 60 web_pods_are 1
 show kubectl get pods -l app=web -o wide
@@ -291,5 +293,15 @@ done
 promise "NodePort on nodes without a local pod (${others[*]}) forwards to $LAST on $LAST_NODE" "$cross_ok"
 left=$(ip netns list | grep -c '^web-[a-z0-9]*-[a-z0-9]*\( \|$\)' | tr -d ' ')
 [[ $left == 1 ]]; promise "scaled-down pods' network namespaces are gone" "$([[ $? == 0 ]] && echo ok || echo fail)" "$left web pod netns left"
+
+title "drained real servers go once IPVS counts no connection to them (IPVS keeps TIME_WAIT entries ~2 min)"
+if wait_for "${DRAIN_TIMEOUT:-240}" rs_exactly node-a 192.168.1.10:30080 1; then
+  dt=$(( $(date +%s) - t ))
+  show ip netns exec node-a ipvsadm -Ln -t 192.168.1.10:30080
+  promise "drained real servers removed, no weight-0 leftovers" ok "${dt}s after the scale-down"
+else
+  show ip netns exec node-a ipvsadm -Ln -t 192.168.1.10:30080
+  promise "drained real servers removed, no weight-0 leftovers" fail
+fi
 
 verdict

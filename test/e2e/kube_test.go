@@ -134,7 +134,10 @@ func isForeign(line string) bool {
 	return len(f) >= 3 && slices.ContainsFunc(foreignVSs, func(v struct{ vs, rs string }) bool { return v.vs == f[2] })
 }
 
-// ipvsadmOurs is `ipvsadm -Sn` without the hand-made virtual servers.
+// ipvsadmOurs is `ipvsadm -Sn` without the hand-made virtual servers and
+// without draining real servers: a removed TCP endpoint with connections
+// stays at weight 0 until IPVS counts none (graceful termination), and the
+// plan (the desired state) never has one.
 func ipvsadmOurs() ([]string, error) {
 	out, err := sh("ipvsadm", "-Sn")
 	if err != nil {
@@ -142,11 +145,16 @@ func ipvsadmOurs() ([]string, error) {
 	}
 	var ours []string
 	for _, l := range lines(out) {
-		if !isForeign(l) {
+		if !isForeign(l) && !draining(l) {
 			ours = append(ours, l)
 		}
 	}
 	return ours, nil
+}
+
+// draining tells whether an `ipvsadm -Sn` line is a real server at weight 0.
+func draining(line string) bool {
+	return strings.HasPrefix(line, "-a ") && strings.HasSuffix(line, " -w 0")
 }
 
 // chainRules keeps our lines of iptables-save output or of the plan's
