@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/ipvs-proxy/ipvs-proxy/api/v1alpha1"
+	"github.com/ipvs-proxy/ipvs-proxy/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/healthcheck"
 )
 
@@ -75,7 +76,8 @@ func (c *Controller) Status() *Status { return c.status }
 
 // Run starts the informers, waits for their caches, then syncs until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	factory := informers.NewSharedInformerFactoryWithOptions(c.client, 0, informers.WithTransform(trim))
+	factory := informers.NewSharedInformerFactoryWithOptions(c.client, 0, informers.WithTransform(trim),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = proxiedSelector(c.cfg.ServiceProxyName) }))
 	svcInf := factory.Core().V1().Services()
 	sliceInf := factory.Discovery().V1().EndpointSlices()
 	if err := addSliceIndex(sliceInf.Informer()); err != nil {
@@ -275,4 +277,17 @@ func (c *Controller) report(ctx context.Context, problems map[types.NamespacedNa
 			c.events.Event(svc, corev1.EventTypeWarning, "SyncProblem", msg)
 		}
 	}
+}
+
+// proxiedSelector is kube-proxy's informer filter as a label selector:
+// Services and EndpointSlices labelled service.kubernetes.io/headless or
+// service.kubernetes.io/service-proxy-name are not watched at all (a label
+// added later reads as a delete). With a serviceProxyName of our own the
+// objects labelled with it must be watched too, which one selector cannot
+// say, so nothing is filtered here and desired.Proxied decides alone.
+func proxiedSelector(proxyName string) string {
+	if proxyName != "" {
+		return ""
+	}
+	return "!" + desired.HeadlessLabel + ",!" + desired.ProxyNameLabel
 }

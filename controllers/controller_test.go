@@ -9,10 +9,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
+
+	"github.com/ipvs-proxy/ipvs-proxy/desired"
 )
 
 // waitFor polls cond until it holds or eventually passes.
@@ -157,5 +160,30 @@ func TestControllerWithFakeClientset(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no Event for the re-created bad Service")
+	}
+}
+
+// The informers watch what kube-proxy's watch: no headless- or
+// service-proxy-name-labelled objects, unless we have a proxy name of our own.
+func TestProxiedSelector(t *testing.T) {
+	sel, err := labels.Parse(proxiedSelector(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		labels map[string]string
+		want   bool
+	}{
+		{nil, true},
+		{map[string]string{"app": "web"}, true},
+		{map[string]string{desired.HeadlessLabel: ""}, false},
+		{map[string]string{desired.ProxyNameLabel: "other"}, false},
+	} {
+		if got := sel.Matches(labels.Set(tc.labels)); got != tc.want {
+			t.Errorf("selector %q matches %v = %v, want %v", sel, tc.labels, got, tc.want)
+		}
+	}
+	if s := proxiedSelector("ipvs-proxy"); s != "" {
+		t.Errorf("with a proxy name of our own the selector is %q, want none", s)
 	}
 }
