@@ -19,11 +19,6 @@ const (
 	lbIP         = "192.168.50.102" // load-balancer ingress IP (status patched by hand)
 )
 
-// localSliceYAML is sliceYAML with every endpoint on this node.
-func localSliceYAML(name string, addrs ...string) string {
-	return strings.ReplaceAll(sliceYAML(name, addrs...), "conditions: {ready: true}\n", "conditions: {ready: true}\n  nodeName: "+nodeName+"\n")
-}
-
 // fromExt fetches url once from the ext namespace: the whole body (or
 // "ERR ...").
 func fromExt(t *testing.T, url string) string {
@@ -64,9 +59,9 @@ func extRoute(t *testing.T, dst string) {
 func TestExternalIPSourceIP(t *testing.T) {
 	need(t)
 	all := podIPs("pod-a", "pod-b", "pod-c")
-	apply(t, localSliceYAML("ext-cluster", all...))
+	apply(t, sliceYAML("ext-cluster", all...))
 	apply(t, serviceYAML("ext-cluster", "ClusterIP", 80, 0, "\n  externalIPs: [\""+extIPCluster+"\"]"))
-	apply(t, localSliceYAML("ext-local", all...))
+	apply(t, sliceYAML("ext-local", all...))
 	apply(t, serviceYAML("ext-local", "ClusterIP", 80, 0, "\n  externalIPs: [\""+extIPLocal+"\"]\n  externalTrafficPolicy: Local"))
 	extRoute(t, extIPCluster+"/32")
 	extRoute(t, extIPLocal+"/32")
@@ -91,7 +86,7 @@ func TestExternalIPSourceIP(t *testing.T) {
 // once no endpoint is on this node.
 func TestLoadBalancerHealthCheck(t *testing.T) {
 	need(t)
-	apply(t, localSliceYAML("lb-local", podIPs("pod-a", "pod-b")...))
+	apply(t, sliceYAMLOn("", "lb-local", podIPs("pod-a", "pod-b")...))
 	apply(t, serviceYAML("lb-local", "LoadBalancer", 80, 0, "\n  externalTrafficPolicy: Local"))
 	if out, err := kubectl("", "patch", "service", "lb-local", "--subresource=status", "--type=merge",
 		"-p", `{"status":{"loadBalancer":{"ingress":[{"ip":"`+lbIP+`"}]}}}`); err != nil {
@@ -122,7 +117,7 @@ func TestLoadBalancerHealthCheck(t *testing.T) {
 		t.Errorf("health check status %d, want 200", c)
 	}
 	// The endpoints move off this node (no nodeName: not local).
-	apply(t, sliceYAML("lb-local", podIPs("pod-a", "pod-b")...))
+	apply(t, sliceYAMLOn("", "lb-local", podIPs("pod-a", "pod-b")...))
 	if err := poll(timeout, func() error {
 		if c := code(); c != http.StatusServiceUnavailable {
 			return fmt.Errorf("status %d", c)

@@ -68,11 +68,21 @@ spec:
 `, name, typ, extra, port, podPort, np)
 }
 
-// sliceYAML is the EndpointSlice NAME-1 of Service NAME with ready endpoints.
-func sliceYAML(name string, addrs ...string) string {
+// sliceYAML is the EndpointSlice NAME-1 of Service NAME with ready
+// endpoints on this node (the pods are network namespaces of the node):
+// like the EndpointSlice controller's, they carry nodeName, which hairpin
+// and the Local policies read.
+func sliceYAML(name string, addrs ...string) string { return sliceYAMLOn(nodeName, name, addrs...) }
+
+// sliceYAMLOn is sliceYAML with the endpoints on node ("": no nodeName, so
+// on no node of ours).
+func sliceYAMLOn(node, name string, addrs ...string) string {
 	var eps strings.Builder
 	for _, a := range addrs {
 		fmt.Fprintf(&eps, "- addresses: [%q]\n  conditions: {ready: true}\n", a)
+		if node != "" {
+			fmt.Fprintf(&eps, "  nodeName: %s\n", node)
+		}
 	}
 	if len(addrs) == 0 {
 		eps.WriteString("[]\n")
