@@ -86,7 +86,7 @@ func TestExternalIPSourceIP(t *testing.T) {
 // once no endpoint is on this node.
 func TestLoadBalancerHealthCheck(t *testing.T) {
 	need(t)
-	apply(t, sliceYAMLOn("", "lb-local", podIPs("pod-a", "pod-b")...))
+	apply(t, sliceYAML("lb-local", podIPs("pod-a", "pod-b")...))
 	apply(t, serviceYAML("lb-local", "LoadBalancer", 80, 0, "\n  externalTrafficPolicy: Local"))
 	if out, err := kubectl("", "patch", "service", "lb-local", "--subresource=status", "--type=merge",
 		"-p", `{"status":{"loadBalancer":{"ingress":[{"ip":"`+lbIP+`"}]}}}`); err != nil {
