@@ -34,20 +34,28 @@ type kubeProxyField struct {
 // ipvs.syncPeriod and ipvs.minSyncPeriod win over the top-level fields of
 // later kube-proxy versions when both are set.
 var kubeProxyMapped = map[string]kubeProxyField{
-	"clientConnection.kubeconfig": {"kubeconfig", "string"},
-	"hostnameOverride":            {"nodeName", "string"},
-	"clusterCIDR":                 {"clusterCIDR", "string"},
-	"nodePortAddresses":           {"nodePortAddresses", "list"},
-	"ipvs.scheduler":              {"scheduler", "string"},
-	"ipvs.syncPeriod":             {"syncPeriod", "duration"},
-	"ipvs.minSyncPeriod":          {"minSyncPeriod", "duration"},
-	"syncPeriod":                  {"syncPeriod", "duration"},
-	"minSyncPeriod":               {"minSyncPeriod", "duration"},
-	"iptables.masqueradeAll":      {"masqueradeAll", "bool"},
-	"iptables.masqueradeBit":      {"masqueradeBit", "int"},
-	"healthzBindAddress":          {"healthzAddress", "string"},
-	"logging.format":              {"logFormat", "string"},
-	"logging.verbosity":           {"verbosity", "int"},
+	"clientConnection.kubeconfig":     {"kubeconfig", "string"},
+	"hostnameOverride":                {"nodeName", "string"},
+	"clusterCIDR":                     {"clusterCIDR", "string"},
+	"nodePortAddresses":               {"nodePortAddresses", "list"},
+	"ipvs.scheduler":                  {"scheduler", "string"},
+	"ipvs.syncPeriod":                 {"syncPeriod", "duration"},
+	"ipvs.minSyncPeriod":              {"minSyncPeriod", "duration"},
+	"syncPeriod":                      {"syncPeriod", "duration"},
+	"minSyncPeriod":                   {"minSyncPeriod", "duration"},
+	"iptables.masqueradeAll":          {"masqueradeAll", "bool"},
+	"iptables.masqueradeBit":          {"masqueradeBit", "int"},
+	"healthzBindAddress":              {"healthzAddress", "string"},
+	"metricsBindAddress":              {"metricsAddress", "string"},
+	"ipvs.strictARP":                  {"strictARP", "bool"},
+	"ipvs.tcpTimeout":                 {"ipvsTCPTimeout", "duration"},
+	"ipvs.tcpFinTimeout":              {"ipvsTCPFinTimeout", "duration"},
+	"ipvs.udpTimeout":                 {"ipvsUDPTimeout", "duration"},
+	"detectLocalMode":                 {"detectLocalMode", "string"},
+	"detectLocal.bridgeInterface":     {"bridgeInterface", "string"},
+	"detectLocal.interfaceNamePrefix": {"interfaceNamePrefix", "string"},
+	"logging.format":                  {"logFormat", "string"},
+	"logging.verbosity":               {"verbosity", "int"},
 }
 
 // kubeProxyIgnored are the other fields of KubeProxyConfiguration v1alpha1
@@ -63,7 +71,6 @@ var kubeProxyIgnored = map[string]string{
 	"logging.vmodule":                     "",
 	"logging.options":                     "",
 	"bindAddress":                         "",
-	"metricsBindAddress":                  "ipvs-proxy serves /metrics on healthzAddress",
 	"bindAddressHardFail":                 "",
 	"enableProfiling":                     "",
 	"showHiddenMetricsForVersion":         "",
@@ -71,10 +78,6 @@ var kubeProxyIgnored = map[string]string{
 	"iptables.syncPeriod":                 "mode ipvs uses ipvs.syncPeriod",
 	"iptables.minSyncPeriod":              "mode ipvs uses ipvs.minSyncPeriod",
 	"ipvs.excludeCIDRs":                   "ipvs-proxy never deletes virtual servers it did not create",
-	"ipvs.strictARP":                      "ipvs-proxy does not change ARP sysctls",
-	"ipvs.tcpTimeout":                     "ipvs-proxy does not set IPVS timeouts",
-	"ipvs.tcpFinTimeout":                  "ipvs-proxy does not set IPVS timeouts",
-	"ipvs.udpTimeout":                     "ipvs-proxy does not set IPVS timeouts",
 	"nftables.masqueradeBit":              "mode ipvs uses iptables.masqueradeBit",
 	"nftables.masqueradeAll":              "mode ipvs uses iptables.masqueradeAll",
 	"nftables.syncPeriod":                 "mode ipvs uses ipvs.syncPeriod",
@@ -85,9 +88,6 @@ var kubeProxyIgnored = map[string]string{
 	"winkernel.rootHnsEndpointName":       "Windows only",
 	"winkernel.forwardHealthCheckVip":     "Windows only",
 	"windowsRunAsService":                 "Windows only",
-	"detectLocalMode":                     "ipvs-proxy tells local traffic by clusterCIDR",
-	"detectLocal.bridgeInterface":         "ipvs-proxy tells local traffic by clusterCIDR",
-	"detectLocal.interfaceNamePrefix":     "ipvs-proxy tells local traffic by clusterCIDR",
 	"oomScoreAdj":                         "set it in the Pod spec",
 	"conntrack.maxPerCore":                "ipvs-proxy does not set conntrack sysctls",
 	"conntrack.min":                       "ipvs-proxy does not set conntrack sysctls",
@@ -104,7 +104,6 @@ var kubeProxyIgnored = map[string]string{
 // files written by tools (kubeadm) spell out; they draw no warning.
 var kubeProxyDefaults = map[string]string{
 	"bindAddress":                     "0.0.0.0",
-	"metricsBindAddress":              "127.0.0.1:10249",
 	"clientConnection.contentType":    "application/vnd.kubernetes.protobuf",
 	"clientConnection.qps":            "5",
 	"clientConnection.burst":          "10",
@@ -121,7 +120,6 @@ var kubeProxyDefaults = map[string]string{
 	"conntrack.tcpCloseWaitTimeout":   "1h0m0s",
 	"configSyncPeriod":                "15m0s",
 	"logging.flushFrequency":          "5s",
-	"detectLocalMode":                 "ClusterCIDR",
 }
 
 // kubeProxyHeader is what every file is first read as, to tell a

@@ -74,7 +74,7 @@ func TestKubeProxyConfigIgnoredFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"config file " + kubeadm + ": KubeProxyConfiguration field ipvs.strictARP is not supported by ipvs-proxy and is ignored (ipvs-proxy does not change ARP sysctls)"}; !slices.Equal(warnings, want) {
+	if want := []string(nil); !slices.Equal(warnings, want) {
 		t.Errorf("warnings of kubeadm's file =\n%s\nwant\n%s", strings.Join(warnings, "\n"), strings.Join(want, "\n"))
 	}
 
@@ -97,12 +97,30 @@ winkernel: {enableDSR: true}
 		f, _, _ := strings.Cut(rest, " ")
 		fields = append(fields, f)
 	}
-	want := []string{"ipvs.excludeCIDRs", "ipvs.tcpTimeout", "bindAddress", "conntrack.min", "featureGates", "metricsBindAddress", "winkernel.enableDSR"}
+	want := []string{"ipvs.excludeCIDRs", "bindAddress", "conntrack.min", "featureGates", "winkernel.enableDSR"}
 	if !slices.Equal(fields, want) {
 		t.Errorf("warned fields = %q, want %q\n%s", fields, want, strings.Join(warnings, "\n"))
 	}
-	if !strings.Contains(strings.Join(warnings, "\n"), "metricsBindAddress is not supported by ipvs-proxy and is ignored (ipvs-proxy serves /metrics on healthzAddress)") {
-		t.Errorf("no reason given for metricsBindAddress:\n%s", strings.Join(warnings, "\n"))
+}
+
+// kube-proxy's host settings, local-traffic detector and metrics address
+// map onto ours.
+func TestKubeProxyConfigHostFields(t *testing.T) {
+	cleanEnv(t)
+	path := writeFile(t, kpHeader+`mode: ipvs
+metricsBindAddress: 0.0.0.0:10249
+ipvs: {strictARP: true, tcpTimeout: 900s, tcpFinTimeout: 30s, udpTimeout: 10s}
+detectLocalMode: InterfaceNamePrefix
+detectLocal: {interfaceNamePrefix: veth}
+`)
+	cfg, warnings, err := loadConfig(configFlags(t, "--config", path))
+	if err != nil || len(warnings) != 0 {
+		t.Fatalf("warnings %q, err %v", warnings, err)
+	}
+	if cfg.MetricsAddress != "0.0.0.0:10249" || !cfg.StrictARP || cfg.IPVSTCPTimeout != 900*time.Second ||
+		cfg.IPVSTCPFinTimeout != 30*time.Second || cfg.IPVSUDPTimeout != 10*time.Second ||
+		cfg.DetectLocalMode != "InterfaceNamePrefix" || cfg.InterfaceNamePrefix != "veth" {
+		t.Errorf("mapped config: %+v", cfg)
 	}
 }
 
@@ -146,7 +164,7 @@ func TestKubeProxyConfigErrors(t *testing.T) {
 // plan runs with a kube-proxy configuration file: its scheduler is used.
 func TestPlanWithKubeProxyConfig(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "kube-proxy.yaml")
-	if err := os.WriteFile(path, []byte(kpHeader+"mode: ipvs\nipvs: {scheduler: wrr, strictARP: true}\n"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(kpHeader+"mode: ipvs\nipvs: {scheduler: wrr, excludeCIDRs: [10.0.0.0/8]}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, stdout, stderr := runCommand(t, "plan", "--config", path, "-f", examples+"/web-nodeport.yaml", "--node-name", "node-a")
@@ -156,7 +174,7 @@ func TestPlanWithKubeProxyConfig(t *testing.T) {
 	if !strings.Contains(stdout, "-A -t 10.96.100.10:80 -s wrr") {
 		t.Errorf("scheduler not applied:\n%s", stdout)
 	}
-	if !strings.Contains(stderr, "warning: config file "+path+": KubeProxyConfiguration field ipvs.strictARP is not supported") {
+	if !strings.Contains(stderr, "warning: config file "+path+": KubeProxyConfiguration field ipvs.excludeCIDRs is not supported") {
 		t.Errorf("stderr = %q", stderr)
 	}
 }
