@@ -111,23 +111,13 @@ var errClosed = fmt.Errorf("ipvs handle: %w", net.ErrClosed)
 func (k *Kernel) Dump() ([]Service, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.h == nil {
-		return nil, fmt.Errorf("dump virtual servers: %w", errClosed)
-	}
-	svcs, err := k.h.GetServices()
+	ms, vss, err := k.servicesLocked()
 	if err != nil {
-		return nil, fmt.Errorf("dump virtual servers: %w", err)
+		return nil, err
 	}
-	out := make([]Service, 0, len(svcs))
-	for _, ms := range svcs {
-		if ms.FWMark != 0 {
-			continue
-		}
-		vs, err := fromMobyService(ms)
-		if err != nil {
-			return nil, fmt.Errorf("dump virtual servers: %w", err)
-		}
-		dsts, err := k.h.GetDestinations(ms)
+	out := make([]Service, 0, len(vss))
+	for i, vs := range vss {
+		dsts, err := k.h.GetDestinations(ms[i])
 		if errors.Is(err, syscall.ESRCH) {
 			continue // deleted by someone else since the service dump
 		}
@@ -135,9 +125,6 @@ func (k *Kernel) Dump() ([]Service, error) {
 			return nil, vsError("dump real servers of", vs.Key, err)
 		}
 		s := Service{VirtualServer: vs}
-		if len(dsts) > 0 {
-			s.RealServers = make([]RealServer, 0, len(dsts))
-		}
 		s.RealServers, s.Conns, err = fromMobyDestinations(dsts)
 		if err != nil {
 			return nil, vsError("dump real servers of", vs.Key, err)
@@ -154,26 +141,38 @@ func (k *Kernel) Dump() ([]Service, error) {
 func (k *Kernel) Services() ([]VirtualServer, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	_, vss, err := k.servicesLocked()
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(vss, func(a, b VirtualServer) int { return a.Key.Compare(b.Key) })
+	return vss, nil
+}
+
+// servicesLocked is one service dump: the kernel's services that a Key can
+// name (no firewall marks) and, index for index, our VirtualServer of each.
+// k.mu must be held.
+func (k *Kernel) servicesLocked() ([]*mobyipvs.Service, []VirtualServer, error) {
 	if k.h == nil {
-		return nil, fmt.Errorf("dump virtual servers: %w", errClosed)
+		return nil, nil, fmt.Errorf("dump virtual servers: %w", errClosed)
 	}
 	svcs, err := k.h.GetServices()
 	if err != nil {
-		return nil, fmt.Errorf("dump virtual servers: %w", err)
+		return nil, nil, fmt.Errorf("dump virtual servers: %w", err)
 	}
-	out := make([]VirtualServer, 0, len(svcs))
-	for _, ms := range svcs {
-		if ms.FWMark != 0 {
+	ms := make([]*mobyipvs.Service, 0, len(svcs))
+	vss := make([]VirtualServer, 0, len(svcs))
+	for _, m := range svcs {
+		if m.FWMark != 0 {
 			continue
 		}
-		vs, err := fromMobyService(ms)
+		vs, err := fromMobyService(m)
 		if err != nil {
-			return nil, fmt.Errorf("dump virtual servers: %w", err)
+			return nil, nil, fmt.Errorf("dump virtual servers: %w", err)
 		}
-		out = append(out, vs)
+		ms, vss = append(ms, m), append(vss, vs)
 	}
-	slices.SortFunc(out, func(a, b VirtualServer) int { return a.Key.Compare(b.Key) })
-	return out, nil
+	return ms, vss, nil
 }
 
 // AddVirtualServer creates vs (NEW_SERVICE); EEXIST if it exists, ENOENT
