@@ -128,7 +128,7 @@ func requestLoop(url string) (stop func() (map[string]int, []string)) {
 				counts[body]++
 			}
 			mu.Unlock()
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond)
 		}
 	}()
 	return func() (map[string]int, []string) {
@@ -293,7 +293,19 @@ func TestDrain(t *testing.T) {
 	}
 
 	// The ClusterIP connection ends with a RST: IPVS keeps its entry in
-	// CLOSE (10 s); the NodePort one with a FIN: shown, not waited for.
+	// CLOSE (10 s); the NodePort one with a FIN: shown, not waited for. It
+	// ends in TIME_WAIT (2 min), which tcpfin (FIN_WAIT, as
+	// --ipvs-tcp-fin-timeout) does not shorten: shown with tcpfin set to 5 s.
+	if old, err := sh("ipvsadm", "-L", "--timeout"); err == nil {
+		var tcp, fin, udp int
+		if _, err := fmt.Sscanf(strings.TrimSpace(old), "Timeout (tcp tcpfin udp): %d %d %d", &tcp, &fin, &udp); err == nil {
+			defer func() { _, _ = sh("ipvsadm", "--set", fmt.Sprint(tcp), fmt.Sprint(fin), fmt.Sprint(udp)) }()
+			if _, err := sh("ipvsadm", "--set", "0", "5", "0"); err != nil {
+				t.Log(err)
+			}
+			t.Logf("IPVS timeouts were %q; tcpfin set to 5 s", strings.TrimSpace(old))
+		}
+	}
 	local := kIP.conn.LocalAddr().String()
 	kIP.reset()
 	npLocal := kNP.conn.LocalAddr().String()
