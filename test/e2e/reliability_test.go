@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -53,22 +55,80 @@ func TestReliabilityMulticastEndpoint(t *testing.T) {
 		"--field-selector", "involvedObject.kind=Service,involvedObject.name=mcast,reason=SyncProblem",
 		"-o", `jsonpath={range .items[*]}{.count} {.message}{"\n"}{end}`)
 	t.Logf("SyncProblem Events after the further change (count message): %s", strings.TrimSpace(ev))
-	healthz200(t)
+	healthy(t)
 	checkForeign(t)
 }
 
-func healthz200(t *testing.T) {
+// healthy checks /livez 200 and /healthz "ready":true. /healthz itself
+// answers 503 in this suite: it also needs this node's Node object (node
+// eligibility, as kube-proxy), which the suite does not create.
+func healthy(t *testing.T) {
 	t.Helper()
-	resp, err := plainClient.Get("http://" + healthz + "/healthz")
+	resp, err := plainClient.Get("http://" + healthz + "/livez")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Errorf("/healthz: %s, want 200", resp.Status)
-	} else {
-		t.Logf("/healthz: %s", resp.Status)
+		t.Errorf("/livez: %s, want 200", resp.Status)
 	}
+	resp, err = plainClient.Get("http://" + healthz + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"ready":true`) {
+		t.Errorf("/healthz: %s %s, want \"ready\":true", resp.Status, b)
+	}
+	t.Logf("/livez: 200; /healthz: %s %s (no Node object: nodeEligible false)", resp.Status, b)
+}
+
+// auditRepairs returns the times of the "audit repaired drift" lines of
+// the current ipvs-proxy log.
+func auditRepairs(t *testing.T) []time.Time {
+	t.Helper()
+	b, err := os.ReadFile(proxyLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []time.Time
+	for _, l := range lines(string(b)) {
+		if !strings.Contains(l, `msg="audit repaired drift"`) {
+			continue
+		}
+		ts, _, _ := strings.Cut(strings.TrimPrefix(l, "time="), " ")
+		if at, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+			out = append(out, at)
+		}
+	}
+	return out
+}
+
+// fields splits an iptables-save line into arguments ("..." quoted).
+func fields(l string) []string {
+	var out []string
+	var cur strings.Builder
+	quoted, in := false, false
+	for _, r := range l {
+		switch {
+		case r == '"':
+			quoted, in = !quoted, true
+		case r == ' ' && !quoted:
+			if in {
+				out = append(out, cur.String())
+				cur.Reset()
+				in = false
+			}
+		default:
+			cur.WriteRune(r)
+			in = true
+		}
+	}
+	if in {
+		out = append(out, cur.String())
+	}
+	return out
 }
 
 // TestReliabilityTampering deletes, one at a time, pieces of our kernel
@@ -80,7 +140,7 @@ func TestReliabilityTampering(t *testing.T) {
 	want := converge(t)
 	rsLine := fmt.Sprintf("-r %s:%d", podIPs("pod-a")[0], podPort)
 	// ruleArgs turns an iptables-save line "-A CHAIN args" of table into
-	// the iptables -D arguments (only lines without quotes).
+	// the iptables -D arguments.
 	ruleArgs := func(t *testing.T, table string, match func(string) bool) []string {
 		t.Helper()
 		out, err := sh("iptables-save", "-t", table)
@@ -88,8 +148,8 @@ func TestReliabilityTampering(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, l := range lines(out) {
-			if strings.HasPrefix(l, "-A ") && !strings.Contains(l, `"`) && match(l) {
-				return append([]string{"iptables", "-t", table, "-D"}, strings.Fields(l)[1:]...)
+			if strings.HasPrefix(l, "-A ") && match(l) {
+				return append([]string{"iptables", "-t", table, "-D"}, fields(l)[1:]...)
 			}
 		}
 		t.Fatalf("no rule to delete in table %s", table)
@@ -108,20 +168,6 @@ func TestReliabilityTampering(t *testing.T) {
 		{"flush a ledger set (IPVS-PROXY-CLUSTER-IP)", func(t *testing.T) []string {
 			return []string{"ipset", "flush", "IPVS-PROXY-CLUSTER-IP"}
 		}},
-		{"destroy a ledger set", func(t *testing.T) []string {
-			// A set an iptables rule references cannot be destroyed (EBUSY):
-			// take the first ledger set the kernel lets go.
-			for _, s := range []string{"IPVS-PROXY-LOAD-BALANCER", "IPVS-PROXY-EXTERNAL-IP", "IPVS-PROXY-NODE-PORT", "IPVS-PROXY-CLUSTER-IP"} {
-				if _, err := sh("ipset", "destroy", s); err == nil {
-					t.Logf("destroyed %s", s)
-					return nil
-				} else {
-					t.Logf("cannot destroy %s: %v", s, err)
-				}
-			}
-			t.Skip("the kernel refuses to destroy every ledger set (each is referenced by a rule)")
-			return nil
-		}},
 		{"delete a rule", func(t *testing.T) []string {
 			return ruleArgs(t, "nat", func(l string) bool { return strings.HasPrefix(l, "-A IPVS-PROXY-") })
 		}},
@@ -134,10 +180,20 @@ func TestReliabilityTampering(t *testing.T) {
 			return []string{"ip", "addr", "del", ip + "/32", "dev", "kube-ipvs0"}
 		}},
 	}
+	// A ledger set cannot be destroyed behind our back: each is referenced
+	// by one of our rules, and the kernel refuses (in use).
+	for _, set := range []string{"IPVS-PROXY-CLUSTER-IP", "IPVS-PROXY-NODE-PORT", "IPVS-PROXY-EXTERNAL-IP", "IPVS-PROXY-LOAD-BALANCER"} {
+		if _, err := sh("ipset", "destroy", set); err == nil {
+			t.Errorf("ipset destroy %s succeeded: a ledger set not referenced by a rule", set)
+		} else {
+			t.Logf("destroy a ledger set: the kernel refuses: %v", err)
+		}
+	}
 	var summary []string
 	for _, st := range steps {
 		t.Run(strings.ReplaceAll(st.what, " ", "-"), func(t *testing.T) {
 			argv := st.tamper(t)
+			before := len(auditRepairs(t))
 			start := time.Now()
 			if argv != nil {
 				if _, err := sh(argv...); err != nil {
@@ -161,7 +217,12 @@ func TestReliabilityTampering(t *testing.T) {
 				summary = append(summary, fmt.Sprintf("%s: NOT repaired", st.what))
 				t.Fatalf("not repaired: %v", err)
 			}
-			line := fmt.Sprintf("repair: %s: %.1f", st.what, d)
+			line := fmt.Sprintf("repair: %s: %.1f s to converged", st.what, d)
+			if r := auditRepairs(t); len(r) > before {
+				line += fmt.Sprintf(" (audit repaired it after %.1f s)", r[before].Sub(start).Seconds())
+			} else {
+				t.Errorf("no \"audit repaired drift\" line in %s", proxyLog())
+			}
 			t.Log(line)
 			summary = append(summary, line)
 			if !slices.ContainsFunc(got.ipvs, func(l string) bool { return strings.Contains(l, rsLine) }) {
@@ -172,5 +233,5 @@ func TestReliabilityTampering(t *testing.T) {
 	}
 	t.Logf("tampering summary (auditPeriod 10s):\n%s", strings.Join(summary, "\n"))
 	answers(t, "", "http://"+ip+":80/", allPods...)
-	healthz200(t)
+	healthy(t)
 }
