@@ -202,7 +202,7 @@ func TestReliabilityTampering(t *testing.T) {
 				t.Logf("tampered: %s", strings.Join(argv, " "))
 			}
 			var got snapshot
-			err := poll(45*time.Second, func() error {
+			err := poll(90*time.Second, func() error {
 				var err error
 				if got, err = kernelState(); err != nil {
 					return err
