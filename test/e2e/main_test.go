@@ -238,6 +238,7 @@ func startProxy() error {
 		"--node-name", nodeName,
 		"--cluster-cidr", clusterCIDR,
 		"--min-sync-period", "100ms",
+		"--audit-period", "10s", // the rolling audit repairs drift within seconds (TestReliabilityTampering)
 		"--node-port-addresses", "192.168.50.0/24,192.168.60.0/24",
 		"--healthz-address", healthz,
 		"-v", "2")
