@@ -6,6 +6,7 @@
 #   hack/tools.sh                 # everything, in the order below
 #   hack/tools.sh core            # kube-apiserver etcd kubectl controlplane
 #   hack/tools.sh kubectl etcd    # just these
+#   hack/tools.sh kube-proxy      # kube-proxy, for the side-by-side runs (never by default)
 #
 # Env: TOOLS_BIN (default _output/tools/bin), TOOLS_GO_P (go build -p, default 2).
 # Needs only Go (>= the go line of hack/tools/go.mod); CGO is off, so no C
@@ -23,12 +24,12 @@ EXTRA=(kube-controller-manager kube-scheduler coredns)
 # name -> "module-dir package"
 pkg_of() {
   case "$1" in
-    kube-apiserver|kubectl|kube-controller-manager|kube-scheduler)
+    kube-apiserver|kubectl|kube-controller-manager|kube-scheduler|kube-proxy)
       echo "${TOOLS} k8s.io/kubernetes/cmd/$1" ;;
     etcd)         echo "${TOOLS} ./etcd" ;;
     controlplane) echo "${TOOLS} ./controlplane" ;;
     coredns)      echo "${TOOLS}/coredns ." ;;
-    *) echo "unknown tool: $1 (known: ${CORE[*]} ${EXTRA[*]})" >&2; return 1 ;;
+    *) echo "unknown tool: $1 (known: ${CORE[*]} ${EXTRA[*]} kube-proxy)" >&2; return 1 ;;
   esac
 }
 

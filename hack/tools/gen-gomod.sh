@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 K8S_VERSION="${1:-v1.37.2}"
 STAGING_VERSION="v0.${K8S_VERSION#v1.}"
-TOOLS=(kube-apiserver kubectl kube-controller-manager kube-scheduler)
+TOOLS=(kube-apiserver kubectl kube-controller-manager kube-scheduler kube-proxy)
 
 modfile="$(go mod download -json "k8s.io/kubernetes@${K8S_VERSION}" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
 staging="$(awk '/^replace \(/{r=1;next} r&&/^\)/{r=0} r&&/=> \.\/staging\//{print $1}' "$modfile")"
