@@ -78,7 +78,11 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 step "control plane on 127.0.0.1:$PORT"
-_output/tools/bin/controlplane --dir "$CP_DIR" --port "$PORT" >"$ART/controlplane.out" 2>&1 &
+# Dual-stack Service CIDRs (IPv4 primary). Given to kube-apiserver directly
+# (its last --service-cluster-ip-range wins): controlplane builds before the
+# fix that lets its own flag take a comma-separated pair refuse one.
+_output/tools/bin/controlplane --dir "$CP_DIR" --port "$PORT" \
+  --apiserver-arg=--service-cluster-ip-range=10.96.0.0/16,fd00:10:96::/112 >"$ART/controlplane.out" 2>&1 &
 CP_PID=$!
 ready=0
 for _ in $(seq 1800); do # 180 s

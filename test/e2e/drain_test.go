@@ -85,26 +85,38 @@ func (k *keptConn) reset() {
 	_ = k.conn.Close()
 }
 
-// rstClient makes one connection per request and closes it with a RST, so
-// the request loop's own connections do not pin a draining server for
-// IPVS's TIME_WAIT.
-var rstClient = &http.Client{
-	Timeout: 5 * time.Second,
-	Transport: &http.Transport{
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			if err == nil {
-				_ = c.(*net.TCPConn).SetLinger(0)
-			}
-			return c, err
+// rstClientIn makes one connection per request, in network namespace ns
+// ("" = this one), and closes it with a RST, so the request loop's own
+// connections do not pin a draining server for IPVS's TIME_WAIT.
+func rstClientIn(ns string) *http.Client {
+	return &http.Client{
+		Timeout: 5 * time.Second,
+		Transport: &http.Transport{
+			DisableKeepAlives: true,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				var c net.Conn
+				err := inNetns(ns, func() (err error) {
+					c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+					return err
+				})
+				if err == nil {
+					_ = c.(*net.TCPConn).SetLinger(0)
+				}
+				return c, err
+			},
 		},
-	},
+	}
 }
 
 // requestLoop fetches url on new connections until stop is called; stop
 // returns the answers counted by body ("ERR" for failures, with the errors).
 func requestLoop(url string) (stop func() (map[string]int, []string)) {
+	return requestLoopIn("", url)
+}
+
+// requestLoopIn is requestLoop from network namespace ns.
+func requestLoopIn(ns, url string) (stop func() (map[string]int, []string)) {
+	client := rstClientIn(ns)
 	var mu sync.Mutex
 	counts := map[string]int{}
 	var errs []string
@@ -114,7 +126,7 @@ func requestLoop(url string) (stop func() (map[string]int, []string)) {
 		defer close(finished)
 		for !done.Load() {
 			body := ""
-			resp, err := rstClient.Get(url)
+			resp, err := client.Get(url)
 			if err == nil {
 				b, rerr := io.ReadAll(resp.Body)
 				resp.Body.Close()

@@ -115,6 +115,19 @@ func podIPs(names ...string) []string {
 	return out
 }
 
+// podIPs6 is podIPs for the pods' IPv6 addresses.
+func podIPs6(names ...string) []string {
+	var out []string
+	for _, n := range names {
+		for _, p := range pods {
+			if p.name == n {
+				out = append(out, p.ip6)
+			}
+		}
+	}
+	return out
+}
+
 // --- kernel state vs plan ---------------------------------------------------
 
 // snapshot is the node's state in the shape of `ipvs-proxy plan`'s sections.
@@ -170,12 +183,16 @@ func draining(line string) bool {
 // chainRules keeps our lines of iptables-save output or of the plan's
 // iptables-restore input: "<table> <line>", chain counters dropped, the
 // plan's "# -A OUTPUT ..." jump comments as rules.
-func chainRules(text string) []string {
+func chainRules(text string) []string { return chainRulesOf("", text) }
+
+// chainRulesOf is chainRules with each table named prefix+table ("ip6 "
+// for ip6tables).
+func chainRulesOf(prefix, text string) []string {
 	var out []string
 	table := ""
 	for _, l := range lines(text) {
 		if strings.HasPrefix(l, "*") {
-			table = l[1:]
+			table = prefix + l[1:]
 			continue
 		}
 		l = strings.TrimPrefix(l, "# ")
@@ -203,13 +220,17 @@ func kernelState() (snapshot, error) {
 	if s.ipvs, err = ipvsadmOurs(); err != nil {
 		return s, err
 	}
-	out, err := sh("ip", "-o", "-4", "addr", "show", "dev", "kube-ipvs0")
+	out, err := sh("ip", "-o", "addr", "show", "dev", "kube-ipvs0")
 	if err != nil {
 		return s, err
 	}
 	for _, l := range lines(out) {
 		f := strings.Fields(l)
-		if i := slices.Index(f, "inet"); i >= 0 && i+1 < len(f) {
+		i := slices.Index(f, "inet")
+		if i < 0 {
+			i = slices.Index(f, "inet6")
+		}
+		if i >= 0 && i+1 < len(f) && !strings.HasPrefix(f[i+1], "fe80:") {
 			s.addrs = append(s.addrs, f[i+1])
 		}
 	}
@@ -227,6 +248,11 @@ func kernelState() (snapshot, error) {
 		return s, err
 	}
 	s.rules = chainRules(out)
+	if out, err = sh("ip6tables-save"); err != nil {
+		return s, err
+	}
+	s.rules = append(s.rules, chainRulesOf("ip6 ", out)...)
+	slices.Sort(s.rules)
 	return s, nil
 }
 
@@ -246,8 +272,8 @@ func planState(t *testing.T) snapshot {
 		t.Fatal(err)
 	}
 	c := exec.Command(env.proxyBin, "plan", "-f", file,
-		"--node-name", nodeName, "--node-addresses", nodeAddr1+","+nodeAddr2,
-		"--cluster-cidr", clusterCIDR, "--node-port-addresses", "192.168.50.0/24,192.168.60.0/24")
+		"--node-name", nodeName, "--node-addresses", nodeAddrs,
+		"--cluster-cidr", clusterCIDRs, "--node-port-addresses", nodePortAddrs)
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
 	if err := c.Run(); err != nil {
@@ -259,7 +285,7 @@ func planState(t *testing.T) snapshot {
 	_ = os.WriteFile(strings.TrimSuffix(file, ".yaml")+".plan", out.Bytes(), 0o644)
 	var s snapshot
 	section := 0
-	var rules strings.Builder
+	var rules, rules6 strings.Builder
 	for _, l := range strings.Split(out.String(), "\n") {
 		switch {
 		case strings.HasPrefix(l, "# addresses on"):
@@ -270,6 +296,9 @@ func planState(t *testing.T) snapshot {
 			continue
 		case strings.HasPrefix(l, "# iptables-restore"):
 			section = 3
+			continue
+		case strings.HasPrefix(l, "# ip6tables-restore"):
+			section = 4
 			continue
 		}
 		if strings.TrimSpace(l) == "" {
@@ -284,11 +313,14 @@ func planState(t *testing.T) snapshot {
 			s.members = append(s.members, strings.TrimSpace(l))
 		case 3:
 			rules.WriteString(l + "\n")
+		case 4:
+			rules6.WriteString(l + "\n")
 		}
 	}
 	slices.Sort(s.addrs)
 	slices.Sort(s.members)
-	s.rules = chainRules(rules.String())
+	s.rules = append(chainRules(rules.String()), chainRulesOf("ip6 ", rules6.String())...)
+	slices.Sort(s.rules)
 	return s
 }
 
@@ -365,8 +397,8 @@ func convergeIgnoring(t *testing.T, ignore ...string) snapshot {
 }
 
 // answers polls url from namespace ns ("" = the node itself) until every
-// name in want has answered.
-func answers(t *testing.T, ns, url string, want ...string) {
+// name in want has answered; it returns the answers counted by body.
+func answers(t *testing.T, ns, url string, want ...string) map[string]int {
 	t.Helper()
 	seen := map[string]int{}
 	var last []string
@@ -401,4 +433,5 @@ func answers(t *testing.T, ns, url string, want ...string) {
 		t.Fatalf("%s from %q: %v", url, or(ns, "node"), err)
 	}
 	t.Logf("%s from %s: %v (last round %q)", url, or(ns, "node"), seen, last)
+	return seen
 }

@@ -28,8 +28,21 @@ const (
 	extAddr1    = "192.168.50.1"
 	extAddr2    = "192.168.60.1"
 	podGateway  = "10.244.0.1"
-	podPort     = 8080
-	healthz     = "127.0.0.1:10256"
+	// The node is dual-stack (issue #10 item 3): IPv6 beside every IPv4
+	// address, the API server has a second Service CIDR fd00:10:96::/112
+	// (hack/e2e.sh).
+	clusterCIDR6 = "fd00:10:244::/64"
+	nodeAddr6a   = "fd00:50::2"
+	nodeAddr6b   = "fd00:60::2"
+	extAddr6a    = "fd00:50::1"
+	extAddr6b    = "fd00:60::1"
+	podGateway6  = "fd00:10:244::1"
+	// clusterCIDRs and nodePortAddrs are ipvs-proxy's and plan's flags.
+	clusterCIDRs  = clusterCIDR + "," + clusterCIDR6
+	nodePortAddrs = "192.168.50.0/24,192.168.60.0/24,fd00:50::/64,fd00:60::/64"
+	nodeAddrs     = nodeAddr1 + "," + nodeAddr2 + "," + nodeAddr6a + "," + nodeAddr6b
+	podPort       = 8080
+	healthz       = "127.0.0.1:10256"
 	// conflictVS is a hand-made virtual server on an address of the service
 	// CIDR, for a Service that conflicts with it (TestBadObject).
 	conflictVS = "10.96.99.99:80"
@@ -43,10 +56,15 @@ var foreignVSs = []struct{ vs, rs string }{
 	{conflictVS, "10.244.0.12:8080"},
 }
 
-var pods = []struct{ name, ip string }{
-	{"pod-a", "10.244.0.11"},
-	{"pod-b", "10.244.0.12"},
-	{"pod-c", "10.244.0.13"},
+// pods are network namespaces with an IPv4 and an IPv6 address each;
+// pod-d/e/f are the new replicas of TestRollingUpdate.
+var pods = []struct{ name, ip, ip6 string }{
+	{"pod-a", "10.244.0.11", "fd00:10:244::11"},
+	{"pod-b", "10.244.0.12", "fd00:10:244::12"},
+	{"pod-c", "10.244.0.13", "fd00:10:244::13"},
+	{"pod-d", "10.244.0.14", "fd00:10:244::14"},
+	{"pod-e", "10.244.0.15", "fd00:10:244::15"},
+	{"pod-f", "10.244.0.16", "fd00:10:244::16"},
 }
 
 // env is the guest environment from hack/e2e.sh.
@@ -129,12 +147,15 @@ func sh(argv ...string) (string, error) {
 }
 
 // setup builds the node's network: an external client namespace "ext"
-// reaching the node's two addresses over two veth pairs, three pod
-// namespaces with an HTTP server each, a foreign virtual server; then starts
-// ipvs-proxy.
+// reaching the node's two addresses (IPv4 and IPv6 each) over two veth
+// pairs, six pod namespaces (IPv4 and IPv6) with an HTTP server each, a
+// foreign virtual server; then starts ipvs-proxy. IPv6 forwarding is the
+// CNI's job (ipvs-proxy leaves it alone), so the test sets it; addresses
+// skip duplicate address detection (nodad) so they work at once.
 func setup() error {
 	cmds := [][]string{
 		{"sysctl", "-qw", "net.ipv4.ip_forward=1"},
+		{"sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"},
 		{"ip", "link", "set", "lo", "up"},
 		{"ip", "netns", "add", "ext"},
 		{"ip", "-n", "ext", "link", "set", "lo", "up"},
@@ -148,6 +169,10 @@ func setup() error {
 		{"ip", "-n", "ext", "addr", "add", extAddr2 + "/24", "dev", "ext2"},
 		{"ip", "-n", "ext", "link", "set", "ext1", "up"},
 		{"ip", "-n", "ext", "link", "set", "ext2", "up"},
+		{"ip", "addr", "add", nodeAddr6a + "/64", "dev", "node1", "nodad"},
+		{"ip", "addr", "add", nodeAddr6b + "/64", "dev", "node2", "nodad"},
+		{"ip", "-n", "ext", "addr", "add", extAddr6a + "/64", "dev", "ext1", "nodad"},
+		{"ip", "-n", "ext", "addr", "add", extAddr6b + "/64", "dev", "ext2", "nodad"},
 	}
 	for i, p := range pods {
 		ns, host := p.name, fmt.Sprintf("veth-%c", 'a'+i)
@@ -162,6 +187,11 @@ func setup() error {
 			[]string{"ip", "-n", ns, "link", "set", "eth0", "up"},
 			[]string{"ip", "-n", ns, "route", "add", podGateway, "dev", "eth0"},
 			[]string{"ip", "-n", ns, "route", "add", "default", "via", podGateway},
+			[]string{"ip", "addr", "add", podGateway6 + "/128", "dev", host, "nodad"},
+			[]string{"ip", "-6", "route", "add", p.ip6 + "/128", "dev", host},
+			[]string{"ip", "-n", ns, "addr", "add", p.ip6 + "/128", "dev", "eth0", "nodad"},
+			[]string{"ip", "-n", ns, "-6", "route", "add", podGateway6, "dev", "eth0"},
+			[]string{"ip", "-n", ns, "-6", "route", "add", "default", "via", podGateway6},
 		)
 	}
 	for _, f := range foreignVSs {
@@ -188,17 +218,19 @@ func setup() error {
 		}
 		helpers = append(helpers, c)
 	}
-	// The pods answer directly (pod networking works).
+	// The pods answer directly over both families (pod networking works).
 	for _, p := range pods {
-		url := fmt.Sprintf("http://%s:%d/", p.ip, podPort)
-		if err := poll(timeout, func() error {
-			body, err := httpGet(url)
-			if err == nil && body != p.name {
-				err = fmt.Errorf("%s answered %q", url, body)
+		for _, ip := range []string{p.ip, p.ip6} {
+			url := "http://" + net.JoinHostPort(ip, fmt.Sprint(podPort)) + "/"
+			if err := poll(timeout, func() error {
+				body, err := httpGet(url)
+				if err == nil && body != p.name {
+					err = fmt.Errorf("%s answered %q", url, body)
+				}
+				return err
+			}); err != nil {
+				return fmt.Errorf("pod %s: %w", p.name, err)
 			}
-			return err
-		}); err != nil {
-			return fmt.Errorf("pod %s: %w", p.name, err)
 		}
 	}
 	return startProxy()
@@ -212,10 +244,11 @@ func teardown() {
 	}
 	// Keep the kernel state for the artifacts.
 	for name, argv := range map[string][]string{
-		"ipvsadm.txt":       {"ipvsadm", "-Sn"},
-		"ipset.txt":         {"ipset", "save"},
-		"iptables-save.txt": {"iptables-save"},
-		"addresses.txt":     {"ip", "addr"},
+		"ipvsadm.txt":        {"ipvsadm", "-Sn"},
+		"ipset.txt":          {"ipset", "save"},
+		"iptables-save.txt":  {"iptables-save"},
+		"ip6tables-save.txt": {"ip6tables-save"},
+		"addresses.txt":      {"ip", "addr"},
 	} {
 		out, _ := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 		_ = os.WriteFile(filepath.Join(env.artifacts, name), out, 0o644)
@@ -236,10 +269,10 @@ func startProxy() error {
 	c := exec.Command(env.proxyBin, "run",
 		"--kubeconfig", env.kubeconfig,
 		"--node-name", nodeName,
-		"--cluster-cidr", clusterCIDR,
+		"--cluster-cidr", clusterCIDRs,
 		"--min-sync-period", "100ms",
 		"--audit-period", "10s", // the rolling audit repairs drift within seconds (TestReliabilityTampering)
-		"--node-port-addresses", "192.168.50.0/24,192.168.60.0/24",
+		"--node-port-addresses", nodePortAddrs,
 		"--healthz-address", healthz,
 		"-v", "2")
 	c.Stdout, c.Stderr = f, f
@@ -311,16 +344,21 @@ func httpGet(url string) (string, error) {
 
 // --- helpers run as the test binary itself (E2E_HELPER) ----------------------
 
-// serve answers every request with E2E_NAME (keep-alive on), and
-// /source with the client address the pod sees (source-IP preservation).
+// serve answers every request with E2E_NAME (keep-alive on), /source
+// with the client address the pod sees (source-IP preservation), and /who
+// with both ("NAME SOURCE": hairpin and masquerade checks).
 func serve() {
 	name := os.Getenv("E2E_NAME")
 	srv := &http.Server{
 		Addr: fmt.Sprintf(":%d", podPort),
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/source" {
-				host, _, _ := net.SplitHostPort(r.RemoteAddr)
+			host, _, _ := net.SplitHostPort(r.RemoteAddr)
+			switch r.URL.Path {
+			case "/source":
 				fmt.Fprintln(w, host)
+				return
+			case "/who":
+				fmt.Fprintln(w, name, host)
 				return
 			}
 			fmt.Fprintln(w, name)
