@@ -58,7 +58,7 @@ func parseFlags() options {
 	flag.IntVar(&o.port, "port", 6443, "kube-apiserver secure port on 127.0.0.1")
 	flag.StringVar(&o.binDir, "bin-dir", filepath.Dir(exe), "folder with etcd, kube-apiserver, kubectl (kube-controller-manager, kube-scheduler)")
 	flag.StringVar(&o.rbacDir, "rbac-dir", "config/rbac", "folder whose *.yaml are applied with admin credentials at start")
-	flag.StringVar(&o.serviceCIDR, "service-cluster-ip-range", "10.96.0.0/16", "Service cluster IP range(s); dual-stack: comma-separated, primary first")
+	flag.StringVar(&o.serviceCIDR, "service-cluster-ip-range", "10.96.0.0/16", "Service cluster IP range")
 	flag.StringVar(&o.nodePortRange, "service-node-port-range", "30000-32767", "NodePort range")
 	flag.StringVar(&o.authorization, "authorization-mode", "Node,RBAC", "kube-apiserver --authorization-mode")
 	flag.StringVar(&o.guestHost, "guest-host", "10.0.2.100", "address the guest VM reaches host loopback at (qemu guestfwd); server of *-guest.kubeconfig")
@@ -218,7 +218,6 @@ func (cp *controlPlane) stop() {
 
 // firstIP returns the first host address of cidr (the kubernetes Service IP).
 func firstIP(cidr string) (net.IP, error) {
-	cidr, _, _ = strings.Cut(cidr, ",") // dual-stack: the primary range
 	_, n, err := net.ParseCIDR(cidr)
 	if err != nil {
 		return nil, err
