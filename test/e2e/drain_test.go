@@ -87,8 +87,9 @@ func (k *keptConn) reset() {
 
 // rstClientIn makes one connection per request, in network namespace ns
 // ("" = this one), and closes it with a RST, so the request loop's own
-// connections do not pin a draining server for IPVS's TIME_WAIT.
-func rstClientIn(ns string) *http.Client {
+// connections do not pin a draining server for IPVS's TIME_WAIT. local is
+// set to each connection's local address as it is made.
+func rstClientIn(ns string, local *atomic.Value) *http.Client {
 	return &http.Client{
 		Timeout: 5 * time.Second,
 		Transport: &http.Transport{
@@ -101,6 +102,7 @@ func rstClientIn(ns string) *http.Client {
 				})
 				if err == nil {
 					_ = c.(*net.TCPConn).SetLinger(0)
+					local.Store(c.LocalAddr().String())
 				}
 				return c, err
 			},
@@ -108,47 +110,61 @@ func rstClientIn(ns string) *http.Client {
 	}
 }
 
-// requestLoop fetches url on new connections until stop is called; stop
-// returns the answers counted by body ("ERR" for failures, with the errors).
-func requestLoop(url string) (stop func() (map[string]int, []string)) {
+// loopResult is what a request loop saw: answers counted by body ("ERR"
+// for failures), each failure (time, local address if connected, IPVS
+// entries of that address then), the slowest answered request.
+type loopResult struct {
+	counts  map[string]int
+	errs    []string
+	slowest time.Duration
+}
+
+// requestLoop fetches url on new connections until stop is called.
+func requestLoop(url string) (stop func() loopResult) {
 	return requestLoopIn("", url)
 }
 
 // requestLoopIn is requestLoop from network namespace ns.
-func requestLoopIn(ns, url string) (stop func() (map[string]int, []string)) {
-	client := rstClientIn(ns)
+func requestLoopIn(ns, url string) (stop func() loopResult) {
+	var local atomic.Value
+	client := rstClientIn(ns, &local)
 	var mu sync.Mutex
-	counts := map[string]int{}
-	var errs []string
+	res := loopResult{counts: map[string]int{}}
 	var done atomic.Bool
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
 		for !done.Load() {
 			body := ""
+			local.Store("")
+			start := time.Now()
 			resp, err := client.Get(url)
 			if err == nil {
 				b, rerr := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				body, err = strings.TrimSpace(string(b)), rerr
 			}
+			took := time.Since(start)
 			mu.Lock()
 			if err != nil {
-				counts["ERR"]++
-				errs = append(errs, err.Error())
+				res.counts["ERR"]++
+				l := local.Load().(string)
+				res.errs = append(res.errs, fmt.Sprintf("%s (started %s, local %q, IPVS entries %q)",
+					err, start.Format("15:04:05.000"), l, connEntries(or(l, "none"))))
 			} else {
-				counts[body]++
+				res.counts[body]++
+				res.slowest = max(res.slowest, took)
 			}
 			mu.Unlock()
 			time.Sleep(50 * time.Millisecond)
 		}
 	}()
-	return func() (map[string]int, []string) {
+	return func() loopResult {
 		done.Store(true)
 		<-finished
 		mu.Lock()
 		defer mu.Unlock()
-		return counts, errs
+		return res
 	}
 }
 
@@ -253,7 +269,8 @@ func TestDrain(t *testing.T) {
 	listVS(t, vsIP)
 	listVS(t, vsNP1)
 	time.Sleep(2 * time.Second) // the loop runs on against pod-b
-	counts, errs := stop()
+	r := stop()
+	counts, errs := r.counts, r.errs
 	t.Logf("request loop over the change (new connection each): %v", counts)
 	if counts["ERR"] != 0 {
 		t.Errorf("request loop: %d failures: %v", counts["ERR"], errs)

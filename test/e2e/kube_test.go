@@ -239,7 +239,7 @@ func kernelState() (snapshot, error) {
 		return s, err
 	}
 	for _, l := range lines(out) {
-		if strings.HasPrefix(l, "add IPVS-PROXY-") {
+		if strings.HasPrefix(l, "add IPVS-PROXY-") || strings.HasPrefix(l, "add IPVS-PROXY6-") {
 			s.members = append(s.members, l)
 		}
 	}

@@ -95,6 +95,11 @@ func TestRollingUpdate(t *testing.T) {
 		}
 	}
 
+	applyAt := func(what string) {
+		t.Helper()
+		apply(t, slice())
+		t.Logf("%s applied (returned %s)", what, time.Now().Format("15:04:05.000"))
+	}
 	stopIP := requestLoop("http://" + vsIP + "/")
 	stopNP := requestLoopIn("ext", "http://"+vsNP+"/")
 	start := time.Now()
@@ -102,16 +107,17 @@ func TestRollingUpdate(t *testing.T) {
 	for i := range olds {
 		old, nu := olds[i], news[i]
 		step := time.Now()
+		t.Logf("step %d starts at %s", i+1, step.Format("15:04:05.000"))
 		// Surge: the new replica is ready.
 		eps[nu] = endpoint{ip: podIPs(nu)[0], ready: true, serving: true}
-		apply(t, slice())
+		applyAt(nu + " ready")
 		for _, vs := range vss {
 			waitWeight(t, vs, rs(nu), "1")
 		}
 		// The old replica is terminating, still serving: no new connections,
 		// its open ones go on.
 		eps[old] = endpoint{ip: podIPs(old)[0], serving: true, terminating: true}
-		apply(t, slice())
+		applyAt(old + " terminating, serving")
 		var toZero time.Duration
 		for _, vs := range vss {
 			toZero = max(toZero, waitWeight(t, vs, rs(old), "0"))
@@ -120,9 +126,9 @@ func TestRollingUpdate(t *testing.T) {
 		checkKept(old + " terminating (serving)")
 		// No longer serving, then gone from the slice: still draining.
 		eps[old] = endpoint{ip: podIPs(old)[0], terminating: true}
-		apply(t, slice())
+		applyAt(old + " terminating, not serving")
 		delete(eps, old)
-		apply(t, slice())
+		applyAt(old + " removed")
 		for _, vs := range vss {
 			if w := rsWeight(t, vs, rs(old)); w != "0" {
 				listVS(t, vs)
@@ -134,16 +140,14 @@ func TestRollingUpdate(t *testing.T) {
 			i+1, nu, old, time.Since(step).Round(time.Millisecond), old, toZero.Round(time.Millisecond))
 	}
 	time.Sleep(2 * time.Second) // the loops run on against the new replicas
-	countsIP, errsIP := stopIP()
-	countsNP, errsNP := stopNP()
+	resIP, resNP := stopIP(), stopNP()
 	updated := time.Since(start)
 	for _, l := range []struct {
-		what   string
-		counts map[string]int
-		errs   []string
-	}{{"ClusterIP " + vsIP + " from the node", countsIP, errsIP}, {"NodePort " + vsNP + " from ext", countsNP, errsNP}} {
-		t.Logf("request loop through the %s over the update (%s, new connection each): %d requests, %d failed: %v",
-			l.what, updated.Round(time.Second), total(l.counts), l.counts["ERR"], l.counts)
+		what string
+		loopResult
+	}{{"ClusterIP " + vsIP + " from the node", resIP}, {"NodePort " + vsNP + " from ext", resNP}} {
+		t.Logf("request loop through the %s over the update (%s, new connection each): %d requests, %d failed, slowest answer %s: %v",
+			l.what, updated.Round(time.Second), total(l.counts), l.counts["ERR"], l.slowest.Round(time.Millisecond), l.counts)
 		if l.counts["ERR"] != 0 {
 			t.Errorf("%s: %d failed requests: %v", l.what, l.counts["ERR"], l.errs)
 		}
