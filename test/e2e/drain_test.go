@@ -88,10 +88,14 @@ func (k *keptConn) reset() {
 // rstClientIn makes one connection per request, in network namespace ns
 // ("" = this one), and closes it with a RST, so the request loop's own
 // connections do not pin a draining server for IPVS's TIME_WAIT. local is
-// set to each connection's local address as it is made.
+// set to each connection's local address as it is made. A request fails
+// when it gets no answer within 30 s: under TCG on a loaded host a guest
+// stalls for seconds (answers took up to 10 s, before any change too), so a
+// slow answer is reported (loopResult.slow), not counted as a failure; a
+// dropped SYN would show there as 1 s, 3 s, 7 s.
 func rstClientIn(ns string, local *atomic.Value) *http.Client {
 	return &http.Client{
-		Timeout: 5 * time.Second,
+		Timeout: 30 * time.Second,
 		Transport: &http.Transport{
 			DisableKeepAlives: true,
 			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -112,11 +116,13 @@ func rstClientIn(ns string, local *atomic.Value) *http.Client {
 
 // loopResult is what a request loop saw: answers counted by body ("ERR"
 // for failures), each failure (time, local address if connected, IPVS
-// entries of that address then), the slowest answered request.
+// entries of that address then), the slowest answered request and the
+// answers that took over a second (start time and duration).
 type loopResult struct {
 	counts  map[string]int
 	errs    []string
 	slowest time.Duration
+	slow    []string
 }
 
 // requestLoop fetches url on new connections until stop is called.
@@ -154,6 +160,9 @@ func requestLoopIn(ns, url string) (stop func() loopResult) {
 			} else {
 				res.counts[body]++
 				res.slowest = max(res.slowest, took)
+				if took > time.Second {
+					res.slow = append(res.slow, fmt.Sprintf("%s %s %s", start.Format("15:04:05.000"), took.Round(time.Millisecond), body))
+				}
 			}
 			mu.Unlock()
 			time.Sleep(50 * time.Millisecond)

@@ -203,8 +203,8 @@ func TestRollingUpdate(t *testing.T) {
 		what string
 		loopResult
 	}{{"ClusterIP " + vsIP + " from the node", resIP}, {"NodePort " + vsNP + " from ext", resNP}} {
-		t.Logf("request loop through the %s over the update (%s, new connection each): %d requests, %d failed, slowest answer %s: %v",
-			l.what, updated.Round(time.Second), total(l.counts), l.counts["ERR"], l.slowest.Round(time.Millisecond), l.counts)
+		t.Logf("request loop through the %s over the update (%s, new connection each): %d requests, %d failed, slowest answer %s, %d answers over 1 s %q: %v",
+			l.what, updated.Round(time.Second), total(l.counts), l.counts["ERR"], l.slowest.Round(time.Millisecond), len(l.slow), l.slow, l.counts)
 		if l.counts["ERR"] != 0 {
 			t.Errorf("%s: %d failed requests: %v", l.what, l.counts["ERR"], l.errs)
 		}
