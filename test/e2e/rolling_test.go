@@ -18,7 +18,6 @@ import (
 type sliceWriter struct {
 	cs         *kubernetes.Clientset
 	name       string
-	eps        []endpoint
 	lastCalled time.Duration
 }
 
