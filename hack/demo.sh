@@ -13,7 +13,15 @@
 # the sandbox with that port forwarded and runs hack/demo.d/guest.sh in it.
 # Logs: _output/demo/logs/. Exit status: 0 when every promise holds.
 #
-# Environment: DEMO_PORT (26443), DEMO_SCALE_TIMEOUT (120 s), SANDBOX_* (see
+# ipvs-proxy itself is deployed as users do, `kubectl apply -k` of
+# config/default (hack/demo.d/ipvs-proxy: its ConfigMap for the demo), from
+# the image `make image` builds (hack/image.sh), which the node agents run.
+# The API server reaches the agents' kubelet log endpoints (kubectl logs) at
+# host 127.0.0.1:DEMO_KUBELET_PORT+0..2, forwarded into the VM, with a client
+# certificate from a throw-away CA (_output/demo/kubelet-pki).
+#
+# Environment: DEMO_PORT (26443), DEMO_KUBELET_PORT (DEMO_PORT+1000: three
+# ports from there), DEMO_SCALE_TIMEOUT (120 s), SANDBOX_* (see
 # hack/sandbox), GOFLAGS.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -30,6 +38,7 @@ for a in "$@"; do
   esac
 done
 PORT=${DEMO_PORT:-26443}
+KUBELET_PORT=${DEMO_KUBELET_PORT:-$((PORT + 1000))}
 OUT=$REPO/_output/demo
 log() { echo "demo: $*" >&2; }
 
@@ -50,9 +59,12 @@ if (( ${#MISSING[@]} > 0 )); then
 else
   log "the control plane is built (_output/tools/bin); this run takes 3-6 min on 2 cores (a cold first run: ~28 min, ~22 of them building the control plane from source once)"
 fi
-log "building ipvs-proxy and the node agent"
+log "building ipvs-proxy, its image (hack/image.sh) and the node agent"
 go build -p 2 -o _output/bin/ipvs-proxy ./cmd/ipvs-proxy
 go build -p 2 -o _output/bin/demo-agent ./hack/agent
+mkdir -p _output
+hack/image.sh >_output/image.log 2>&1 || { cat _output/image.log >&2; echo "VERDICT: FAILED: make image"; exit 1; }
+log "$(grep -m1 'docker load' _output/image.log || tail -n 1 _output/image.log)"
 i=0
 for t in "${MISSING[@]}"; do
   i=$((i + 1))
@@ -85,8 +97,21 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+# The API server's client certificate for the kubelet log endpoints.
+KP=$OUT/kubelet-pki
+mkdir -p "$KP"
+{
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=demo-kubelet-client-ca \
+    -keyout "$KP/ca.key" -out "$KP/ca.crt"
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=kube-apiserver-kubelet-client \
+    -keyout "$KP/client.key" -out "$KP/client.csr"
+  openssl x509 -req -in "$KP/client.csr" -CA "$KP/ca.crt" -CAkey "$KP/ca.key" -CAcreateserial -days 2 \
+    -extfile <(echo "extendedKeyUsage=clientAuth") -out "$KP/client.crt"
+} >"$OUT/logs/kubelet-pki.log" 2>&1 || { cat "$OUT/logs/kubelet-pki.log" >&2; echo "VERDICT: FAILED: kubelet client certificate"; exit 1; }
 log "starting the control plane on 127.0.0.1:$PORT (log: _output/demo/logs/controlplane.log)"
 _output/tools/bin/controlplane --dir "$OUT/cp" --port "$PORT" --with-controllers \
+  --apiserver-arg=--kubelet-client-certificate="$KP/client.crt" --apiserver-arg=--kubelet-client-key="$KP/client.key" \
+  --apiserver-arg=--kubelet-preferred-address-types=Hostname \
   >"$OUT/logs/controlplane.log" 2>&1 &
 CP_PID=$!
 for ((i = 0; i < 300; i++)); do
@@ -106,7 +131,8 @@ log "control plane $(grep '^READY' "$OUT/logs/controlplane.log")"
 log "booting the sandbox (qemu) and running hack/demo.d/guest.sh in it"
 rc=0
 hack/sandbox --mem "${DEMO_MEM:-3072}" --net-fwd "$PORT" --rw "$OUT" \
-  -e DEMO_OUT="$OUT" -e DEMO_CHECK="$CHECK" -e DEMO_SCALE_TIMEOUT="${DEMO_SCALE_TIMEOUT:-120}" \
+  --host-fwd "$KUBELET_PORT" --host-fwd $((KUBELET_PORT + 1)) --host-fwd $((KUBELET_PORT + 2)) \
+  -e DEMO_OUT="$OUT" -e DEMO_CHECK="$CHECK" -e DEMO_SCALE_TIMEOUT="${DEMO_SCALE_TIMEOUT:-120}" -e DEMO_KUBELET_PORT="$KUBELET_PORT" \
   -- hack/demo.d/guest.sh || rc=$?
 (( rc == 124 || rc == 125 )) && echo "VERDICT: FAILED: the sandbox failed (exit $rc)"
 log "total wall time $(( $(date +%s) - T0 ))s, exit $rc (logs: _output/demo/logs/)"

@@ -27,7 +27,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: agent node|serve|resolve [flags]")
+		fmt.Fprintln(os.Stderr, "usage: agent node|serve|resolve|chroot-run [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -38,6 +38,8 @@ func main() {
 		err = runServe(os.Args[2:])
 	case "resolve":
 		err = runResolve(os.Args[2:])
+	case "chroot-run":
+		err = runChroot(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
