@@ -55,9 +55,9 @@ for t in "${DEMO_TOOLS[@]}"; do
   if [[ ! -x _output/tools/bin/$t ]]; then MISSING+=("$t"); MISSING_MIN=$((MISSING_MIN + TOOL_MIN[$t])); fi
 done
 if (( ${#MISSING[@]} > 0 )); then
-  log "cold first run: about $((MISSING_MIN + 6)) min on 2 cores, ~${MISSING_MIN} of them building the control plane from source once (${MISSING[*]}; hack/tools.sh, cached in _output/tools/bin); later runs take 3-6 min"
+  log "cold first run: about $((MISSING_MIN + 6)) min on 2 cores, ~${MISSING_MIN} of them building the control plane from source once (${MISSING[*]}; hack/tools.sh, cached in _output/tools/bin); later runs take 3-6 min (up to ~15 under heavy load)"
 else
-  log "the control plane is built (_output/tools/bin); this run takes 3-6 min on 2 cores (a cold first run: ~28 min, ~22 of them building the control plane from source once)"
+  log "the control plane is built (_output/tools/bin); this run takes 3-6 min on 2 cores, up to ~15 under heavy load (a cold first run: ~28 min, ~22 of them building the control plane from source once)"
 fi
 log "building ipvs-proxy, its image (hack/image.sh) and the node agent"
 go build -p 2 -o _output/bin/ipvs-proxy ./cmd/ipvs-proxy
@@ -109,7 +109,9 @@ mkdir -p "$KP"
     -extfile <(echo "extendedKeyUsage=clientAuth") -out "$KP/client.crt"
 } >"$OUT/logs/kubelet-pki.log" 2>&1 || { cat "$OUT/logs/kubelet-pki.log" >&2; echo "VERDICT: FAILED: kubelet client certificate"; exit 1; }
 log "starting the control plane on 127.0.0.1:$PORT (log: _output/demo/logs/controlplane.log)"
-_output/tools/bin/controlplane --dir "$OUT/cp" --port "$PORT" --with-controllers \
+# The default controllers plus the DaemonSet controller (ipvs-proxy's pods).
+CONTROLLERS=deployment-controller,replicaset-controller,daemonset-controller,endpointslice-controller,endpointslice-mirroring-controller,endpoints-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,namespace-controller,garbage-collector-controller
+_output/tools/bin/controlplane --dir "$OUT/cp" --port "$PORT" --with-controllers --controllers "$CONTROLLERS" \
   --apiserver-arg=--kubelet-client-certificate="$KP/client.crt" --apiserver-arg=--kubelet-client-key="$KP/client.key" \
   --apiserver-arg=--kubelet-preferred-address-types=Hostname \
   >"$OUT/logs/controlplane.log" 2>&1 &
