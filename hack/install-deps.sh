@@ -13,6 +13,7 @@ PKGS=(
   cpio              # build the initramfs
   ipvsadm ipset iptables conntrack socat iproute2 curl
   jq                # make demo: the walkthrough's "Port Already Allocated" check
+  openssl           # make demo: the API server's kubelet client certificate
   python3           # sandbox selftest: host-side HTTP server
 )
 
