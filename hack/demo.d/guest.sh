@@ -3,11 +3,12 @@
 # by hack/demo.sh, which starts the control plane on the host). Builds three
 # nodes (netns node-a/b/c on bridge br0, 192.168.1.10-12, pod CIDRs
 # 10.244.{0,1,2}.0/24) and an external client netns (192.168.1.100), starts one
-# `ipvs-proxy run` and one node agent per node, applies the examples, shows the
+# node agent per node, deploys ipvs-proxy as a DaemonSet (kubectl apply -k), applies the examples, shows the
 # walkthrough's commands and asserts its promises.
 #
 # Environment: DEMO_OUT (host dir shared writable: cp/ = control plane, logs/),
-# DEMO_CHECK=1 (assert quietly: only promise lines and the verdict).
+# DEMO_CHECK=1 (assert quietly: only promise lines and the verdict),
+# DEMO_KUBELET_PORT (node i's kubelet log endpoint listens on it + i).
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
