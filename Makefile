@@ -23,7 +23,7 @@ e2e:
 	hack/demo.sh --check
 
 demo:
-	hack/demo.sh
+	@hack/demo.sh
 
 bench:
 	hack/bench.sh

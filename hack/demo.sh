@@ -13,7 +13,15 @@
 # the sandbox with that port forwarded and runs hack/demo.d/guest.sh in it.
 # Logs: _output/demo/logs/. Exit status: 0 when every promise holds.
 #
-# Environment: DEMO_PORT (26443), DEMO_SCALE_TIMEOUT (120 s), SANDBOX_* (see
+# ipvs-proxy itself is deployed as users do, `kubectl apply -k` of
+# config/default (hack/demo.d/ipvs-proxy: its ConfigMap for the demo), from
+# the image `make image` builds (hack/image.sh), which the node agents run.
+# The API server reaches the agents' kubelet log endpoints (kubectl logs) at
+# host 127.0.0.1:DEMO_KUBELET_PORT+0..2, forwarded into the VM, with a client
+# certificate from a throw-away CA (_output/demo/kubelet-pki).
+#
+# Environment: DEMO_PORT (26443), DEMO_KUBELET_PORT (DEMO_PORT+1000: three
+# ports from there), DEMO_SCALE_TIMEOUT (120 s), SANDBOX_* (see
 # hack/sandbox), GOFLAGS.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -30,19 +38,41 @@ for a in "$@"; do
   esac
 done
 PORT=${DEMO_PORT:-26443}
+KUBELET_PORT=${DEMO_KUBELET_PORT:-$((PORT + 1000))}
 OUT=$REPO/_output/demo
 log() { echo "demo: $*" >&2; }
 
 # --- build ----------------------------------------------------------------------------
-log "building ipvs-proxy and the node agent"
+# The demo needs these tools (not kube-proxy); a cold first run builds them
+# from source (Go module proxy only), which is most of its time. Rough
+# cold-cache minutes on 2 cores per tool (a fresh machine spent ~22 min on
+# all of them): the first Kubernetes binary compiles the shared dependencies.
+DEMO_TOOLS=(kube-apiserver etcd kubectl controlplane kube-controller-manager kube-scheduler coredns)
+declare -A TOOL_MIN=([kube-apiserver]=8 [etcd]=2 [kubectl]=3 [controlplane]=0
+  [kube-controller-manager]=4 [kube-scheduler]=2 [coredns]=3)
+MISSING=() MISSING_MIN=0
+for t in "${DEMO_TOOLS[@]}"; do
+  if [[ ! -x _output/tools/bin/$t ]]; then MISSING+=("$t"); MISSING_MIN=$((MISSING_MIN + TOOL_MIN[$t])); fi
+done
+if (( ${#MISSING[@]} > 0 )); then
+  log "cold first run: about $((MISSING_MIN + 4)) min on 2 cores, ~${MISSING_MIN} of them building the control plane from source once (${MISSING[*]}; hack/tools.sh, cached in _output/tools/bin); later runs take 3-6 min (up to ~15 under heavy load)"
+else
+  log "the control plane is built (_output/tools/bin); this run takes 3-6 min on 2 cores, up to ~15 under heavy load (a cold first run: ~26 min, ~22 of them building the control plane from source once)"
+fi
+log "building ipvs-proxy, its image (hack/image.sh) and the node agent"
 go build -p 2 -o _output/bin/ipvs-proxy ./cmd/ipvs-proxy
 go build -p 2 -o _output/bin/demo-agent ./hack/agent
-for t in kube-apiserver etcd kubectl kube-controller-manager kube-scheduler coredns controlplane; do
-  if [[ ! -x _output/tools/bin/$t ]]; then
-    log "building the control plane tools (hack/tools.sh, once)"
-    hack/tools.sh
-    break
-  fi
+mkdir -p _output
+hack/image.sh >_output/image.log 2>&1 || { cat _output/image.log >&2; echo "VERDICT: FAILED: make image"; exit 1; }
+log "$(grep -m1 'docker load' _output/image.log || tail -n 1 _output/image.log)"
+i=0
+for t in "${MISSING[@]}"; do
+  i=$((i + 1))
+  m=${TOOL_MIN[$t]}; (( m > 0 )) || m="<1"
+  log "building the control plane [$i/${#MISSING[@]}]: $t (expected ~$m min on 2 cores with a cold Go cache)"
+  t1=$(date +%s)
+  hack/tools.sh "$t" >"$REPO/_output/tools-build-$t.log" 2>&1 || { tail -n 20 "$REPO/_output/tools-build-$t.log" >&2; echo "VERDICT: FAILED: building $t (log: _output/tools-build-$t.log)"; exit 1; }
+  log "built $t in $(( $(date +%s) - t1 ))s"
 done
 
 # GNU wget for the walkthrough's `wget -O- http://web-nodeport:80` from a pod
@@ -68,8 +98,23 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+# The API server's client certificate for the kubelet log endpoints.
+KP=$OUT/kubelet-pki
+mkdir -p "$KP"
+{
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=demo-kubelet-client-ca \
+    -keyout "$KP/ca.key" -out "$KP/ca.crt"
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=kube-apiserver-kubelet-client \
+    -keyout "$KP/client.key" -out "$KP/client.csr"
+  openssl x509 -req -in "$KP/client.csr" -CA "$KP/ca.crt" -CAkey "$KP/ca.key" -CAcreateserial -days 2 \
+    -extfile <(echo "extendedKeyUsage=clientAuth") -out "$KP/client.crt"
+} >"$OUT/logs/kubelet-pki.log" 2>&1 || { cat "$OUT/logs/kubelet-pki.log" >&2; echo "VERDICT: FAILED: kubelet client certificate"; exit 1; }
 log "starting the control plane on 127.0.0.1:$PORT (log: _output/demo/logs/controlplane.log)"
-_output/tools/bin/controlplane --dir "$OUT/cp" --port "$PORT" --with-controllers \
+# The default controllers plus the DaemonSet controller (ipvs-proxy's pods).
+CONTROLLERS=deployment-controller,replicaset-controller,daemonset-controller,endpointslice-controller,endpointslice-mirroring-controller,endpoints-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,namespace-controller,garbage-collector-controller
+_output/tools/bin/controlplane --dir "$OUT/cp" --port "$PORT" --with-controllers --controllers "$CONTROLLERS" \
+  --apiserver-arg=--kubelet-client-certificate="$KP/client.crt" --apiserver-arg=--kubelet-client-key="$KP/client.key" \
+  --apiserver-arg=--kubelet-preferred-address-types=Hostname \
   >"$OUT/logs/controlplane.log" 2>&1 &
 CP_PID=$!
 for ((i = 0; i < 300; i++)); do
@@ -89,7 +134,8 @@ log "control plane $(grep '^READY' "$OUT/logs/controlplane.log")"
 log "booting the sandbox (qemu) and running hack/demo.d/guest.sh in it"
 rc=0
 hack/sandbox --mem "${DEMO_MEM:-3072}" --net-fwd "$PORT" --rw "$OUT" \
-  -e DEMO_OUT="$OUT" -e DEMO_CHECK="$CHECK" -e DEMO_SCALE_TIMEOUT="${DEMO_SCALE_TIMEOUT:-120}" \
+  --host-fwd "$KUBELET_PORT" --host-fwd $((KUBELET_PORT + 1)) --host-fwd $((KUBELET_PORT + 2)) \
+  -e DEMO_OUT="$OUT" -e DEMO_CHECK="$CHECK" -e DEMO_SCALE_TIMEOUT="${DEMO_SCALE_TIMEOUT:-120}" -e DEMO_KUBELET_PORT="$KUBELET_PORT" \
   -- hack/demo.d/guest.sh || rc=$?
 (( rc == 124 || rc == 125 )) && echo "VERDICT: FAILED: the sandbox failed (exit $rc)"
 log "total wall time $(( $(date +%s) - T0 ))s, exit $rc (logs: _output/demo/logs/)"

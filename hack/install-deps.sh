@@ -12,6 +12,8 @@ PKGS=(
   xz-utils          # decompress .ko.xz modules for the initramfs
   cpio              # build the initramfs
   ipvsadm ipset iptables conntrack socat iproute2 curl
+  jq                # make demo: the walkthrough's "Port Already Allocated" check
+  openssl           # make demo: the API server's kubelet client certificate
   python3           # sandbox selftest: host-side HTTP server
 )
 

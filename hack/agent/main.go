@@ -9,10 +9,17 @@
 //	              CoreDNS for pods annotated demo.ipvs-proxy.io/exec=coredns);
 //	              reports podIP/Running/Ready through the status subresource
 //	              and finishes deletions (grace period 0) once torn down.
+//	              Pods of the local image (--image-rootfs: the DaemonSet's
+//	              ipvs-proxy) run chrooted in its rootfs in the node netns,
+//	              busybox pods with a command run it with the host's busybox
+//	              in their netns (imagepod.go); every pod's output is served
+//	              at the kubelet's /containerLogs endpoint (logs.go).
 //	agent serve   the per-pod HTTP server (run in the pod netns by node).
 //	agent resolve look a name up over UDP or TCP against one DNS server.
+//	agent chroot-run  bind-mount volumes into a rootfs, chroot, exec (node).
 //
-// It is deliberately small: no images, volumes, probes or restarts.
+// It is deliberately small: one image, configMap/hostPath/token volumes
+// only, an HTTP readiness probe, no restarts, no liveness probes.
 package main
 
 import (
@@ -27,7 +34,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: agent node|serve|resolve [flags]")
+		fmt.Fprintln(os.Stderr, "usage: agent node|serve|resolve|chroot-run [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -38,6 +45,8 @@ func main() {
 		err = runServe(os.Args[2:])
 	case "resolve":
 		err = runResolve(os.Args[2:])
+	case "chroot-run":
+		err = runChroot(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

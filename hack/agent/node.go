@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"log"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,21 +42,31 @@ type agent struct {
 	coredns    string // coredns binary
 	kubeconfig string // for CoreDNS
 
+	// DaemonSet pods of the local image (imagepod.go) and the log endpoint (logs.go).
+	imageRootfs, imageName string
+	apiHost, apiPort       string // in-cluster API server for those pods
+	caPEM                  []byte
+	kubeletPort            int
+	hostnameAddr           string // the Node's Hostname address (where the API server calls us)
+	busybox                string // runs the commands of busybox pods
+
 	mu   sync.Mutex
 	pods map[types.UID]*localPod
-	used map[string]bool // pod IPs in use
+	used map[string]bool   // pod IPs in use
+	logs map[string]string // "ns/pod" -> log file
 }
 
 type localPod struct {
 	mu                        sync.Mutex // one sync or teardown at a time
 	ns, name, netns, veth, ip string
+	hostNet                   bool // runs in the node's netns (image pods)
 	cmd                       *exec.Cmd
 }
 
 func runNode(args []string) error {
 	fs := flag.NewFlagSet("node", flag.ExitOnError)
-	a := &agent{pods: map[types.UID]*localPod{}, used: map[string]bool{}}
-	var kubeconfig, podCIDR string
+	a := &agent{pods: map[types.UID]*localPod{}, used: map[string]bool{}, logs: map[string]string{}}
+	var kubeconfig, podCIDR, apiServer, kubeletCA string
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig")
 	fs.StringVar(&a.node, "node-name", "", "Node name")
 	fs.StringVar(&a.nodeIP, "node-ip", "", "InternalIP")
@@ -63,6 +75,13 @@ func runNode(args []string) error {
 	fs.StringVar(&a.dnsIP, "dns", "10.96.0.10", "nameserver for pods")
 	fs.StringVar(&a.coredns, "coredns", "", "coredns binary for pods annotated "+execAnnotation+"=coredns")
 	fs.StringVar(&a.kubeconfig, "coredns-kubeconfig", "", "kubeconfig for CoreDNS (default --kubeconfig)")
+	fs.StringVar(&a.imageRootfs, "image-rootfs", "", "unpacked rootfs of the local image: pods using --image run chrooted in it, in the node netns")
+	fs.StringVar(&a.imageName, "image", "ipvs-proxy", "image name (any tag) that --image-rootfs holds")
+	fs.StringVar(&apiServer, "api-server", "", "HOST:PORT given to image pods as KUBERNETES_SERVICE_HOST/PORT (default: the kubeconfig's server)")
+	fs.IntVar(&a.kubeletPort, "kubelet-port", 0, "serve the kubelet log endpoint (TLS) on this port and publish it in the Node (0: off)")
+	fs.StringVar(&kubeletCA, "kubelet-client-ca", "", "CA of the API server's kubelet client certificate (with --kubelet-port)")
+	fs.StringVar(&a.busybox, "busybox", "", "busybox binary for pods of the busybox image (default: their command from PATH)")
+	fs.StringVar(&a.hostnameAddr, "hostname-address", "", "the Node's Hostname address (default: the node name)")
 	_ = fs.Parse(args)
 	if a.netns == "" {
 		a.netns = a.node
@@ -86,6 +105,24 @@ func runNode(args []string) error {
 	a.cs = kubernetes.NewForConfigOrDie(cfg)
 	log.SetPrefix(a.node + " agent: ")
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
+	if a.imageRootfs != "" {
+		if a.caPEM, err = readCA(cfg.CAData, cfg.CAFile); err != nil {
+			return err
+		}
+		if apiServer == "" {
+			apiServer = strings.TrimPrefix(cfg.Host, "https://")
+		}
+		if a.apiHost, a.apiPort, err = net.SplitHostPort(apiServer); err != nil {
+			return fmt.Errorf("--api-server: %w", err)
+		}
+	}
+	if a.kubeletPort != 0 {
+		go func() {
+			if err := a.serveLogs(":"+strconv.Itoa(a.kubeletPort), kubeletCA); err != nil {
+				log.Fatalf("kubelet log endpoint: %v", err)
+			}
+		}()
+	}
 
 	ctx := context.Background()
 	for {
@@ -163,8 +200,9 @@ func (a *agent) registerNode(ctx context.Context) error {
 	n.Status.Capacity, n.Status.Allocatable = caps, caps
 	n.Status.Addresses = []corev1.NodeAddress{
 		{Type: corev1.NodeInternalIP, Address: a.nodeIP},
-		{Type: corev1.NodeHostName, Address: a.node},
+		{Type: corev1.NodeHostName, Address: cmp.Or(a.hostnameAddr, a.node)},
 	}
+	n.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(a.kubeletPort)
 	n.Status.Conditions = []corev1.NodeCondition{{
 		Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
 		Message: "demo agent (hack/agent) is posting ready status", LastHeartbeatTime: now, LastTransitionTime: now,
@@ -225,10 +263,10 @@ func (a *agent) sync(ctx context.Context, p *corev1.Pod) {
 		return
 	}
 	if lp.ip != "" {
-		if p.Status.PodIP == lp.ip && isReady(p) {
+		if p.Status.PodIP == lp.ip && (isReady(p) || lp.hostNet && p.Status.Phase == corev1.PodRunning) {
 			return
 		}
-	} else if err := a.start(p, lp); err != nil {
+	} else if err := a.start(ctx, p, lp); err != nil {
 		log.Printf("start pod %s/%s: %v", p.Namespace, p.Name, err)
 		a.mu.Lock()
 		delete(a.pods, p.UID)
@@ -236,12 +274,55 @@ func (a *agent) sync(ctx context.Context, p *corev1.Pod) {
 		a.stop(lp)
 		return
 	}
+	if lp.hostNet {
+		// The readiness probe decides Ready; report Running now, Ready when it passes.
+		ready := a.probeReady(p, lp.ip, 0)
+		if err := a.reportStatus(ctx, p, lp.ip, ready, nil); err != nil {
+			log.Printf("status of pod %s/%s: %v", p.Namespace, p.Name, err)
+			return
+		}
+		if !ready {
+			go func() {
+				if a.probeReady(p, lp.ip, 3*time.Minute) {
+					if err := a.reportStatus(ctx, p, lp.ip, true, nil); err != nil {
+						log.Printf("status of pod %s/%s: %v", p.Namespace, p.Name, err)
+					}
+				}
+			}()
+		}
+		log.Printf("pod %s/%s running in the node netns (ready %v)", p.Namespace, p.Name, ready)
+		return
+	}
 	a.waitPorts(p, lp.ip)
-	if err := a.reportRunning(ctx, p, lp.ip); err != nil {
+	if err := a.reportStatus(ctx, p, lp.ip, true, nil); err != nil {
 		log.Printf("status of pod %s/%s: %v", p.Namespace, p.Name, err)
 		return
 	}
 	log.Printf("pod %s/%s running at %s (netns %s)", p.Namespace, p.Name, lp.ip, lp.netns)
+}
+
+// probeReady runs the first container's HTTP readiness probe against ip
+// until it passes or wait is over (once when wait is 0). No probe: ready.
+func (a *agent) probeReady(p *corev1.Pod, ip string, wait time.Duration) bool {
+	pr := p.Spec.Containers[0].ReadinessProbe
+	if pr == nil || pr.HTTPGet == nil {
+		return true
+	}
+	url := fmt.Sprintf("http://%s/%s", net.JoinHostPort(ip, pr.HTTPGet.Port.String()), strings.TrimPrefix(pr.HTTPGet.Path, "/"))
+	hc := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(wait)
+	for {
+		if resp, err := hc.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode >= 200 && resp.StatusCode < 400 {
+				return true
+			}
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 func isReady(p *corev1.Pod) bool {
@@ -288,8 +369,21 @@ func (a *agent) allocIP() (string, error) {
 }
 
 // start creates the pod's netns, wires it to the node netns and starts its
-// process. The pod netns is named after the pod.
-func (a *agent) start(p *corev1.Pod, lp *localPod) error {
+// process. The pod netns is named after the pod. Pods of the local image
+// run in the node's netns instead (imagepod.go).
+func (a *agent) start(ctx context.Context, p *corev1.Pod, lp *localPod) error {
+	if a.imageMatches(p) {
+		if !p.Spec.HostNetwork {
+			return fmt.Errorf("image %s: only hostNetwork pods are supported", p.Spec.Containers[0].Image)
+		}
+		dir := filepath.Join(os.TempDir(), "pod."+p.Namespace+"."+p.Name)
+		argv, err := a.imageArgv(ctx, p, dir)
+		if err != nil {
+			return err
+		}
+		lp.hostNet, lp.ip, lp.netns = true, a.nodeIP, a.netns
+		return a.exec(p, lp, argv, nil)
+	}
 	ip, err := a.allocIP()
 	if err != nil {
 		return err
@@ -350,22 +444,59 @@ func (a *agent) start(p *corev1.Pod, lp *localPod) error {
 			return err
 		}
 		argv = []string{a.coredns, "-conf", corefile}
+	} else if c := p.Spec.Containers[0]; len(c.Command)+len(c.Args) > 0 {
+		// A command pod (the walkthrough's internal-client): the command
+		// with the host's tools (busybox images: the host's busybox), in
+		// the pod's netns and /etc/netns files.
+		argv = append(append([]string{}, c.Command...), c.Args...)
+		if a.busybox != "" && (c.Image == "busybox" || strings.HasPrefix(c.Image, "busybox:")) {
+			argv = append([]string{a.busybox}, argv...)
+		}
+		var onExit func(int32)
+		if p.Spec.RestartPolicy != corev1.RestartPolicyAlways {
+			onExit = func(code int32) {
+				lp.mu.Lock() // after sync's Running report
+				defer lp.mu.Unlock()
+				if err := a.reportStatus(ctx, p, ip, false, &code); err != nil {
+					log.Printf("status of pod %s/%s: %v", p.Namespace, p.Name, err)
+				}
+				log.Printf("pod %s/%s exited with %d", p.Namespace, p.Name, code)
+			}
+		}
+		return a.exec(p, lp, append([]string{"ip", "netns", "exec", lp.netns}, argv...), onExit)
 	} else {
 		argv = append([]string{a.self, "serve", p.Name}, tcpPorts(p)...)
 		if len(argv) == 3 {
 			argv = append(argv, "80")
 		}
 	}
-	logf, err := os.Create(filepath.Join(os.TempDir(), "pod."+lp.netns+".log"))
+	return a.exec(p, lp, append([]string{"ip", "netns", "exec", lp.netns}, argv...), nil)
+}
+
+// exec starts the pod's process with its output in the pod's log file
+// (served by the log endpoint); onExit, if set, gets its exit code.
+func (a *agent) exec(p *corev1.Pod, lp *localPod, argv []string, onExit func(int32)) error {
+	file := filepath.Join(os.TempDir(), "pod."+p.Namespace+"."+p.Name+".log")
+	logf, err := os.Create(file)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command("ip", append([]string{"netns", "exec", lp.netns}, argv...)...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
+		logf.Close()
 		return err
 	}
-	go func() { _ = cmd.Wait(); logf.Close() }()
+	a.mu.Lock()
+	a.logs[p.Namespace+"/"+p.Name] = file
+	a.mu.Unlock()
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		if onExit != nil {
+			onExit(int32(cmd.ProcessState.ExitCode()))
+		}
+	}()
 	lp.cmd = cmd
 	return nil
 }
@@ -386,7 +517,9 @@ func (a *agent) waitPorts(p *corev1.Pod, ip string) {
 	}
 }
 
-func (a *agent) reportRunning(ctx context.Context, p *corev1.Pod, ip string) error {
+// reportStatus writes the pod's status: Running (ready or not) while exit is
+// nil, else Succeeded/Failed with the container's exit code.
+func (a *agent) reportStatus(ctx context.Context, p *corev1.Pod, ip string, ready bool, exit *int32) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cur, err := a.cs.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
 		if err != nil {
@@ -398,6 +531,13 @@ func (a *agent) reportRunning(ctx context.Context, p *corev1.Pod, ip string) err
 		now := metav1.Now()
 		st := &cur.Status
 		st.Phase = corev1.PodRunning
+		if exit != nil {
+			st.Phase = corev1.PodSucceeded
+			if *exit != 0 {
+				st.Phase = corev1.PodFailed
+			}
+			ready = false
+		}
 		st.HostIP, st.HostIPs = a.nodeIP, []corev1.HostIP{{IP: a.nodeIP}}
 		st.PodIP, st.PodIPs = ip, []corev1.PodIP{{IP: ip}}
 		if st.StartTime == nil {
@@ -405,14 +545,26 @@ func (a *agent) reportRunning(ctx context.Context, p *corev1.Pod, ip string) err
 		}
 		st.Conditions = nil
 		for _, t := range []corev1.PodConditionType{corev1.PodScheduled, corev1.PodInitialized, corev1.ContainersReady, corev1.PodReady} {
-			st.Conditions = append(st.Conditions, corev1.PodCondition{Type: t, Status: corev1.ConditionTrue, LastTransitionTime: now})
+			status := corev1.ConditionTrue
+			if !ready && (t == corev1.ContainersReady || t == corev1.PodReady) {
+				status = corev1.ConditionFalse
+			}
+			st.Conditions = append(st.Conditions, corev1.PodCondition{Type: t, Status: status, LastTransitionTime: now})
 		}
 		st.ContainerStatuses = nil
 		started := true
 		for _, c := range cur.Spec.Containers {
+			state := corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}
+			if exit != nil {
+				reason := "Completed"
+				if *exit != 0 {
+					reason = "Error"
+				}
+				state = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: *exit, Reason: reason, FinishedAt: now}}
+			}
 			st.ContainerStatuses = append(st.ContainerStatuses, corev1.ContainerStatus{
 				Name: c.Name, Image: c.Image, ImageID: "netns://" + c.Image, ContainerID: "netns://" + string(cur.UID),
-				Ready: true, Started: &started, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
+				Ready: ready, Started: &started, State: state,
 			})
 		}
 		_, err = a.cs.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, cur, metav1.UpdateOptions{})
@@ -442,6 +594,14 @@ func (a *agent) stop(lp *localPod) {
 	}
 	if lp.cmd != nil && lp.cmd.Process != nil {
 		_ = lp.cmd.Process.Kill()
+	}
+	a.mu.Lock()
+	delete(a.logs, lp.ns+"/"+lp.name)
+	a.mu.Unlock()
+	if lp.hostNet {
+		log.Printf("pod %s/%s stopped", lp.ns, lp.name)
+		lp.netns, lp.ip, lp.cmd, lp.hostNet = "", "", nil, false
+		return
 	}
 	_ = run("ip", "-n", a.netns, "link", "del", lp.veth)
 	if err := run("ip", "netns", "del", lp.netns); err != nil {

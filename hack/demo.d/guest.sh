@@ -3,11 +3,12 @@
 # by hack/demo.sh, which starts the control plane on the host). Builds three
 # nodes (netns node-a/b/c on bridge br0, 192.168.1.10-12, pod CIDRs
 # 10.244.{0,1,2}.0/24) and an external client netns (192.168.1.100), starts one
-# `ipvs-proxy run` and one node agent per node, applies the examples, shows the
+# node agent per node, deploys ipvs-proxy as a DaemonSet (kubectl apply -k), applies the examples, shows the
 # walkthrough's commands and asserts its promises.
 #
 # Environment: DEMO_OUT (host dir shared writable: cp/ = control plane, logs/),
-# DEMO_CHECK=1 (assert quietly: only promise lines and the verdict).
+# DEMO_CHECK=1 (assert quietly: only promise lines and the verdict),
+# DEMO_KUBELET_PORT (node i's kubelet log endpoint listens on it + i).
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -27,6 +28,7 @@ NODES=(node-a node-b node-c)
 NODE_IPS=(192.168.1.10 192.168.1.11 192.168.1.12)
 CLIENT_IP=192.168.1.100
 SCALE_TIMEOUT=${DEMO_SCALE_TIMEOUT:-120}
+KUBELET_PORT=${DEMO_KUBELET_PORT:?} # node i's log endpoint: KUBELET_PORT+i (forwarded to host loopback)
 
 # --- output helpers --------------------------------------------------------------
 PASSED=() FAILED=()
@@ -49,6 +51,18 @@ show() {
   else
     qcmd "$@"; "$@" 2>&1
   fi
+}
+# capture_sh VAR 'PIPELINE': like capture, for a shell pipeline (printed as written).
+capture_sh() {
+  local __v=$1 __out
+  __out=$(bash -c "$2" 2>&1)
+  printf -v "$__v" '%s' "$__out"
+  if [[ $CHECK == 1 ]]; then
+    { echo "\$ $2"; echo "$__out"; } >>"$LOGS/demo-commands.log"
+  else
+    echo "\$ $2"; [[ -n $__out ]] && echo "$__out"
+  fi
+  return 0
 }
 # capture VAR CMD...: like show, but also keeps the output in VAR.
 capture() {
@@ -149,29 +163,37 @@ set +e
 trap - ERR
 say "nodes: ${NODES[*]} at ${NODE_IPS[*]}, pod CIDRs 10.244.0.0/24 10.244.1.0/24 10.244.2.0/24, client netns at $CLIENT_IP"
 
-# --- 2. per node: node agent + ipvs-proxy ------------------------------------------------
-title "per node: the node agent (hack/agent) and ipvs-proxy run (in the node's netns)"
+# --- 2. per node: the node agent ------------------------------------------------------------
+title "per node: the node agent (hack/agent), a stand-in kubelet: registers the Node, runs its pods"
+# The DaemonSet's pods run from the unpacked image (make image), chrooted; a
+# copy because mount points get created in it (the checkout is read-only here).
+cp -a "$REPO/_output/image/rootfs" "$TMPDIR/rootfs"
 PIDS=()
 for i in 0 1 2; do
   n=${NODES[$i]}
   demo-agent node --kubeconfig "$KUBECONFIG" --node-name "$n" --node-ip "${NODE_IPS[$i]}" \
-    --pod-cidr "10.244.$i.0/24" --coredns "$TOOLS/coredns" >"$LOGS/agent-$n.log" 2>&1 &
+    --pod-cidr "10.244.$i.0/24" --coredns "$TOOLS/coredns" --busybox /bin/busybox \
+    --image-rootfs "$TMPDIR/rootfs" --image ipvs-proxy \
+    --kubelet-port $((KUBELET_PORT + i)) --kubelet-client-ca "$OUT/kubelet-pki/ca.crt" --hostname-address 127.0.0.1 \
+    >"$LOGS/agent-$n.log" 2>&1 &
   PIDS+=($!)
-  ip netns exec "$n" ipvs-proxy run --kubeconfig "$CP/ipvs-proxy-guest.kubeconfig" --node-name "$n" \
-    --cluster-cidr 10.244.0.0/16 --min-sync-period 200ms --dummy-interface kube-ipvs0 -v 2 \
-    >"$LOGS/ipvs-proxy-$n.log" 2>&1 &
-  PIDS+=($!)
-  say "$n: ip netns exec $n ipvs-proxy run --kubeconfig ipvs-proxy-guest.kubeconfig --node-name $n --cluster-cidr 10.244.0.0/16 --min-sync-period 200ms --dummy-interface kube-ipvs0 -v 2"
 done
+say "demo-agent node --node-name node-a --node-ip 192.168.1.10 --pod-cidr 10.244.0.0/24 --image-rootfs rootfs --kubelet-port $KUBELET_PORT ... (likewise node-b, node-c)"
 trap 'kill "${PIDS[@]}" 2>/dev/null' EXIT
 
 # --- 3. apply ------------------------------------------------------------------------------
-title "apply cluster DNS and the walkthrough's manifests"
+title "deploy ipvs-proxy as a DaemonSet: config/default (kustomize), with the demo's ConfigMap"
 wait_for 180 kubectl get serviceaccount default >/dev/null 2>&1 || fatal "control plane reachable from the guest"
-show kubectl apply -f hack/demo.d/kube-dns.yaml -f examples/walkthrough/
-show kubectl rollout status deployment/web --timeout=300s
+show kubectl apply -k hack/demo.d/ipvs-proxy
+show kubectl -n kube-system rollout status daemonset/ipvs-proxy --timeout=300s
+
+title "apply cluster DNS and the walkthrough's manifests"
+W=examples/walkthrough
+show kubectl apply -f hack/demo.d/kube-dns.yaml -f $W/deployment.yaml -f $W/service-nodeport.yaml \
+  -f $W/service-auto-nodeport.yaml -f $W/my-app.yaml
+show kubectl rollout status deployment/web-app --timeout=300s
 show kubectl -n kube-system rollout status deployment/coredns --timeout=300s
-show kubectl rollout status deployment/web-multi --timeout=300s
+show kubectl rollout status deployment/my-app --timeout=300s
 # ...and wait until IPVS on every node has caught up.
 for i in 0 1 2; do
   wait_for 120 rs_is "${NODES[$i]}" "${NODE_IPS[$i]}:30080" 3 ||
@@ -186,6 +208,13 @@ capture nodes kubectl get nodes -o wide
 n_ready=$(kubectl get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}' | grep -o True | wc -l)
 internal=$(kubectl get nodes -o jsonpath='{.items[*].status.addresses[?(@.type=="InternalIP")].address}')
 [[ $n_ready == 3 && $internal == "${NODE_IPS[*]}" ]]; promise "three Ready nodes with InternalIPs ${NODE_IPS[*]}" "$([[ $? == 0 ]] && echo ok || echo fail)" "$internal"
+capture dsp kubectl get pods -n kube-system -l k8s-app=ipvs-proxy -o wide
+ds=$(kubectl get pods -n kube-system -l k8s-app=ipvs-proxy -o jsonpath='{range .items[*]}{.spec.nodeName}={.status.podIP}/{.status.phase}/{.status.conditions[?(@.type=="Ready")].status} {end}')
+[[ $ds == *"node-a=192.168.1.10/Running/True"* && $ds == *"node-b=192.168.1.11/Running/True"* && $ds == *"node-c=192.168.1.12/Running/True"* ]]
+promise "ipvs-proxy runs as a DaemonSet: one Running, Ready pod per node, IP = node IP (hostNetwork)" "$([[ $? == 0 ]] && echo ok || echo fail)" "$ds"
+capture dsl kubectl logs -n kube-system -l k8s-app=ipvs-proxy --prefix --tail=2
+n_logs=$(grep -o '^\[pod/ipvs-proxy-[a-z0-9]*/ipvs-proxy\]' <<<"$dsl" | sort -u | wc -l)
+[[ $n_logs == 3 ]]; promise "kubectl logs -n kube-system -l k8s-app=ipvs-proxy shows each node's ipvs-proxy log (through the node agents' log endpoints)" "$([[ $? == 0 ]] && echo ok || echo fail)" "$n_logs of 3 pods"
 show kubectl get pods -o wide
 show kubectl get svc
 show kubectl -n kube-system get pods,svc -o wide
@@ -232,14 +261,32 @@ capture udp ip netns exec "$POD" demo-agent resolve 10.96.0.10 web-nodeport.defa
 capture tcp ip netns exec "$POD" demo-agent resolve --tcp 10.96.0.10 web-nodeport.default.svc.cluster.local
 [[ $udp == *"-> $CIP" && $tcp == *"-> $CIP" ]]; promise "kube-dns answers over UDP and TCP through IPVS" "$([[ $? == 0 ]] && echo ok || echo fail)"
 
-# --- 7. multi-port Service, Service without nodePort ------------------------------------------------
-title "multi-port Service web-multi (80->8080 as 30081, 443->8443 as 30443) and web-auto (no nodePort)"
-show kubectl get service web-multi web-auto
-mapfile -t MPODS < <(kubectl get pods -l app=web-multi -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}')
+title "the walkthrough's internal-client pod: wget -O- http://web-nodeport:80"
+show kubectl apply -f $W/internal-client.yaml
+ic_done() { [[ $(kubectl get pod internal-client -o jsonpath='{.status.phase}' 2>/dev/null) == @(Succeeded|Failed) ]]; }
+wait_for 90 ic_done
+show kubectl get pod internal-client -o wide
+capture ic kubectl logs internal-client
+grep -qxF -f <(printf '%s\n' "${PODS[@]}") <<<"$ic"; promise "kubectl logs internal-client shows the answer from a web-app pod" "$([[ $? == 0 ]] && echo ok || echo fail)"
+
+# --- 7. multi-port Service (and its node-port collision), Service without nodePort ----------------
+title "the walkthrough's multi-port Service multi-port-nodeport (http 80->8080 as 30080, https 443->8443 as 30443)"
+capture refused kubectl apply -f $W/multi-port.yaml
+! kubectl get service multi-port-nodeport >/dev/null 2>&1 && [[ $refused == *"provided port is already allocated"* ]]
+promise "the API server refuses multi-port-nodeport: nodePort 30080 is web-nodeport's (provided port is already allocated)" "$([[ $? == 0 ]] && echo ok || echo fail)"
+title "the walkthrough's \"Port Already Allocated\" check: which Service holds node port 30080?"
+capture_sh holder "kubectl get services --all-namespaces -o json | jq -r '.items[] | select(any(.spec.ports[]?; .nodePort == 30080)) | \"\\(.metadata.namespace)/\\(.metadata.name) \\(.spec.ports | map(\"\\(.port):\\(.nodePort)\") | join(\",\"))\"'"
+[[ $holder == "default/web-nodeport 80:30080" ]]; promise "the check names the holder of 30080: default/web-nodeport" "$([[ $? == 0 ]] && echo ok || echo fail)" "$holder"
+title "its advice: use a different port (or remove the other Service); we keep web-nodeport and take 30081"
+capture_sh applied "sed 's/nodePort: 30080/nodePort: 30081/' $W/multi-port.yaml | kubectl apply -f -"
+show kubectl get service multi-port-nodeport web-auto
+mapfile -t MPODS < <(kubectl get pods -l app=my-app -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}')
+wait_for 60 rs_is node-b 192.168.1.11:30081 "${#MPODS[@]}"
+wait_for 30 rs_is node-b 192.168.1.11:30443 "${#MPODS[@]}"
 capture o1 ip netns exec client curl -s --max-time 5 http://192.168.1.11:30081
 capture o2 ip netns exec client curl -s --max-time 5 http://192.168.1.11:30443
 grep -qxF -f <(printf '%s\n' "${MPODS[@]}") <<<"$o1" && grep -qxF -f <(printf '%s\n' "${MPODS[@]}") <<<"$o2"
-promise "each port of a multi-port Service has its own node port" "$([[ $? == 0 ]] && echo ok || echo fail)"
+promise "each port of a multi-port Service has its own node port (30081 -> my-app:8080, 30443 -> my-app:8443)" "$([[ $? == 0 ]] && echo ok || echo fail)"
 capture anp kubectl get service web-auto -o jsonpath='{.spec.ports[0].nodePort}'
 say ""
 capture o3 ip netns exec client curl -s --max-time 5 "http://192.168.1.12:$anp"
@@ -247,9 +294,9 @@ capture o3 ip netns exec client curl -s --max-time 5 "http://192.168.1.12:$anp"
 promise "a Service without nodePort gets one from 30000-32767 and answers" "$([[ $? == 0 ]] && echo ok || echo fail)" "$anp"
 
 # --- 8. scale to 5 and back to 1 ----------------------------------------------------------------
-title "scale web to 5: IPVS follows"
+title "scale web-app to 5: IPVS follows"
 t=$(date +%s)
-show kubectl scale deployment web --replicas=5
+show kubectl scale deployment web-app --replicas=5
 if wait_for "$SCALE_TIMEOUT" rs_is node-a 192.168.1.10:30080 5; then
   dt=$(( $(date +%s) - t ))
   show ip netns exec node-a ipvsadm -Ln -t 192.168.1.10:30080
@@ -265,9 +312,9 @@ else
   promise "scale to 5: IPVS has 5 real servers within ${SCALE_TIMEOUT}s" fail
 fi
 
-title "scale web to 1: IPVS follows, and the nodes without the pod still answer"
+title "scale web-app to 1: IPVS follows, and the nodes without the pod still answer"
 t=$(date +%s)
-show kubectl scale deployment web --replicas=1
+show kubectl scale deployment web-app --replicas=1
 # Graceful termination: removed real servers with connections (TIME_WAIT
 # ones included) stay at weight 0 until IPVS counts none, then go.
 if wait_for "$SCALE_TIMEOUT" rs_is node-a 192.168.1.10:30080 1; then
@@ -291,7 +338,7 @@ for i in 0 1 2; do
 done
 [[ ${#others[@]} == 2 ]] || cross_ok=fail
 promise "NodePort on nodes without a local pod (${others[*]}) forwards to $LAST on $LAST_NODE" "$cross_ok"
-left=$(ip netns list | grep -c '^web-[a-z0-9]*-[a-z0-9]*\( \|$\)' | tr -d ' ')
+left=$(ip netns list | grep -c '^web-app-[a-z0-9]*-[a-z0-9]*\( \|$\)' | tr -d ' ')
 [[ $left == 1 ]]; promise "scaled-down pods' network namespaces are gone" "$([[ $? == 0 ]] && echo ok || echo fail)" "$left web pod netns left"
 
 title "drained real servers go once IPVS counts no connection to them (IPVS keeps TIME_WAIT entries ~2 min)"
