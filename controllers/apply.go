@@ -31,17 +31,20 @@ var Unowned = types.NamespacedName{}
 // its ledger member and removed before it.
 func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) error {
 	log := logr.FromContextOrDiscard(ctx).V(2)
-	ops := p.Ops(ledger.Records)
-	x := execution{r: r, ops: ops, res: res, cause: make([]int32, len(ops)), errs: map[int]error{}}
-	for i := range ops {
+	// The operations are made one at a time (All), never all held at once:
+	// a cold sync at 100k Services has millions of them.
+	total := p.Len()
+	x := execution{r: r, plan: p, res: res, cause: make([]int32, total), errs: map[int]error{}}
+	r.cache.Reserve(p)
+	for i, o := range p.All(ledger.Records) {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("apply stopped after %d of %d operations: %w", i, len(ops), err)
+			return fmt.Errorf("apply stopped after %d of %d operations: %w", i, total, err)
 		}
-		op := &ops[i]
+		op := &o
 		if root := x.blocked(op); root >= 0 {
 			x.cause[i] = int32(root) + 1
 			res.Skipped++
-			x.attribute(i, root)
+			x.attribute(i, op, root)
 			continue
 		}
 		if x.lastRecord(op) {
@@ -58,16 +61,16 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) error
 			}
 			continue
 		}
-		err = fmt.Errorf("%s: %w", op, err)
+		err = fmt.Errorf("%s: %w", op.String(), err)
 		if !perObject(err) {
 			return err
 		}
 		x.cause[i] = int32(i) + 1
 		res.Failed = append(res.Failed, err)
 		x.errs[i] = err
-		x.attribute(i, i)
+		x.attribute(i, op, i)
 		if op.Kind == state.AddService && errors.Is(err, syscall.EEXIST) {
-			x.disown(i)
+			x.disown(i, op)
 		}
 	}
 	x.finish()
@@ -105,9 +108,9 @@ func (r *Reconciler) do(op *state.Op) error {
 // execution is the bookkeeping of one apply: for every operation, whether it
 // failed or was skipped and which failure was the root cause.
 type execution struct {
-	r   *Reconciler
-	ops []state.Op
-	res *Result
+	r    *Reconciler
+	plan state.Plan // its ops are plan.All; plan.At(i) is op i without Deps
+	res  *Result
 	// cause[i] is 0 while op i has not failed; else 1 + the index of the
 	// failed op that made it fail or be skipped (itself, if it failed).
 	cause []int32
@@ -186,8 +189,8 @@ func (x *execution) blocked(op *state.Op) int {
 // attribute tells the Services that want op's virtual server of the root
 // failure (once each), lists them for a retry, and puts op's object in the
 // retry scope.
-func (x *execution) attribute(i, root int) {
-	r, op := x.r, &x.ops[i]
+func (x *execution) attribute(i int, op *state.Op, root int) {
+	r := x.r
 	switch op.Kind {
 	case state.AddMember, state.DeleteMember:
 		r.retry.Members[op.Member] = struct{}{}
@@ -214,7 +217,7 @@ func (x *execution) attribute(i, root int) {
 		x.told[told{root, n}] = struct{}{}
 		msg := x.errs[root].Error()
 		if root != i {
-			msg = fmt.Sprintf("%s: skipped, it needs %s", op, msg)
+			msg = fmt.Sprintf("%s: skipped, it needs %s", op.String(), msg)
 		}
 		x.res.Problems[n] = append(x.res.Problems[n], msg)
 		x.res.retry(n)
@@ -234,22 +237,22 @@ func (x *execution) finish() {
 // disown takes back what this apply did to claim the virtual server of op i,
 // which turned out to exist already and not be ours (see ledger.Disown); it
 // counts as foreign until the next full sync.
-func (x *execution) disown(i int) {
-	r, op := x.r, &x.ops[i]
+func (x *execution) disown(i int, op *state.Op) {
+	r := x.r
 	k := op.Service.Key
 	r.foreign[k] = struct{}{}
 	// The member adds taken back count as failed from here on: what
 	// depends on them (a later delete of the member they replace) is skipped.
 	added := map[state.Member]bool{}
 	for _, d := range op.Deps {
-		if x.cause[d] == 0 && x.ops[d].Kind == state.AddMember {
-			added[x.ops[d].Member] = true
+		if dop := x.plan.At(d); x.cause[d] == 0 && dop.Kind == state.AddMember {
+			added[dop.Member] = true
 			x.cause[d] = int32(i) + 1
 		}
 	}
 	addrAdded := false
 	for j := range i {
-		if o := &x.ops[j]; o.Kind == state.AddAddress && o.Address == k.Address && x.cause[j] == 0 {
+		if o := x.plan.At(j); o.Kind == state.AddAddress && o.Address == k.Address && x.cause[j] == 0 {
 			addrAdded = true
 		}
 	}
