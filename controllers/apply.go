@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
+	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/ledger"
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
@@ -30,17 +31,26 @@ var Unowned = types.NamespacedName{}
 // once, and what it leaves is crash-safe because every object is made after
 // its ledger member and removed before it.
 func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) error {
-	log := logr.FromContextOrDiscard(ctx).V(2)
 	// The operations are made one at a time (All), never all held at once:
 	// a cold sync at 100k Services has millions of them.
 	total := p.Len()
-	x := execution{r: r, plan: p, res: res, cause: make([]int32, total), errs: map[int]error{}}
+	x := execution{r: r, plan: p, res: res, log: logr.FromContextOrDiscard(ctx).V(2),
+		cause: make([]int32, total), errs: map[int]error{}}
+	if b, ok := r.k.IPVS.(ipvs.Batcher); ok {
+		x.batch = &opBatch{to: b}
+	}
 	r.cache.Reserve(p)
 	for i, o := range p.All(ledger.Records) {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("apply stopped after %d of %d operations: %w", i, total, err)
+			return fmt.Errorf("apply stopped after %d of %d operations: %w", i-x.batch.len(), total, err)
 		}
 		op := &o
+		// What op may need has run first (batch.go).
+		if !x.batch.accepts(op) {
+			if err := x.flush(ctx); err != nil {
+				return err
+			}
+		}
 		if root := x.blocked(op); root >= 0 {
 			x.cause[i] = int32(root) + 1
 			res.Skipped++
@@ -50,30 +60,51 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) error
 		if x.lastRecord(op) {
 			continue // see lastRecord
 		}
-		err := r.do(op)
-		if err == nil && x.records != nil {
-			x.count(op)
-		}
-		if err == nil || (op.Kind == state.DeleteRealServer || op.Kind == state.DeleteService) && missing(err) {
-			op.ApplyTo(&r.cache)
-			if log.Enabled() {
-				log.Info("kernel changed", "op", op.String())
+		if x.batch.add(i, op) {
+			if x.batch.full() {
+				if err := x.flush(ctx); err != nil {
+					return err
+				}
 			}
 			continue
 		}
-		err = fmt.Errorf("%s: %w", op.String(), err)
-		if !perObject(err) {
+		if err := x.result(i, op, r.do(op)); err != nil {
 			return err
 		}
-		x.cause[i] = int32(i) + 1
-		res.Failed = append(res.Failed, err)
-		x.errs[i] = err
-		x.attribute(i, op, i)
-		if op.Kind == state.AddService && errors.Is(err, syscall.EEXIST) {
-			x.disown(i, op)
-		}
+	}
+	if err := x.flush(ctx); err != nil {
+		return err
 	}
 	x.finish()
+	return nil
+}
+
+// result records the outcome of op i: the cache follows a success, a
+// per-object failure is reported and its dependents will be skipped, and a
+// node-level failure is returned.
+func (x *execution) result(i int, op *state.Op, err error) error {
+	r, res := x.r, x.res
+	if err == nil && x.records != nil {
+		x.count(op)
+	}
+	if err == nil || (op.Kind == state.DeleteRealServer || op.Kind == state.DeleteService) && missing(err) {
+		op.ApplyTo(&r.cache)
+		if x.log.Enabled() {
+			x.log.Info("kernel changed", "op", op.String())
+		}
+		return nil
+	}
+	err = fmt.Errorf("%s: %w", op.String(), err)
+	if !perObject(err) {
+		return err
+	}
+	x.cause[i] = int32(i) + 1
+	res.Failed = append(res.Failed, err)
+	x.errs[i] = err
+	x.attribute(i, op, i)
+	if op.Kind == state.AddService && errors.Is(err, syscall.EEXIST) {
+		x.disown(i, op)
+	}
 	return nil
 }
 
@@ -111,6 +142,9 @@ type execution struct {
 	r    *Reconciler
 	plan state.Plan // its ops are plan.All; plan.At(i) is op i without Deps
 	res  *Result
+	log  logr.Logger
+	// batch holds IPVS operations not sent yet (nil: no batching).
+	batch *opBatch
 	// cause[i] is 0 while op i has not failed; else 1 + the index of the
 	// failed op that made it fail or be skipped (itself, if it failed).
 	cause []int32
