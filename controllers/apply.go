@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
+	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/ledger"
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
@@ -30,47 +31,80 @@ var Unowned = types.NamespacedName{}
 // once, and what it leaves is crash-safe because every object is made after
 // its ledger member and removed before it.
 func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) error {
-	log := logr.FromContextOrDiscard(ctx).V(2)
-	ops := p.Ops(ledger.Records)
-	x := execution{r: r, ops: ops, res: res, cause: make([]int32, len(ops)), errs: map[int]error{}}
-	for i := range ops {
+	// The operations are made one at a time (All), never all held at once:
+	// a cold sync at 100k Services has millions of them.
+	total := p.Len()
+	x := execution{r: r, plan: p, res: res, log: logr.FromContextOrDiscard(ctx).V(2),
+		cause: make([]int32, total), errs: map[int]error{}}
+	if b, ok := r.k.IPVS.(ipvs.Batcher); ok {
+		x.batch = &opBatch{to: b}
+	}
+	r.cache.Reserve(p)
+	for i, o := range p.All(ledger.Records) {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("apply stopped after %d of %d operations: %w", i, len(ops), err)
+			return fmt.Errorf("apply stopped after %d of %d operations: %w", i-x.batch.len(), total, err)
 		}
-		op := &ops[i]
+		op := &o
+		// What op may need has run first (batch.go).
+		if !x.batch.accepts(op) {
+			if err := x.flush(ctx); err != nil {
+				return err
+			}
+		}
 		if root := x.blocked(op); root >= 0 {
 			x.cause[i] = int32(root) + 1
 			res.Skipped++
-			x.attribute(i, root)
+			x.attribute(i, op, root)
 			continue
 		}
 		if x.lastRecord(op) {
 			continue // see lastRecord
 		}
-		err := r.do(op)
-		if err == nil && x.records != nil {
-			x.count(op)
-		}
-		if err == nil || (op.Kind == state.DeleteRealServer || op.Kind == state.DeleteService) && missing(err) {
-			op.ApplyTo(&r.cache)
-			if log.Enabled() {
-				log.Info("kernel changed", "op", op.String())
+		if x.batch.add(i, op) {
+			if x.batch.full() {
+				if err := x.flush(ctx); err != nil {
+					return err
+				}
 			}
 			continue
 		}
-		err = fmt.Errorf("%s: %w", op, err)
-		if !perObject(err) {
+		if err := x.result(i, op, r.do(op)); err != nil {
 			return err
 		}
-		x.cause[i] = int32(i) + 1
-		res.Failed = append(res.Failed, err)
-		x.errs[i] = err
-		x.attribute(i, i)
-		if op.Kind == state.AddService && errors.Is(err, syscall.EEXIST) {
-			x.disown(i)
-		}
+	}
+	if err := x.flush(ctx); err != nil {
+		return err
 	}
 	x.finish()
+	return nil
+}
+
+// result records the outcome of op i: the cache follows a success, a
+// per-object failure is reported and its dependents will be skipped, and a
+// node-level failure is returned.
+func (x *execution) result(i int, op *state.Op, err error) error {
+	r, res := x.r, x.res
+	if err == nil && x.records != nil {
+		x.count(op)
+	}
+	if err == nil || (op.Kind == state.DeleteRealServer || op.Kind == state.DeleteService) && missing(err) {
+		op.ApplyTo(&r.cache)
+		if x.log.Enabled() {
+			x.log.Info("kernel changed", "op", op.String())
+		}
+		return nil
+	}
+	err = fmt.Errorf("%s: %w", op.String(), err)
+	if !perObject(err) {
+		return err
+	}
+	x.cause[i] = int32(i) + 1
+	res.Failed = append(res.Failed, err)
+	x.errs[i] = err
+	x.attribute(i, op, i)
+	if op.Kind == state.AddService && errors.Is(err, syscall.EEXIST) {
+		x.disown(i, op)
+	}
 	return nil
 }
 
@@ -105,9 +139,12 @@ func (r *Reconciler) do(op *state.Op) error {
 // execution is the bookkeeping of one apply: for every operation, whether it
 // failed or was skipped and which failure was the root cause.
 type execution struct {
-	r   *Reconciler
-	ops []state.Op
-	res *Result
+	r    *Reconciler
+	plan state.Plan // its ops are plan.All; plan.At(i) is op i without Deps
+	res  *Result
+	log  logr.Logger
+	// batch holds IPVS operations not sent yet (nil: no batching).
+	batch *opBatch
 	// cause[i] is 0 while op i has not failed; else 1 + the index of the
 	// failed op that made it fail or be skipped (itself, if it failed).
 	cause []int32
@@ -186,8 +223,8 @@ func (x *execution) blocked(op *state.Op) int {
 // attribute tells the Services that want op's virtual server of the root
 // failure (once each), lists them for a retry, and puts op's object in the
 // retry scope.
-func (x *execution) attribute(i, root int) {
-	r, op := x.r, &x.ops[i]
+func (x *execution) attribute(i int, op *state.Op, root int) {
+	r := x.r
 	switch op.Kind {
 	case state.AddMember, state.DeleteMember:
 		r.retry.Members[op.Member] = struct{}{}
@@ -214,7 +251,7 @@ func (x *execution) attribute(i, root int) {
 		x.told[told{root, n}] = struct{}{}
 		msg := x.errs[root].Error()
 		if root != i {
-			msg = fmt.Sprintf("%s: skipped, it needs %s", op, msg)
+			msg = fmt.Sprintf("%s: skipped, it needs %s", op.String(), msg)
 		}
 		x.res.Problems[n] = append(x.res.Problems[n], msg)
 		x.res.retry(n)
@@ -234,22 +271,22 @@ func (x *execution) finish() {
 // disown takes back what this apply did to claim the virtual server of op i,
 // which turned out to exist already and not be ours (see ledger.Disown); it
 // counts as foreign until the next full sync.
-func (x *execution) disown(i int) {
-	r, op := x.r, &x.ops[i]
+func (x *execution) disown(i int, op *state.Op) {
+	r := x.r
 	k := op.Service.Key
 	r.foreign[k] = struct{}{}
 	// The member adds taken back count as failed from here on: what
 	// depends on them (a later delete of the member they replace) is skipped.
 	added := map[state.Member]bool{}
 	for _, d := range op.Deps {
-		if x.cause[d] == 0 && x.ops[d].Kind == state.AddMember {
-			added[x.ops[d].Member] = true
+		if dop := x.plan.At(d); x.cause[d] == 0 && dop.Kind == state.AddMember {
+			added[dop.Member] = true
 			x.cause[d] = int32(i) + 1
 		}
 	}
 	addrAdded := false
 	for j := range i {
-		if o := &x.ops[j]; o.Kind == state.AddAddress && o.Address == k.Address && x.cause[j] == 0 {
+		if o := x.plan.At(j); o.Kind == state.AddAddress && o.Address == k.Address && x.cause[j] == 0 {
 			addrAdded = true
 		}
 	}

@@ -251,7 +251,11 @@ func (ix *Index) Desired(sc state.Scope) state.State {
 
 // All returns the whole desired state.
 func (ix *Index) All() state.State {
-	out := state.New()
+	out := state.State{
+		Services:  make(map[ipvs.Key]*state.Service, len(ix.owners)),
+		Addresses: make(map[netip.Addr]struct{}, len(ix.addrs)),
+		Members:   make(map[state.Member]struct{}, len(ix.members)),
+	}
 	for k := range ix.owners {
 		ix.addService(&out, k)
 	}

@@ -63,6 +63,7 @@ type Fake struct {
 	failNext map[Op][]error
 	hook     func(Op, Key) error
 	timeouts Timeouts
+	batches  int // Batch calls
 }
 
 type fakeService struct {

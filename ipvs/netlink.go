@@ -47,6 +47,7 @@ import (
 type Kernel struct {
 	mu sync.Mutex
 	h  *mobyipvs.Handle
+	bs *batchSocket // Batch's own socket (netlink_batch.go)
 
 	// Scratch reused under mu; moby keeps no pointer to them.
 	svc          mobyipvs.Service
@@ -68,7 +69,12 @@ func New() (*Kernel, error) {
 		h.Close()
 		return nil, err
 	}
-	return &Kernel{h: h}, nil
+	bs, err := openBatchSocket()
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	return &Kernel{h: h, bs: bs}, nil
 }
 
 // probe makes sure requests on h reach IPVS (see Kernel).
@@ -96,6 +102,10 @@ func (k *Kernel) Close() error {
 	if k.h != nil {
 		k.h.Close()
 		k.h = nil
+	}
+	if k.bs != nil {
+		k.bs.close()
+		k.bs = nil
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"iter"
 	"net/netip"
 
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
@@ -116,8 +117,67 @@ func (o Op) ApplyTo(s *State) {
 }
 
 // Ops lists the plan's operations in the order they run (the order of
-// String) with their dependencies. This is the one model of ordering: ApplyTo
-// and the reconciler's executor both run it. With rec (the ledger's rules):
+// String) with their dependencies: All collected into one slice. An
+// executor of a large plan ranges over All instead, so the operations
+// (hundreds of bytes each, millions in a cold sync at 100k Services) are
+// never all in memory at once.
+func (p Plan) Ops(rec Recorder) []Op {
+	ops := make([]Op, 0, p.Len())
+	for _, op := range p.All(rec) {
+		ops = append(ops, op)
+	}
+	return ops
+}
+
+// At returns operation i of All without its Deps, computed from the plan's
+// lists (for an executor that looks back at an earlier operation).
+func (p Plan) At(i int) Op {
+	if i < 0 {
+		panic("state: negative op index")
+	}
+	if i < len(p.AddMembers) {
+		return Op{Kind: AddMember, Member: p.AddMembers[i]}
+	}
+	i -= len(p.AddMembers)
+	if i < len(p.AddAddresses) {
+		return Op{Kind: AddAddress, Address: p.AddAddresses[i]}
+	}
+	i -= len(p.AddAddresses)
+	if i < len(p.AddServices) {
+		return Op{Kind: AddService, Service: p.AddServices[i]}
+	}
+	i -= len(p.AddServices)
+	if i < len(p.UpdateServices) {
+		return Op{Kind: UpdateService, Service: p.UpdateServices[i]}
+	}
+	i -= len(p.UpdateServices)
+	for _, l := range []struct {
+		kind OpKind
+		ops  []RealServerOp
+	}{{AddRealServer, p.AddRealServers}, {UpdateRealServer, p.UpdateRealServers}, {DeleteRealServer, p.DeleteRealServers}} {
+		if i < len(l.ops) {
+			return Op{Kind: l.kind, Service: ipvs.VirtualServer{Key: l.ops[i].Service}, RealServer: l.ops[i].RealServer}
+		}
+		i -= len(l.ops)
+	}
+	if i < len(p.DeleteServices) {
+		return Op{Kind: DeleteService, Service: ipvs.VirtualServer{Key: p.DeleteServices[i]}}
+	}
+	i -= len(p.DeleteServices)
+	if i < len(p.DeleteAddresses) {
+		return Op{Kind: DeleteAddress, Address: p.DeleteAddresses[i]}
+	}
+	i -= len(p.DeleteAddresses)
+	if i < len(p.DeleteMembers) {
+		return Op{Kind: DeleteMember, Member: p.DeleteMembers[i]}
+	}
+	panic("state: op index out of range")
+}
+
+// All yields the plan's operations with their indexes, in the order they
+// run (the order of String), with their dependencies. This is the one model
+// of ordering: ApplyTo and the reconciler's executor both run it. With rec
+// (the ledger's rules):
 //   - a virtual server is added or updated, and real servers are added to or
 //     updated in it, only after the members recording it were added;
 //   - an address is added only after the ClusterIP members recording it;
@@ -129,89 +189,115 @@ func (o Op) ApplyTo(s *State) {
 //     ever left unrecorded.
 //
 // rec may be nil (no ledger): then only real servers depend on their
-// virtual servers.
-func (p Plan) Ops(rec Recorder) []Op {
-	ops := make([]Op, 0, p.Len())
-	// Where the ledger adds of each virtual server and address sit.
-	var recVS map[ipvs.Key][]int
-	var recAddr map[netip.Addr][]int
-	if rec != nil && len(p.AddMembers) > 0 {
-		recVS, recAddr = map[ipvs.Key][]int{}, map[netip.Addr][]int{}
-	}
-	for _, m := range p.AddMembers {
-		if recVS != nil {
-			if k, ok, addr := rec(m); ok {
-				recVS[k] = append(recVS[k], len(ops))
-				if addr {
-					recAddr[k.Address] = append(recAddr[k.Address], len(ops))
+// virtual servers. Deps slices may be shared between operations: read-only.
+func (p Plan) All(rec Recorder) iter.Seq2[int, Op] {
+	return func(yield func(int, Op) bool) {
+		n := 0
+		emit := func(op Op) bool {
+			ok := yield(n, op)
+			n++
+			return ok
+		}
+		// Where the ledger adds of each virtual server and address sit.
+		var recVS map[ipvs.Key][]int
+		var recAddr map[netip.Addr][]int
+		if rec != nil && len(p.AddMembers) > 0 {
+			recVS, recAddr = map[ipvs.Key][]int{}, map[netip.Addr][]int{}
+		}
+		for _, m := range p.AddMembers {
+			if recVS != nil {
+				if k, ok, addr := rec(m); ok {
+					recVS[k] = append(recVS[k], n)
+					if addr {
+						recAddr[k.Address] = append(recAddr[k.Address], n)
+					}
 				}
 			}
+			if !emit(Op{Kind: AddMember, Member: m}) {
+				return
+			}
 		}
-		ops = append(ops, Op{Kind: AddMember, Member: m})
-	}
-	for _, a := range p.AddAddresses {
-		ops = append(ops, Op{Kind: AddAddress, Address: a, Deps: recAddr[a]})
-	}
-	// One shared (read-only) Deps slice per added virtual server for its real servers.
-	added := make(map[ipvs.Key][]int, len(p.AddServices))
-	for _, vs := range p.AddServices {
-		added[vs.Key] = []int{len(ops)}
-		ops = append(ops, Op{Kind: AddService, Service: vs, Deps: recVS[vs.Key]})
-	}
-	for _, vs := range p.UpdateServices {
-		ops = append(ops, Op{Kind: UpdateService, Service: vs, Deps: recVS[vs.Key]})
-	}
-	for _, op := range p.AddRealServers {
-		deps := recVS[op.Service]
-		if d, ok := added[op.Service]; ok {
-			deps = d // the virtual server's add depends on the members itself
+		for _, a := range p.AddAddresses {
+			if !emit(Op{Kind: AddAddress, Address: a, Deps: recAddr[a]}) {
+				return
+			}
 		}
-		ops = append(ops, Op{Kind: AddRealServer, Service: ipvs.VirtualServer{Key: op.Service}, RealServer: op.RealServer, Deps: deps})
-	}
-	for _, op := range p.UpdateRealServers {
-		ops = append(ops, Op{Kind: UpdateRealServer, Service: ipvs.VirtualServer{Key: op.Service}, RealServer: op.RealServer, Deps: recVS[op.Service]})
-	}
-	for _, op := range p.DeleteRealServers {
-		ops = append(ops, Op{Kind: DeleteRealServer, Service: ipvs.VirtualServer{Key: op.Service}, RealServer: op.RealServer})
-	}
-	var deleted map[ipvs.Key]int
-	if rec != nil && len(p.DeleteServices) > 0 {
-		deleted = make(map[ipvs.Key]int, len(p.DeleteServices))
-	}
-	for _, k := range p.DeleteServices {
-		if deleted != nil {
-			deleted[k] = len(ops)
+		// One shared (read-only) Deps slice per added virtual server for its real servers.
+		added := make(map[ipvs.Key][]int, len(p.AddServices))
+		for _, vs := range p.AddServices {
+			added[vs.Key] = []int{n}
+			if !emit(Op{Kind: AddService, Service: vs, Deps: recVS[vs.Key]}) {
+				return
+			}
 		}
-		ops = append(ops, Op{Kind: DeleteService, Service: ipvs.VirtualServer{Key: k}})
-	}
-	var deletedAddr map[netip.Addr]int
-	if rec != nil && len(p.DeleteAddresses) > 0 {
-		deletedAddr = make(map[netip.Addr]int, len(p.DeleteAddresses))
-	}
-	for _, a := range p.DeleteAddresses {
-		if deletedAddr != nil {
-			deletedAddr[a] = len(ops)
+		for _, vs := range p.UpdateServices {
+			if !emit(Op{Kind: UpdateService, Service: vs, Deps: recVS[vs.Key]}) {
+				return
+			}
 		}
-		ops = append(ops, Op{Kind: DeleteAddress, Address: a})
-	}
-	for _, m := range p.DeleteMembers {
-		var deps []int
-		if rec != nil {
-			if k, ok, addr := rec(m); ok {
-				if i, ok := deleted[k]; ok {
-					deps = append(deps, i)
-				}
-				// What m records and stays must be recorded anew first.
-				deps = append(deps, recVS[k]...)
-				if addr {
-					if i, ok := deletedAddr[k.Address]; ok {
+		for _, op := range p.AddRealServers {
+			deps := recVS[op.Service]
+			if d, ok := added[op.Service]; ok {
+				deps = d // the virtual server's add depends on the members itself
+			}
+			if !emit(Op{Kind: AddRealServer, Service: ipvs.VirtualServer{Key: op.Service}, RealServer: op.RealServer, Deps: deps}) {
+				return
+			}
+		}
+		for _, op := range p.UpdateRealServers {
+			if !emit(Op{Kind: UpdateRealServer, Service: ipvs.VirtualServer{Key: op.Service}, RealServer: op.RealServer, Deps: recVS[op.Service]}) {
+				return
+			}
+		}
+		for _, op := range p.DeleteRealServers {
+			if !emit(Op{Kind: DeleteRealServer, Service: ipvs.VirtualServer{Key: op.Service}, RealServer: op.RealServer}) {
+				return
+			}
+		}
+		var deleted map[ipvs.Key]int
+		if rec != nil && len(p.DeleteServices) > 0 {
+			deleted = make(map[ipvs.Key]int, len(p.DeleteServices))
+		}
+		for _, k := range p.DeleteServices {
+			if deleted != nil {
+				deleted[k] = n
+			}
+			if !emit(Op{Kind: DeleteService, Service: ipvs.VirtualServer{Key: k}}) {
+				return
+			}
+		}
+		var deletedAddr map[netip.Addr]int
+		if rec != nil && len(p.DeleteAddresses) > 0 {
+			deletedAddr = make(map[netip.Addr]int, len(p.DeleteAddresses))
+		}
+		for _, a := range p.DeleteAddresses {
+			if deletedAddr != nil {
+				deletedAddr[a] = n
+			}
+			if !emit(Op{Kind: DeleteAddress, Address: a}) {
+				return
+			}
+		}
+		for _, m := range p.DeleteMembers {
+			var deps []int
+			if rec != nil {
+				if k, ok, addr := rec(m); ok {
+					if i, ok := deleted[k]; ok {
 						deps = append(deps, i)
 					}
-					deps = append(deps, recAddr[k.Address]...)
+					// What m records and stays must be recorded anew first.
+					deps = append(deps, recVS[k]...)
+					if addr {
+						if i, ok := deletedAddr[k.Address]; ok {
+							deps = append(deps, i)
+						}
+						deps = append(deps, recAddr[k.Address]...)
+					}
 				}
 			}
+			if !emit(Op{Kind: DeleteMember, Member: m, Deps: deps}) {
+				return
+			}
 		}
-		ops = append(ops, Op{Kind: DeleteMember, Member: m, Deps: deps})
 	}
-	return ops
 }

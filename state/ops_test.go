@@ -97,6 +97,22 @@ func TestOps(t *testing.T) {
 	if lines.String() != p.String() {
 		t.Errorf("ops text:\n%s\nplan:\n%s", lines.String(), p)
 	}
+	// At is All's op i without its Deps; All stops when told to.
+	for i, op := range ops {
+		op.Deps = nil
+		if got := p.At(i); fmt.Sprint(got) != fmt.Sprint(op) {
+			t.Errorf("At(%d) = %+v, want %+v", i, got, op)
+		}
+	}
+	n := 0
+	for i := range p.All(testRecorder) {
+		if n++; i == 4 {
+			break
+		}
+	}
+	if n != 5 {
+		t.Errorf("All yielded %d ops after break at 4", n)
+	}
 }
 
 func assertOpsText(t *testing.T, got, want string) {

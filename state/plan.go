@@ -136,7 +136,7 @@ func (p Plan) Len() int {
 // "add SET MEMBER", "del SET MEMBER", "addr add 10.96.0.10", "addr del ...".
 func (p Plan) String() string {
 	var b strings.Builder
-	for _, op := range p.Ops(nil) {
+	for _, op := range p.All(nil) {
 		b.WriteString(op.String())
 		b.WriteByte('\n')
 	}
@@ -147,7 +147,7 @@ func (p Plan) String() string {
 // runs Ops against s.
 func (p Plan) ApplyTo(s *State) {
 	s.init()
-	for _, op := range p.Ops(nil) {
+	for _, op := range p.All(nil) {
 		op.ApplyTo(s)
 	}
 }

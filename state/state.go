@@ -84,6 +84,24 @@ func (s *State) init() {
 	}
 }
 
+// Reserve makes room in s's maps for what p adds, when p adds more than s
+// holds (a cold sync): one allocation per map instead of a growing series.
+func (s *State) Reserve(p Plan) {
+	s.init()
+	s.Services = reserve(s.Services, len(p.AddServices))
+	s.Addresses = reserve(s.Addresses, len(p.AddAddresses))
+	s.Members = reserve(s.Members, len(p.AddMembers))
+}
+
+func reserve[K comparable, V any](m map[K]V, more int) map[K]V {
+	if more <= len(m) {
+		return m
+	}
+	out := make(map[K]V, len(m)+more)
+	maps.Copy(out, m)
+	return out
+}
+
 // Clone returns a deep copy.
 func (s State) Clone() State {
 	out := New()
