@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -328,6 +329,42 @@ func TestCountKernelKeepsTimeoutsAndConntrack(t *testing.T) {
 	}
 	if k.Conntrack == nil {
 		t.Error("counted kernel lost Conntrack: UDP flows would never be cleaned")
+	}
+}
+
+// Counting keeps the adapter's batching (apply batches only through an
+// ipvs.Batcher) and counts each operation of a batch under its single
+// call's kind.
+func TestCountKernelKeepsBatching(t *testing.T) {
+	fk := newFakeKernel()
+	m := metrics.New()
+	k := countKernel(fk.Kernel, m)
+	b, ok := k.IPVS.(ipvs.Batcher)
+	if !ok {
+		t.Fatal("counted IPVS lost Batcher: a cold sync would send one request per operation")
+	}
+	vs := ipvs.VirtualServer{Key: ipvs.Key{Address: netip.MustParseAddr("10.96.0.1"), Protocol: ipvs.TCP, Port: 80}, Scheduler: "rr"}
+	rs := ipvs.RealServer{RealServerKey: ipvs.RealServerKey{Address: netip.MustParseAddr("10.244.0.1"), Port: 8080}, Weight: 1}
+	errs := b.Batch(context.Background(), []ipvs.BatchOp{
+		{Cmd: ipvs.BatchAddVirtualServer, VirtualServer: vs},
+		{Cmd: ipvs.BatchAddRealServer, VirtualServer: vs, RealServer: rs},
+		{Cmd: ipvs.BatchAddRealServer, VirtualServer: vs, RealServer: rs},
+	})
+	if len(errs) != 3 || errs[0] != nil || errs[1] != nil || errs[2] == nil {
+		t.Fatalf("Batch = %v, want nil, nil, an error for the duplicate", errs)
+	}
+	if fk.ipvs.Batches() != 1 {
+		t.Errorf("fake saw %d batches, want 1", fk.ipvs.Batches())
+	}
+	got := gather(t, m)
+	for key, v := range map[string]float64{
+		`ipvs_proxy_kernel_operations_total{kind="ipvs_add_virtual_server",result="success"}`: 1,
+		`ipvs_proxy_kernel_operations_total{kind="ipvs_add_real_server",result="success"}`:    1,
+		`ipvs_proxy_kernel_operations_total{kind="ipvs_add_real_server",result="error"}`:      1,
+	} {
+		if got[key] != v {
+			t.Errorf("%s = %v, want %v", key, got[key], v)
+		}
 	}
 }
 

@@ -1,0 +1,35 @@
+package controllers
+
+import (
+	"context"
+
+	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+)
+
+// batchKinds are the metric kinds of the batchable operations: the same as
+// their single calls', so a dashboard counts a real-server add alike
+// whether it went out alone or in a batch.
+var batchKinds = map[ipvs.BatchCmd]string{
+	ipvs.BatchAddVirtualServer: "ipvs_add_virtual_server",
+	ipvs.BatchAddRealServer:    "ipvs_add_real_server",
+	ipvs.BatchUpdateRealServer: "ipvs_update_real_server",
+	ipvs.BatchDeleteRealServer: "ipvs_delete_real_server",
+}
+
+// Batch keeps the wrapped adapter's batching reachable through the
+// counting wrapper (apply batches only when Kernel.IPVS is an
+// ipvs.Batcher) and counts each operation of the batch. An adapter that
+// cannot batch is called one request at a time through the counted methods.
+func (c countedIPVS) Batch(ctx context.Context, ops []ipvs.BatchOp) []error {
+	b, ok := c.Interface.(ipvs.Batcher)
+	if !ok {
+		return ipvs.OneByOne(ctx, c, ops)
+	}
+	errs := b.Batch(ctx, ops)
+	for i, err := range errs {
+		c.m.KernelOp(batchKinds[ops[i].Cmd], err)
+	}
+	return errs
+}
+
+var _ ipvs.Batcher = countedIPVS{}
