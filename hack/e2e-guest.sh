@@ -63,9 +63,16 @@ if [[ ${E2E_SKIP_KERNEL:-0} != 1 ]]; then
   # The Reconciler against the real adapters (ledger repair in place).
   run controllers controllers "$BIN/controllers.test" -test.timeout 600s -test.run Kernel
 fi
-e2e_args=()
-[[ -n ${E2E_RUN:-} ]] && e2e_args=(-test.run "$E2E_RUN")
-run e2e test/e2e "$BIN/test-e2e.test" -test.timeout 1200s "${e2e_args[@]}"
+if [[ ${E2E_SKIP_E2E:-0} != 1 ]]; then
+  e2e_args=()
+  [[ -n ${E2E_RUN:-} ]] && e2e_args=(-test.run "$E2E_RUN")
+  run e2e test/e2e "$BIN/test-e2e.test" -test.timeout 1200s "${e2e_args[@]}"
+fi
+# The differential suite against kube-proxy (README "Conformance"), in its
+# own network namespaces, after the e2e has stopped its ipvs-proxy.
+if [[ ${E2E_CONFORMANCE:-1} == 1 ]]; then
+  run conformance test/conformance "$BIN/test-conformance.test" -test.timeout 900s
+fi
 
 echo "$passed passed, $failed failed" | tee -a "$SUMMARY"
 [[ $bad -eq 0 && $failed -eq 0 ]]

@@ -18,6 +18,9 @@
 #   E2E_TIMEOUT=SECS    kill the VM after SECS (default 3000)
 #   E2E_IMAGE=0         run the plain build instead of the image's ipvs-proxy
 #                       and iptables tools (default: hack/image.sh --check first)
+#   E2E_CONFORMANCE=0   skip the differential suite against kube-proxy
+#                       (test/conformance; needs hack/tools.sh kube-proxy)
+#   E2E_SKIP_E2E=1      skip the e2e tests (hack/conformance.sh: only the suite)
 # Artifacts (logs, kernel state, objects, plans): _output/e2e/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,11 +40,15 @@ fi
 
 step "tools (kube-apiserver etcd kubectl controlplane)"
 hack/tools.sh core || fail "hack/tools.sh core"
+if [[ ${E2E_CONFORMANCE:-1} == 1 ]]; then
+  step "tools (kube-proxy, for test/conformance)"
+  hack/tools.sh kube-proxy || fail "hack/tools.sh kube-proxy"
+fi
 
 step "build ipvs-proxy and test binaries"
 mkdir -p "$ROOT/_output/bin" "$OUT"
 go build -p 2 -o _output/bin/ipvs-proxy ./cmd/ipvs-proxy || fail "go build ./cmd/ipvs-proxy"
-for pkg in ipvs ipset netif rules cleanup conntrack controllers test/e2e; do
+for pkg in ipvs ipset netif rules cleanup conntrack controllers test/e2e test/conformance; do
   name=${pkg//\//-}
   go test -p 2 -c -o "$OUT/$name.test" "./$pkg" || fail "go test -c ./$pkg"
 done
@@ -78,7 +85,11 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 step "control plane on 127.0.0.1:$PORT"
-_output/tools/bin/controlplane --dir "$CP_DIR" --port "$PORT" >"$ART/controlplane.out" 2>&1 &
+# Dual-stack Service range (test/conformance has IPv6 and dual-stack
+# Services; single-stack ones still get IPv4). The launcher's own
+# --service-cluster-ip-range takes one CIDR; the later apiserver flag wins.
+_output/tools/bin/controlplane --dir "$CP_DIR" --port "$PORT" \
+  --apiserver-arg=--service-cluster-ip-range=10.96.0.0/16,fd00:10:96::/112 >"$ART/controlplane.out" 2>&1 &
 CP_PID=$!
 ready=0
 for _ in $(seq 1800); do # 180 s
@@ -107,6 +118,7 @@ SANDBOX_TIMEOUT=${SANDBOX_TIMEOUT:-${E2E_TIMEOUT:-3000}} hack/sandbox --mem 3072
   -e E2E_ADMIN_KUBECONFIG="$CP_DIR/admin-guest.kubeconfig" \
   -e E2E_KUBECTL="$ROOT/_output/tools/bin/kubectl" \
   -e E2E_IPVS_PROXY="$PROXY_BIN" \
+  -e E2E_KUBE_PROXY="$ROOT/_output/tools/bin/kube-proxy" \
   -e E2E_PATH_PREFIX="$PATH_PREFIX" \
   -- hack/e2e-guest.sh 2>&1 | tee "$ART/guest.log"
 rc=${PIPESTATUS[0]}
