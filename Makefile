@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 
-.PHONY: build unit fuzz test lint e2e demo bench tools sandbox-shell clean image
+.PHONY: build unit fuzz test lint e2e conformance demo bench tools sandbox-shell clean image
 
 build:
 	$(GO) build -o _output/bin/ipvs-proxy ./cmd/ipvs-proxy
@@ -21,6 +21,9 @@ test: lint unit fuzz e2e
 e2e:
 	hack/e2e.sh
 	hack/demo.sh --check
+
+conformance:
+	hack/conformance.sh
 
 demo:
 	@hack/demo.sh

@@ -78,8 +78,10 @@ func (c *Controller) Status() *Status { return c.status }
 func (c *Controller) Run(ctx context.Context) error {
 	factory := informers.NewSharedInformerFactoryWithOptions(c.client, 0, informers.WithTransform(trim),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = proxiedSelector(c.cfg.ServiceProxyName) }))
+	sliceFactory := informers.NewSharedInformerFactoryWithOptions(c.client, 0, informers.WithTransform(trim),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sliceSelector }))
 	svcInf := factory.Core().V1().Services()
-	sliceInf := factory.Discovery().V1().EndpointSlices()
+	sliceInf := sliceFactory.Discovery().V1().EndpointSlices()
 	if err := addSliceIndex(sliceInf.Informer()); err != nil {
 		return err
 	}
@@ -114,15 +116,18 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 
 	factory.Start(ctx.Done())
+	sliceFactory.Start(ctx.Done())
 	nodeFactory.Start(ctx.Done())
 	if !c.status.waitForCaches(ctx, ws) {
 		factory.Shutdown()
+		sliceFactory.Shutdown()
 		nodeFactory.Shutdown()
 		return nil // stopped (SIGTERM) before the caches synced: a clean exit
 	}
 	go c.drainTicker(ctx, c.cfg.DrainCheckPeriod)
 	c.runner.Run(ctx)
 	factory.Shutdown()
+	sliceFactory.Shutdown()
 	nodeFactory.Shutdown()
 	return nil
 }
@@ -279,15 +284,20 @@ func (c *Controller) report(ctx context.Context, problems map[types.NamespacedNa
 	}
 }
 
-// proxiedSelector is kube-proxy's informer filter as a label selector:
-// Services and EndpointSlices labelled service.kubernetes.io/headless or
-// service.kubernetes.io/service-proxy-name are not watched at all (a label
-// added later reads as a delete). With a serviceProxyName of our own the
-// objects labelled with it must be watched too, which one selector cannot
-// say, so nothing is filtered here and desired.Proxied decides alone.
+// proxiedSelector is kube-proxy's (v1.37) Service informer filter as a
+// label selector: Services labelled service.kubernetes.io/service-proxy-name
+// are not watched at all (a label added later reads as a delete). With a
+// serviceProxyName of our own the Services labelled with it must be watched
+// too, which one selector cannot say, so nothing is filtered here and
+// desired.ProxiedService decides alone.
 func proxiedSelector(proxyName string) string {
 	if proxyName != "" {
 		return ""
 	}
-	return "!" + desired.HeadlessLabel + ",!" + desired.ProxyNameLabel
+	return "!" + desired.ProxyNameLabel
 }
+
+// sliceSelector is kube-proxy's EndpointSlice informer filter: slices
+// labelled service.kubernetes.io/headless are not watched
+// (desired.ProxiedSlice).
+const sliceSelector = "!" + desired.HeadlessLabel

@@ -163,22 +163,27 @@ func TestControllerWithFakeClientset(t *testing.T) {
 	}
 }
 
-// The informers watch what kube-proxy's watch: no headless- or
-// service-proxy-name-labelled objects, unless we have a proxy name of our own.
+// The informers watch what kube-proxy's (v1.37) watch: no
+// service-proxy-name-labelled Services (unless we have a proxy name of our
+// own), no headless-labelled EndpointSlices; the other label is no filter.
 func TestProxiedSelector(t *testing.T) {
-	sel, err := labels.Parse(proxiedSelector(""))
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
-		labels map[string]string
-		want   bool
+		selector string
+		labels   map[string]string
+		want     bool
 	}{
-		{nil, true},
-		{map[string]string{"app": "web"}, true},
-		{map[string]string{desired.HeadlessLabel: ""}, false},
-		{map[string]string{desired.ProxyNameLabel: "other"}, false},
+		{proxiedSelector(""), nil, true},
+		{proxiedSelector(""), map[string]string{"app": "web"}, true},
+		{proxiedSelector(""), map[string]string{desired.HeadlessLabel: ""}, true},
+		{proxiedSelector(""), map[string]string{desired.ProxyNameLabel: "other"}, false},
+		{sliceSelector, nil, true},
+		{sliceSelector, map[string]string{desired.HeadlessLabel: ""}, false},
+		{sliceSelector, map[string]string{desired.ProxyNameLabel: "other"}, true},
 	} {
+		sel, err := labels.Parse(tc.selector)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if got := sel.Matches(labels.Set(tc.labels)); got != tc.want {
 			t.Errorf("selector %q matches %v = %v, want %v", sel, tc.labels, got, tc.want)
 		}

@@ -58,7 +58,7 @@ func (p *endpointPicker) pick(v4 bool, sp corev1.ServicePort) []endpoint {
 	}
 	byKey := map[netip.AddrPort]endpoint{}
 	for _, sl := range p.slices {
-		if sl.AddressType != want || !Proxied(sl, p.proxyName) {
+		if sl.AddressType != want || !ProxiedSlice(sl) {
 			continue
 		}
 		port, ok := slicePort(sl, sp.Name, proto)

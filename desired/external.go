@@ -208,7 +208,7 @@ func healthCheckNodePort(svc *corev1.Service) uint16 {
 // them (Ready nil counts as ready; terminating endpoints are not ready).
 // ok is false for Services that have no health check (not a LoadBalancer
 // with externalTrafficPolicy Local, no port, or skipped altogether).
-// EndpointSlices of another proxy (see Proxied) do not count.
+// EndpointSlices kube-proxy ignores (see ProxiedSlice) do not count.
 func HealthCheck(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, node, proxyName string) (port uint16, local [2]int, ok bool) {
 	if skip(svc, proxyName) {
 		return 0, local, false
@@ -219,7 +219,7 @@ func HealthCheck(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, node,
 	}
 	seen := map[netip.Addr]struct{}{}
 	for _, sl := range slices {
-		if !Proxied(sl, proxyName) {
+		if !ProxiedSlice(sl) {
 			continue
 		}
 		for _, ep := range sl.Endpoints {

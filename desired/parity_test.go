@@ -124,19 +124,29 @@ func TestForServiceProxiedLabels(t *testing.T) {
 	}
 	runForService(t, []forServiceCase{
 		{
-			name:   "Service labelled headless but with a cluster IP gets nothing",
+			// kube-proxy v1.37 filters Services on service-proxy-name only
+			// (test/conformance row headless-label).
+			name:   "Service labelled headless but with a cluster IP is programmed",
 			svc:    svc("default/web", "10.96.0.10", tcp("http", 80), label(HeadlessLabel, "")),
+			slices: webSlices(ep("10.244.1.5")),
+			want:   want{vs: one("10.244.1.5:8080"), addrs: []string{"10.96.0.10"}, mems: append([]string{hp("10.244.1.5")}, cip...)},
+		},
+		{
+			name:   "Service labelled service-proxy-name gets nothing",
+			svc:    svc("default/web", "10.96.0.10", tcp("http", 80), label(ProxyNameLabel, "other")),
 			slices: webSlices(ep("10.244.1.5")),
 		},
 		{
-			name: "EndpointSlices labelled headless or service-proxy-name are not used",
+			// kube-proxy v1.37 filters EndpointSlices on headless only
+			// (test/conformance row slice-labels).
+			name: "EndpointSlices labelled headless are not used, service-proxy-name ones are",
 			svc:  svc("default/web", "10.96.0.10", tcp("http", 80)),
 			slices: []*discoveryv1.EndpointSlice{
 				slice("default/web-a", "web", sport("http", corev1.ProtocolTCP, 8080), ep("10.244.1.5"), labelled(HeadlessLabel, "")),
 				slice("default/web-b", "web", sport("http", corev1.ProtocolTCP, 8080), ep("10.244.1.6"), labelled(ProxyNameLabel, "other")),
 				slice("default/web-c", "web", sport("http", corev1.ProtocolTCP, 8080), ep("10.244.1.7")),
 			},
-			want: want{vs: one("10.244.1.7:8080"), addrs: []string{"10.96.0.10"}, mems: append([]string{hp("10.244.1.7")}, cip...)},
+			want: want{vs: one("10.244.1.6:8080", "10.244.1.7:8080"), addrs: []string{"10.96.0.10"}, mems: append([]string{hp("10.244.1.6"), hp("10.244.1.7")}, cip...)},
 		},
 		{
 			name:   "with Options.ProxyName, objects labelled with that name are ours",
@@ -152,21 +162,24 @@ func TestProxied(t *testing.T) {
 	for _, tt := range []struct {
 		labels    map[string]string
 		proxyName string
-		want      bool
+		svc, sl   bool // ProxiedService, ProxiedSlice
 	}{
-		{nil, "", true},
-		{map[string]string{"app": "web"}, "", true},
-		{map[string]string{HeadlessLabel: ""}, "", false},
-		{map[string]string{HeadlessLabel: ""}, "ipvs-proxy", false},
-		{map[string]string{ProxyNameLabel: "other"}, "", false},
-		{map[string]string{ProxyNameLabel: "other"}, "ipvs-proxy", false},
-		{map[string]string{ProxyNameLabel: "ipvs-proxy"}, "ipvs-proxy", true},
-		{map[string]string{ProxyNameLabel: ""}, "", false},
+		{nil, "", true, true},
+		{map[string]string{"app": "web"}, "", true, true},
+		{map[string]string{HeadlessLabel: ""}, "", true, false},
+		{map[string]string{HeadlessLabel: ""}, "ipvs-proxy", true, false},
+		{map[string]string{ProxyNameLabel: "other"}, "", false, true},
+		{map[string]string{ProxyNameLabel: "other"}, "ipvs-proxy", false, true},
+		{map[string]string{ProxyNameLabel: "ipvs-proxy"}, "ipvs-proxy", true, true},
+		{map[string]string{ProxyNameLabel: ""}, "", false, true},
 	} {
 		s := svc("default/web", "10.96.0.10")
 		s.Labels = tt.labels
-		if got := Proxied(s, tt.proxyName); got != tt.want {
-			t.Errorf("Proxied(%v, %q) = %v, want %v", tt.labels, tt.proxyName, got, tt.want)
+		if got := ProxiedService(s, tt.proxyName); got != tt.svc {
+			t.Errorf("ProxiedService(%v, %q) = %v, want %v", tt.labels, tt.proxyName, got, tt.svc)
+		}
+		if got := ProxiedSlice(s); got != tt.sl {
+			t.Errorf("ProxiedSlice(%v) = %v, want %v", tt.labels, got, tt.sl)
 		}
 	}
 }

@@ -124,9 +124,9 @@ func addVirtualServer(st *state.State, vs ipvs.VirtualServer, ledger string, set
 }
 
 // skip reports Services that get nothing: headless, ExternalName, and those
-// kube-proxy's informers filter out (see Proxied).
+// kube-proxy's informers filter out (see ProxiedService).
 func skip(svc *corev1.Service, proxyName string) bool {
-	if !Proxied(svc, proxyName) {
+	if !ProxiedService(svc, proxyName) {
 		return true
 	}
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
