@@ -114,6 +114,9 @@ type TakeOverResult struct {
 	Removed cleanup.Plan
 	// Done: the leftovers are gone and takeover is off.
 	Done bool
+	// Evidence is what kube-proxy's sets recorded: virtual servers on the
+	// dummy link, and the NodePort sets found.
+	Evidence string
 }
 
 // EnableTakeOver makes the next full syncs take over from kube-proxy
@@ -164,7 +167,7 @@ func (r *Reconciler) finishTakeOver(kp *ledger.KubeProxy, res *Result) error {
 		return fmt.Errorf("takeover: %w", err)
 	}
 	p := cleanup.TakeOver(o, *kp)
-	res.TakeOver = &TakeOverResult{Adopted: r.takeover.adopted, Removed: p}
+	res.TakeOver = &TakeOverResult{Adopted: r.takeover.adopted, Removed: p, Evidence: kp.String()}
 	err = cleanup.Execute(k, p)
 	for _, key := range p.VirtualServers {
 		delete(r.foreign, key)
@@ -186,7 +189,7 @@ func logTakeOver(log logr.Logger, t *TakeOverResult) {
 	for _, tl := range t.Removed.ForeignChains {
 		chains += len(tl.Lines)
 	}
-	kv := []any{"adopted", t.Adopted, "removedVirtualServers", len(t.Removed.VirtualServers),
+	kv := []any{"adopted", t.Adopted, "kubeProxyRecords", t.Evidence, "removedVirtualServers", len(t.Removed.VirtualServers),
 		"removedAddresses", len(t.Removed.Addresses), "removedSets", len(t.Removed.Sets), "removedRuleLines", chains}
 	if t.Done {
 		log.Info("took over from kube-proxy", kv...)

@@ -1,7 +1,9 @@
 package ledger
 
 import (
+	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
@@ -93,6 +95,22 @@ func ReadKubeProxy(members map[string][]ipset.Entry, present []string) KubeProxy
 		}
 	}
 	return kp
+}
+
+// String summarizes the evidence: "3 recorded, NodePort sets: tcp udp".
+func (kp KubeProxy) String() string {
+	var np []string
+	for k, ok := range kp.NodePort {
+		if ok {
+			n := k.proto.String()
+			if k.v6 {
+				n += "6"
+			}
+			np = append(np, n)
+		}
+	}
+	slices.Sort(np)
+	return fmt.Sprintf("%d recorded, NodePort sets: %s", len(kp.Recorded), strings.Join(np, " "))
 }
 
 // Present tells whether kube-proxy left any evidence at all.

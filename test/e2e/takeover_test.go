@@ -337,6 +337,23 @@ func TestTakeOverFromKubeProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log("kube-proxy stopped (SIGTERM)")
+	if out, err := tkSh(tkNode, "ipset", "list", "KUBE-CLUSTER-IP"); err == nil {
+		t.Logf("kube-proxy's KUBE-CLUSTER-IP after it stopped:\n%s", out)
+	}
+	ctEntries := func() string {
+		out, _ := tkSh(tkNode, "conntrack", "-L", "-p", "tcp", "--dport", "80")
+		var l []string
+		for _, x := range lines(out) {
+			if strings.Contains(x, cip) {
+				l = append(l, x)
+			}
+		}
+		return strings.Join(l, "\n")
+	}
+	t.Logf("conntrack entries to %s with kube-proxy stopped:\n%s", cip, ctEntries())
+	if got, err := keptCIP.get(); err != nil || got != firstCIP {
+		t.Errorf("kept ClusterIP connection after kube-proxy stopped, before ipvs-proxy started: %q, %v; want %q", got, err, firstCIP)
+	}
 	if got := vsLines(t, tkNode); !slices.Equal(got, before) {
 		t.Fatalf("kube-proxy's exit changed the virtual servers:\n%s", diff("ipvsadm", before, got))
 	}
@@ -377,6 +394,7 @@ func TestTakeOverFromKubeProxy(t *testing.T) {
 	if got, err := keptNP.get(); err != nil || got != firstNP {
 		t.Errorf("kept NodePort connection after the takeover: %q, %v; want %q", got, err, firstNP)
 	}
+	t.Logf("conntrack entries to %s after the takeover:\n%s", cip, ctEntries())
 	if got, err := keptCIP.get(); err != nil || got != firstCIP {
 		t.Errorf("kept ClusterIP connection after the takeover: %q, %v; want %q", got, err, firstCIP)
 	}
