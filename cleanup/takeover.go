@@ -10,9 +10,9 @@ import (
 // adopted what it wants (run.go's takeover, after a full sync): KubeProxy's
 // plan (its chains and jumps, its sets, the dummy-link addresses no ledger
 // entry of ours carries), but of the virtual servers our ledger does not
-// record only those kube-proxy owned (kp.Owned: recorded in its sets on the
-// dummy link, or NodePort-shaped on a node address while its NodePort set
-// of that protocol exists). Anything else foreign stays.
+// record only those kube-proxy owned (kp.Owned: on the dummy link, or
+// NodePort-shaped on a node address while its NodePort set of that protocol
+// exists). Anything else foreign stays.
 func TakeOver(o Observed, kp ledger.KubeProxy) Plan {
 	p := KubeProxy(o)
 	dummy := map[netip.Addr]bool{}
