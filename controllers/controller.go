@@ -204,6 +204,9 @@ func (c *Controller) sync(ctx context.Context, full bool) error {
 	if res.Repaired > 0 {
 		log.Info("ownership ledger was lost; re-adopted virtual servers in place", "readopted", res.Repaired)
 	}
+	if res.TakeOver != nil {
+		logTakeOver(log, res.TakeOver)
+	}
 	c.report(ctx, res.Problems)
 	c.syncHealthChecks(ctx, full, names)
 	c.forget(full, err, names, res.Problems)

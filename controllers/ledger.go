@@ -24,6 +24,9 @@ type observation struct {
 	foreign map[ipvs.Key]ipvs.Service // every other virtual server
 	lost    ledger.Lost               // ledger sets found missing or flushed
 	dummy   map[netip.Addr]struct{}   // every address on the dummy link
+	// kubeProxy is kube-proxy's evidence while taking over from it
+	// (takeover.go); nil otherwise.
+	kubeProxy *ledger.KubeProxy
 }
 
 // observe reads what ipvs-proxy owns in the kernel: the members of our sets
@@ -118,6 +121,11 @@ func (r *Reconciler) repair(obs *observation, want state.State, res *Result) (in
 	}
 	for k, s := range obs.foreign {
 		m, ok := ledger.Adopt(s.VirtualServer, want, obs.lost, onDummy)
+		fromKubeProxy := false
+		if !ok && obs.kubeProxy != nil {
+			m, ok = ledger.TakeOver(s.VirtualServer, want, *obs.kubeProxy, onDummy)
+			fromKubeProxy = ok
+		}
 		if !ok {
 			continue
 		}
@@ -125,9 +133,14 @@ func (r *Reconciler) repair(obs *observation, want state.State, res *Result) (in
 		if err != nil {
 			return n, err
 		}
-		if done {
-			addService(&obs.owned, s)
-			delete(obs.foreign, k)
+		if !done {
+			continue
+		}
+		addService(&obs.owned, s)
+		delete(obs.foreign, k)
+		if fromKubeProxy || obs.kubeProxy != nil && obs.kubeProxy.Owned(k, onDummy(k.Address)) {
+			r.takeover.adopted++ // kube-proxy's, whichever rule adopted it
+		} else {
 			n++
 		}
 	}

@@ -44,6 +44,7 @@ type Reconciler struct {
 	synced      bool                  // a full sync has run since start
 	retry       state.Scope           // objects whose last operation failed or was skipped
 	lost        ledger.Lost           // lost ledger records of virtual servers not re-adopted yet
+	takeover    *takeoverState        // taking over from kube-proxy (takeover.go); nil when not
 
 	drain        *drainer     // graceful termination (drain.go)
 	hostReported bool         // host settings logged (host.go)
@@ -89,6 +90,9 @@ type Result struct {
 	// Repaired counts the virtual servers re-adopted in place after the
 	// ownership ledger was found lost (see ledger.Adopt).
 	Repaired int
+	// TakeOver is what a takeover from kube-proxy did (takeover.go); nil
+	// when none is on.
+	TakeOver *TakeOverResult
 	// Drift counts, for an audit step, the kernel objects found differing
 	// from what the cache says we programmed; Plan is their repair.
 	Drift int
@@ -180,6 +184,9 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	if obs.kubeProxy, err = r.readKubeProxy(); err != nil {
+		return res, err
+	}
 	res.Repaired, err = r.repair(&obs, want, &res)
 	r.cache, r.foreign = obs.owned, make(map[ipvs.Key]struct{}, len(obs.foreign))
 	for k := range obs.foreign {
@@ -198,6 +205,9 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	r.retry = state.NewScope() // a full diff covers everything
 	err = errors.Join(sizeErr, r.apply(ctx, res.Plan, &res))
 	r.cleanConntrack(ctx, res.Plan)
+	if err == nil && r.takeover != nil {
+		err = r.finishTakeOver(obs.kubeProxy, &res)
+	}
 	r.synced = err == nil
 	return res, err
 }

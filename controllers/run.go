@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/ipvs-proxy/ipvs-proxy/api/v1alpha1"
+	"github.com/ipvs-proxy/ipvs-proxy/cleanup"
 	"github.com/ipvs-proxy/ipvs-proxy/conntrack"
 	"github.com/ipvs-proxy/ipvs-proxy/healthcheck"
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
@@ -59,7 +60,10 @@ func Run(ctx context.Context, cfg v1alpha1.Config) error {
 		_, err := client.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
 		return err
 	}
-	ctrl := NewController(client, NewReconciler(countKernel(k, st.Metrics()), cfg), cfg, recorder)
+	rec := NewReconciler(countKernel(k, st.Metrics()), cfg)
+	chains, _ := k.Rules.(cleanup.ChainRemover)
+	setUpTakeOver(ctx, cfg, k.Sets, chains, rec) // before our servers bind kube-proxy's ports
+	ctrl := NewController(client, rec, cfg, recorder)
 	ctrl.status = st
 	hc := healthcheck.NewManager(healthcheck.Listen, func() bool { return st.Healthy(2*cfg.SyncPeriod + time.Minute) })
 	defer hc.Close()

@@ -81,6 +81,9 @@ type Config struct {
 	IPv6Forwarding    bool          `mapstructure:"ipv6Forwarding" json:"ipv6Forwarding,omitempty"`
 	DrainTimeout      time.Duration `mapstructure:"drainTimeout" json:"drainTimeout,omitempty"`
 	DrainCheckPeriod  time.Duration `mapstructure:"drainCheckPeriod" json:"drainCheckPeriod,omitempty"`
+
+	// Takeover is what to do with kube-proxy's IPVS state: auto or off (takeover.go).
+	Takeover string `mapstructure:"takeover" json:"takeover,omitempty"`
 }
 
 // Defaults returns the configuration used when nothing is set.
@@ -103,6 +106,7 @@ func Defaults() Config {
 		MetricsAddress: "127.0.0.1:10249", // kube-proxy's
 
 		DrainCheckPeriod: DefaultDrainCheckPeriod,
+		Takeover:         TakeoverAuto,
 	}
 }
 
@@ -151,6 +155,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("verbosity: %d is negative", c.Verbosity))
 	}
 	errs = append(errs, c.validateHost()...)
+	errs = append(errs, c.validateTakeover()...)
 	if c.HealthzAddress != "" {
 		if err := checkHostPort(c.HealthzAddress); err != nil {
 			errs = append(errs, fmt.Errorf("healthzAddress: %w", err))

@@ -90,6 +90,7 @@ func addConfigFlags(fs *pflag.FlagSet) {
 	fs.String("healthz-address", d.HealthzAddress, "`HOST:PORT` serving /healthz and /livez; empty disables it")
 	fs.String("metrics-address", d.MetricsAddress, "`HOST:PORT` serving /metrics; empty disables it")
 	addHostFlags(fs, d)
+	fs.String("takeover", d.Takeover, "kube-proxy's IPVS state at start: auto (adopt what matches in place, remove its leftovers, when kube-proxy no longer runs) or off")
 	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 		if name == "v" {
 			name = "verbosity"
