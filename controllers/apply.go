@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
+	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ledger"
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
@@ -48,6 +49,9 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) error
 			continue // see lastRecord
 		}
 		err := r.do(op)
+		if op.Kind == state.AddMember && errors.Is(err, ipset.ErrFull) {
+			err = r.growForAdds(op, ops[i:], err) // setsize.go
+		}
 		if err == nil && x.records != nil {
 			x.count(op)
 		}
