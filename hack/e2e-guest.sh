@@ -65,7 +65,9 @@ if [[ ${E2E_SKIP_KERNEL:-0} != 1 ]]; then
 fi
 e2e_args=()
 [[ -n ${E2E_RUN:-} ]] && e2e_args=(-test.run "$E2E_RUN")
-run e2e test/e2e "$BIN/test-e2e.test" -test.timeout 1200s "${e2e_args[@]}"
+# 2400 s: the reliability tests under load (churn, kill -9 during a cold
+# sync of 2,000 Services, the API server away) add about ten minutes.
+run e2e test/e2e "$BIN/test-e2e.test" -test.timeout 2400s "${e2e_args[@]}"
 
 echo "$passed passed, $failed failed" | tee -a "$SUMMARY"
 [[ $bad -eq 0 && $failed -eq 0 ]]

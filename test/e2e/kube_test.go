@@ -343,10 +343,16 @@ func (s snapshot) without(ignore []string) snapshot {
 // convergeIgnoring is converge ignoring what concerns the addresses ignore.
 func convergeIgnoring(t *testing.T, ignore ...string) snapshot {
 	t.Helper()
+	return convergeWithin(t, timeout, ignore...)
+}
+
+// convergeWithin is convergeIgnoring waiting up to d (large states).
+func convergeWithin(t *testing.T, d time.Duration, ignore ...string) snapshot {
+	t.Helper()
 	want := planState(t).without(ignore)
 	var got snapshot
 	start := time.Now()
-	err := poll(timeout, func() error {
+	err := poll(d, func() error {
 		var err error
 		if got, err = kernelState(); err != nil {
 			return err

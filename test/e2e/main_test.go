@@ -227,7 +227,16 @@ func proxyLog() string {
 	return filepath.Join(env.artifacts, fmt.Sprintf("ipvs-proxy-%d.log", proxyRuns))
 }
 
+// startProxy starts ipvs-proxy and waits until /healthz says ready.
 func startProxy() error {
+	if err := launchProxy(); err != nil {
+		return err
+	}
+	return waitProxyReady()
+}
+
+// launchProxy starts ipvs-proxy (log proxyLog()) without waiting for it.
+func launchProxy() error {
 	proxyRuns++
 	f, err := os.Create(proxyLog())
 	if err != nil {
@@ -251,6 +260,12 @@ func startProxy() error {
 	done := make(chan struct{})
 	proxyDone = done
 	go func() { _ = c.Wait(); f.Close(); close(done) }()
+	return nil
+}
+
+// waitProxyReady waits until the running ipvs-proxy's /healthz says ready.
+func waitProxyReady() error {
+	c, done := proxy, proxyDone
 	return poll(2*timeout, func() error {
 		select {
 		case <-done:
