@@ -232,7 +232,7 @@ func startProxy() error {
 	if err := launchProxy(); err != nil {
 		return err
 	}
-	return waitProxyReady()
+	return waitProxyReady(2 * timeout)
 }
 
 // launchProxy starts ipvs-proxy (log proxyLog()) without waiting for it.
@@ -263,10 +263,10 @@ func launchProxy() error {
 	return nil
 }
 
-// waitProxyReady waits until the running ipvs-proxy's /healthz says ready.
-func waitProxyReady() error {
+// waitProxyReady waits up to d until the running ipvs-proxy's /healthz says ready.
+func waitProxyReady(d time.Duration) error {
 	c, done := proxy, proxyDone
-	return poll(2*timeout, func() error {
+	return poll(d, func() error {
 		select {
 		case <-done:
 			return fmt.Errorf("ipvs-proxy exited: %s (see %s)", c.ProcessState, proxyLog())

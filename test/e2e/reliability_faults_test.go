@@ -405,7 +405,13 @@ func TestReliabilityKillDuringColdSync(t *testing.T) {
 		n = 2000
 	}
 	createBulk(t, cs, "bulk", n, podIPs("pod-a", "pod-b")...)
-	defer deleteBulk(t, cs, "bulk", n)
+	defer func() {
+		// Later tests start from a small, converged state.
+		deleteBulk(t, cs, "bulk", n)
+		convergeWithin(t, 5*time.Minute, foreignAddr)
+		_, _ = sh("ip", "addr", "del", foreignAddr+"/32", "dev", "kube-ipvs0")
+		_, _ = sh("ipset", "destroy", foreignSet)
+	}()
 	want := n + 3 // + web's ClusterIP and two NodePorts, at least
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 8))
 	var summary []string
@@ -430,7 +436,10 @@ func TestReliabilityKillDuringColdSync(t *testing.T) {
 		<-proxyDone
 		t.Logf("run %d: killed with SIGKILL %.1f s after the start, %d of ~%d virtual servers made", run, delay.Seconds(), made, want)
 		start := time.Now()
-		if err := startProxy(); err != nil {
+		if err := launchProxy(); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitProxyReady(5 * time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		convergeWithin(t, 5*time.Minute, foreignAddr)
@@ -448,6 +457,4 @@ func TestReliabilityKillDuringColdSync(t *testing.T) {
 		}
 	}
 	t.Logf("kill -9 during a cold sync of %d Services:\n%s", n, strings.Join(summary, "\n"))
-	_, _ = sh("ip", "addr", "del", foreignAddr+"/32", "dev", "kube-ipvs0")
-	_, _ = sh("ipset", "destroy", foreignSet)
 }
