@@ -103,7 +103,7 @@ func createBulk(t *testing.T, cs *kubernetes.Clientset, prefix string, n int, ad
 	t.Helper()
 	ctx := context.Background()
 	start := time.Now()
-	err := parallel(n, 8, func(i int) error {
+	err := parallel(n, 32, func(i int) error {
 		svc, sl := bulkService(fmt.Sprintf("%s-%d", prefix, i), addrs...)
 		if _, err := cs.DiscoveryV1().EndpointSlices("default").Create(ctx, sl, metav1.CreateOptions{}); err != nil {
 			return err
@@ -122,7 +122,7 @@ func deleteBulk(t *testing.T, cs *kubernetes.Clientset, prefix string, n int) {
 	t.Helper()
 	ctx := context.Background()
 	start := time.Now()
-	err := parallel(n, 8, func(i int) error {
+	err := parallel(n, 32, func(i int) error {
 		name := fmt.Sprintf("%s-%d", prefix, i)
 		if err := cs.CoreV1().Services("default").Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
 			return err
@@ -262,60 +262,80 @@ func TestReliabilityChurn(t *testing.T) {
 	}
 	cip := startTraffic(t, "", ip+":80", allPods...)
 	npt := startTraffic(t, "ext", nodeAddr1+":"+np, allPods...)
+	// Two writers, one change a second each: one toggles pod-c in the
+	// Service's EndpointSlice, one creates or deletes a filler Service
+	// (with its slice). A write takes about half a second from the TCG
+	// guest, so one writer alone could not make two a second.
 	const fillers = 8
 	filler := map[int]bool{}
-	withC := false
-	changes, failedChanges := 0, 0
+	var changes, failedChanges atomic.Int64
 	start := time.Now()
-	tick := time.NewTicker(500 * time.Millisecond)
-	for i := 0; time.Since(start) < time.Duration(seconds)*time.Second; i++ {
-		<-tick.C
-		var err error
-		if i%2 == 0 {
-			// An endpoint change of the Service in use: pod-c in or out.
-			withC = !withC
-			addrs := podIPs("pod-a", "pod-b")
-			if withC {
-				addrs = podIPs("pod-a", "pod-b", "pod-c")
+	deadline := start.Add(time.Duration(seconds) * time.Second)
+	var wg sync.WaitGroup
+	writer := func(change func(i int) error) {
+		defer wg.Done()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for i := 0; time.Now().Before(deadline); i++ {
+			if err := change(i); err != nil {
+				failedChanges.Add(1)
+				t.Logf("change: %v", err)
 			}
-			_, sl := bulkService("churn", addrs...)
-			sl.Labels = map[string]string{discoveryv1.LabelServiceName: "churn"}
-			var cur *discoveryv1.EndpointSlice
-			if cur, err = cs.DiscoveryV1().EndpointSlices("default").Get(ctx, "churn-1", metav1.GetOptions{}); err == nil {
-				sl.ResourceVersion = cur.ResourceVersion
-				_, err = cs.DiscoveryV1().EndpointSlices("default").Update(ctx, sl, metav1.UpdateOptions{})
-			}
-		} else {
-			// A Service change: a filler Service created or deleted.
-			k := (i / 2) % fillers
-			name := fmt.Sprintf("churn-filler-%d", k)
-			if filler[k] {
-				err = cs.CoreV1().Services("default").Delete(ctx, name, metav1.DeleteOptions{})
-				if err == nil {
-					err = cs.DiscoveryV1().EndpointSlices("default").Delete(ctx, name+"-1", metav1.DeleteOptions{})
-				}
-			} else {
-				svc, sl := bulkService(name, podIPs("pod-c")...)
-				if _, err = cs.DiscoveryV1().EndpointSlices("default").Create(ctx, sl, metav1.CreateOptions{}); err == nil {
-					_, err = cs.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{})
-				}
-			}
-			if err == nil {
-				filler[k] = !filler[k]
-			}
-		}
-		changes++
-		if err != nil {
-			failedChanges++
-			t.Logf("change %d: %v", i, err)
+			changes.Add(1)
+			<-tick.C
 		}
 	}
-	tick.Stop()
+	cur, err := cs.DiscoveryV1().EndpointSlices("default").Get(ctx, "churn-1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv := cur.ResourceVersion
+	wg.Add(2)
+	go writer(func(i int) error {
+		// An endpoint change of the Service in use: pod-c in or out.
+		addrs := podIPs("pod-a", "pod-b")
+		if i%2 == 0 {
+			addrs = podIPs("pod-a", "pod-b", "pod-c")
+		}
+		_, sl := bulkService("churn", addrs...)
+		sl.Labels = map[string]string{discoveryv1.LabelServiceName: "churn"}
+		sl.ResourceVersion = rv
+		got, err := cs.DiscoveryV1().EndpointSlices("default").Update(ctx, sl, metav1.UpdateOptions{})
+		if err != nil {
+			if cur, gerr := cs.DiscoveryV1().EndpointSlices("default").Get(ctx, "churn-1", metav1.GetOptions{}); gerr == nil {
+				rv = cur.ResourceVersion
+			}
+			return err
+		}
+		rv = got.ResourceVersion
+		return nil
+	})
+	go writer(func(i int) error {
+		// A Service change: a filler Service created or deleted.
+		k := i % fillers
+		name := fmt.Sprintf("churn-filler-%d", k)
+		var err error
+		if filler[k] {
+			if err = cs.CoreV1().Services("default").Delete(ctx, name, metav1.DeleteOptions{}); err == nil {
+				err = cs.DiscoveryV1().EndpointSlices("default").Delete(ctx, name+"-1", metav1.DeleteOptions{})
+			}
+		} else {
+			svc, sl := bulkService(name, podIPs("pod-c")...)
+			if _, err = cs.DiscoveryV1().EndpointSlices("default").Create(ctx, sl, metav1.CreateOptions{}); err == nil {
+				_, err = cs.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{})
+			}
+		}
+		if err == nil {
+			filler[k] = !filler[k]
+		}
+		return err
+	})
+	wg.Wait()
 	elapsed := time.Since(start)
 	cOK, cFail, cErrs := cip.end()
 	nOK, nFail, nErrs := npt.end()
 	t.Logf("churn: %d changes in %.0f s (%.2f/s, %d refused by the API); requests: ClusterIP %d answered, %d failed; NodePort %d answered, %d failed",
-		changes, elapsed.Seconds(), float64(changes)/elapsed.Seconds(), failedChanges, cOK, cFail, nOK, nFail)
+		changes.Load(), elapsed.Seconds(), float64(changes.Load())/elapsed.Seconds(), failedChanges.Load(), cOK, cFail, nOK, nFail)
 	t.Logf("requests failed: %d", cFail+nFail)
 	if cFail+nFail > 0 {
 		t.Errorf("failed requests:\n%s", strings.Join(append(cErrs, nErrs...), "\n"))
@@ -375,24 +395,26 @@ func checkForeignSetAndAddr(t *testing.T) {
 	}
 }
 
-// ourVirtualServers counts the virtual servers of ours in the kernel.
+// ourVirtualServers counts the virtual servers of ours in the kernel (all
+// in /proc/net/ip_vs but the hand-made ones: cheap enough to poll).
 func ourVirtualServers() int {
-	l, _ := ipvsadmOurs()
+	b, _ := os.ReadFile("/proc/net/ip_vs")
 	n := 0
-	for _, x := range l {
-		if strings.HasPrefix(x, "-A ") {
+	for _, l := range lines(string(b)) {
+		if strings.HasPrefix(l, "TCP ") || strings.HasPrefix(l, "UDP ") || strings.HasPrefix(l, "SCTP ") {
 			n++
 		}
 	}
-	return n
+	return max(0, n-len(foreignVSs))
 }
 
 // TestReliabilityKillDuringColdSync (b): BULK (2,000; E2E_BULK to change)
 // ClusterIP Services × 2 endpoints; three times: ipvs-proxy stopped, our
 // kernel state removed (`ipvs-proxy cleanup`: the next sync is cold), a
 // foreign ipset and a foreign address on kube-ipvs0 made, ipvs-proxy
-// started and killed with SIGKILL after a random delay (printed, with how
-// many virtual servers it had made), started again: it converges to the
+// started and killed with SIGKILL at a random point of its cold sync (when
+// a random number of its virtual servers is in the kernel; the time and
+// count printed), started again: it converges to the
 // plan (no leftovers: ipvsadm -Sn, addresses, set members and rules equal
 // the plan's, no temporary set), and the foreign virtual servers, set and
 // address are untouched.
@@ -404,10 +426,21 @@ func TestReliabilityKillDuringColdSync(t *testing.T) {
 	if v, err := fmt.Sscan(os.Getenv("E2E_BULK"), &n); v != 1 || err != nil {
 		n = 2000
 	}
+	// ipvs-proxy is stopped while the objects are written (so that the
+	// TCG guest's CPU goes to the writes) and restarted after.
+	stopProxy()
 	createBulk(t, cs, "bulk", n, podIPs("pod-a", "pod-b")...)
 	defer func() {
-		// Later tests start from a small, converged state.
+		// Later tests start from a small, converged state: the restarted
+		// ipvs-proxy's full sync removes the bulk (no leftovers either).
+		stopProxy()
 		deleteBulk(t, cs, "bulk", n)
+		if err := launchProxy(); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitProxyReady(5 * time.Minute); err != nil {
+			t.Fatal(err)
+		}
 		convergeWithin(t, 5*time.Minute, foreignAddr)
 		_, _ = sh("ip", "addr", "del", foreignAddr+"/32", "dev", "kube-ipvs0")
 		_, _ = sh("ipset", "destroy", foreignSet)
@@ -426,15 +459,27 @@ func TestReliabilityKillDuringColdSync(t *testing.T) {
 		if got := ourVirtualServers(); got != 0 {
 			t.Fatalf("run %d: %d virtual servers of ours after cleanup", run, got)
 		}
-		delay := time.Duration(500+r.IntN(15000)) * time.Millisecond
+		// A random point of the cold sync: when the kernel holds a random
+		// number of our virtual servers (polled; the sync goes on while
+		// the poll reads, so the count at the kill is printed too).
+		target := 1 + r.IntN(want-1)
+		launched := time.Now()
 		if err := launchProxy(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(delay)
-		made := ourVirtualServers()
+		if err := poll(5*time.Minute, func() error {
+			if got := ourVirtualServers(); got < target {
+				return fmt.Errorf("%d virtual servers of ours, waiting for %d", got, target)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		delay := time.Since(launched)
 		_ = proxy.Process.Kill() // SIGKILL
 		<-proxyDone
-		t.Logf("run %d: killed with SIGKILL %.1f s after the start, %d of ~%d virtual servers made", run, delay.Seconds(), made, want)
+		made := ourVirtualServers()
+		t.Logf("run %d: killed with SIGKILL %.1f s after the start, at %d of ~%d virtual servers (random target %d)", run, delay.Seconds(), made, want, target)
 		start := time.Now()
 		if err := launchProxy(); err != nil {
 			t.Fatal(err)
@@ -443,8 +488,8 @@ func TestReliabilityKillDuringColdSync(t *testing.T) {
 			t.Fatal(err)
 		}
 		convergeWithin(t, 5*time.Minute, foreignAddr)
-		line := fmt.Sprintf("run %d: kill -9 after %.1f s (%d of ~%d virtual servers made); restarted, converged to the plan %.1f s after the restart",
-			run, delay.Seconds(), made, want, time.Since(start).Seconds())
+		line := fmt.Sprintf("run %d: kill -9 after %.1f s at %d of ~%d virtual servers (random target %d); restarted, converged to the plan %.1f s after the restart",
+			run, delay.Seconds(), made, want, target, time.Since(start).Seconds())
 		t.Log(line)
 		summary = append(summary, line)
 		checkForeign(t)
