@@ -18,7 +18,7 @@
 #   E2E_TIMEOUT=SECS    kill the VM after SECS (default 3000)
 #   E2E_IMAGE=0         run the plain build instead of the image's ipvs-proxy
 #                       and iptables tools (default: hack/image.sh --check first)
-#   E2E_BULK=N          Services of TestReliabilityKillDuringColdSync (default 2000)
+#   E2E_BULK=N          Services of TestReliabilityKillDuringColdSync (default 500)
 #   E2E_CHURN_SECONDS=N length of TestReliabilityChurn (default 120)
 # (E2E_* variables reach the guest: hack/sandbox passes them.)
 # TestReliabilityAPIServerDown takes the API server away for 60 s from inside

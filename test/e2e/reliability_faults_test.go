@@ -408,8 +408,9 @@ func ourVirtualServers() int {
 	return max(0, n-len(foreignVSs))
 }
 
-// TestReliabilityKillDuringColdSync (b): BULK (2,000; E2E_BULK to change)
-// ClusterIP Services × 2 endpoints; three times: ipvs-proxy stopped, our
+// TestReliabilityKillDuringColdSync (b): E2E_BULK (default 500; the issue's
+// 2,000 cost about 25 min under TCG on the loaded 2-core machine: see the
+// README's Reliability section) ClusterIP Services × 2 endpoints; three times: ipvs-proxy stopped, our
 // kernel state removed (`ipvs-proxy cleanup`: the next sync is cold), a
 // foreign ipset and a foreign address on kube-ipvs0 made, ipvs-proxy
 // started and killed with SIGKILL at a random point of its cold sync (when
@@ -422,9 +423,9 @@ func TestReliabilityKillDuringColdSync(t *testing.T) {
 	need(t)
 	web(t)
 	cs := clientset(t)
-	n := 2000
+	n := 500
 	if v, err := fmt.Sscan(os.Getenv("E2E_BULK"), &n); v != 1 || err != nil {
-		n = 2000
+		n = 500
 	}
 	// ipvs-proxy is stopped while the objects are written (so that the
 	// TCG guest's CPU goes to the writes) and restarted after.
