@@ -262,27 +262,29 @@ func TestReliabilityChurn(t *testing.T) {
 	}
 	cip := startTraffic(t, "", ip+":80", allPods...)
 	npt := startTraffic(t, "ext", nodeAddr1+":"+np, allPods...)
-	// Two writers, one change a second each: one toggles pod-c in the
-	// Service's EndpointSlice, one creates or deletes a filler Service
-	// (with its slice). A write takes about half a second from the TCG
-	// guest, so one writer alone could not make two a second.
-	const fillers = 8
-	filler := map[int]bool{}
+	// Four writers share one ticker of two ticks a second (a tick no
+	// writer is free for is dropped): one toggles pod-c in the Service's
+	// EndpointSlice, three create or delete filler Services (with their
+	// slices). A write takes about a second from the TCG guest, so fewer
+	// writers could not make two changes a second.
+	const fillers = 4 // per filler writer
 	var changes, failedChanges atomic.Int64
 	start := time.Now()
 	deadline := start.Add(time.Duration(seconds) * time.Second)
+	tick := time.NewTicker(500 * time.Millisecond)
 	var wg sync.WaitGroup
 	writer := func(change func(i int) error) {
 		defer wg.Done()
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for i := 0; time.Now().Before(deadline); i++ {
+		for i := 0; ; i++ {
+			<-tick.C
+			if !time.Now().Before(deadline) {
+				return
+			}
 			if err := change(i); err != nil {
 				failedChanges.Add(1)
 				t.Logf("change: %v", err)
 			}
 			changes.Add(1)
-			<-tick.C
 		}
 	}
 	cur, err := cs.DiscoveryV1().EndpointSlices("default").Get(ctx, "churn-1", metav1.GetOptions{})
@@ -290,7 +292,7 @@ func TestReliabilityChurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	rv := cur.ResourceVersion
-	wg.Add(2)
+	wg.Add(1)
 	go writer(func(i int) error {
 		// An endpoint change of the Service in use: pod-c in or out.
 		addrs := podIPs("pod-a", "pod-b")
@@ -310,27 +312,35 @@ func TestReliabilityChurn(t *testing.T) {
 		rv = got.ResourceVersion
 		return nil
 	})
-	go writer(func(i int) error {
-		// A Service change: a filler Service created or deleted.
-		k := i % fillers
-		name := fmt.Sprintf("churn-filler-%d", k)
-		var err error
-		if filler[k] {
-			if err = cs.CoreV1().Services("default").Delete(ctx, name, metav1.DeleteOptions{}); err == nil {
-				err = cs.DiscoveryV1().EndpointSlices("default").Delete(ctx, name+"-1", metav1.DeleteOptions{})
+	var filler [3][fillers]bool
+	fillerWriter := func(w int) func(int) error {
+		return func(i int) error {
+			// A Service change: a filler Service created or deleted.
+			k := i % fillers
+			name := fmt.Sprintf("churn-filler-%d-%d", w, k)
+			var err error
+			if filler[w][k] {
+				if err = cs.CoreV1().Services("default").Delete(ctx, name, metav1.DeleteOptions{}); err == nil {
+					err = cs.DiscoveryV1().EndpointSlices("default").Delete(ctx, name+"-1", metav1.DeleteOptions{})
+				}
+			} else {
+				svc, sl := bulkService(name, podIPs("pod-c")...)
+				if _, err = cs.DiscoveryV1().EndpointSlices("default").Create(ctx, sl, metav1.CreateOptions{}); err == nil {
+					_, err = cs.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{})
+				}
 			}
-		} else {
-			svc, sl := bulkService(name, podIPs("pod-c")...)
-			if _, err = cs.DiscoveryV1().EndpointSlices("default").Create(ctx, sl, metav1.CreateOptions{}); err == nil {
-				_, err = cs.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{})
+			if err == nil {
+				filler[w][k] = !filler[w][k]
 			}
+			return err
 		}
-		if err == nil {
-			filler[k] = !filler[k]
-		}
-		return err
-	})
+	}
+	wg.Add(3)
+	for w := range 3 {
+		go writer(fillerWriter(w))
+	}
 	wg.Wait()
+	tick.Stop()
 	elapsed := time.Since(start)
 	cOK, cFail, cErrs := cip.end()
 	nOK, nFail, nErrs := npt.end()
@@ -343,11 +353,13 @@ func TestReliabilityChurn(t *testing.T) {
 	if cOK == 0 || nOK == 0 {
 		t.Errorf("no requests answered (ClusterIP %d, NodePort %d)", cOK, nOK)
 	}
-	for k, on := range filler {
-		if on {
-			name := fmt.Sprintf("churn-filler-%d", k)
-			_ = cs.CoreV1().Services("default").Delete(ctx, name, metav1.DeleteOptions{})
-			_ = cs.DiscoveryV1().EndpointSlices("default").Delete(ctx, name+"-1", metav1.DeleteOptions{})
+	for w := range filler {
+		for k, on := range filler[w] {
+			if on {
+				name := fmt.Sprintf("churn-filler-%d-%d", w, k)
+				_ = cs.CoreV1().Services("default").Delete(ctx, name, metav1.DeleteOptions{})
+				_ = cs.DiscoveryV1().EndpointSlices("default").Delete(ctx, name+"-1", metav1.DeleteOptions{})
+			}
 		}
 	}
 	converge(t)
