@@ -15,7 +15,12 @@ import (
 
 // kubectl runs kubectl as admin with stdin; it returns stdout.
 func kubectl(stdin string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	return kubectlWithin(timeout, stdin, args...)
+}
+
+// kubectlWithin is kubectl killed after d.
+func kubectlWithin(d time.Duration, stdin string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	c := exec.CommandContext(ctx, env.kubectl, append([]string{"--kubeconfig", env.admin}, args...)...)
 	c.Stdin = strings.NewReader(stdin)
@@ -236,7 +241,9 @@ var planSeq int
 // `ipvs-proxy plan` on them.
 func planState(t *testing.T) snapshot {
 	t.Helper()
-	objs, err := kubectl("", "get", "services,endpointslices", "-A", "-o", "yaml")
+	// Three minutes: a dump of a thousand objects has taken over one in
+	// the TCG guest while ipvs-proxy ran a cold sync.
+	objs, err := kubectlWithin(3*timeout, "", "get", "services,endpointslices", "-A", "-o", "yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
