@@ -424,9 +424,10 @@ func ourVirtualServers() int {
 }
 
 // TestReliabilityKillDuringColdSync (b): E2E_BULK (default 500; the issue's
-// 2,000 cost about 25 min under TCG on the loaded 2-core machine: see the
-// README's Reliability section) ClusterIP Services × 2 endpoints; three times: ipvs-proxy stopped, our
-// kernel state removed (`ipvs-proxy cleanup`: the next sync is cold), a
+// 2,000 would cost an estimated 25 min under TCG on the loaded 2-core
+// machine (cold syncs at 35-60 kernel operations a second): see the
+// README's Reliability section) ClusterIP Services × 2 endpoints; three
+// times: ipvs-proxy stopped, our kernel state removed (`ipvs-proxy cleanup`: the next sync is cold), a
 // foreign ipset and a foreign address on kube-ipvs0 made, ipvs-proxy
 // started and killed with SIGKILL at a random point of its cold sync (when
 // a random number of its virtual servers is in the kernel; the time and
