@@ -6,12 +6,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"testing"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/netnstest"
 )
 
 // The Kernel test creates conntrack entries in a fresh network namespace,
@@ -23,22 +23,7 @@ func TestKernelDelete(t *testing.T) {
 		t.Skip("kernel conntrack test: needs root (run the test binary in hack/sandbox)")
 	}
 	_ = exec.Command("modprobe", "nf_conntrack_netlink").Run()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Skipf("current network namespace: %v", err)
-	}
-	defer orig.Close()
-	ns, err := netns.New()
-	if err != nil {
-		t.Skipf("new network namespace: %v", err)
-	}
-	defer func() {
-		ns.Close()
-		if err := netns.Set(orig); err == nil {
-			runtime.UnlockOSThread()
-		}
-	}()
+	netnstest.Fresh(t)
 
 	mk := func(proto uint8, client string, cport uint16, dst string, dport uint16, rsrc string, rport uint16) *netlink.ConntrackFlow {
 		return &netlink.ConntrackFlow{

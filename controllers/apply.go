@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
+	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/ledger"
 	"github.com/ipvs-proxy/ipvs-proxy/state"
@@ -68,7 +69,11 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) error
 			}
 			continue
 		}
-		if err := x.result(i, op, r.do(op)); err != nil {
+		err := r.do(op)
+		if op.Kind == state.AddMember && errors.Is(err, ipset.ErrFull) {
+			err = r.growForAdds(op, p.AddMembers, err) // setsize.go
+		}
+		if err := x.result(i, op, err); err != nil {
 			return err
 		}
 	}

@@ -38,6 +38,8 @@ func Run(ctx context.Context, cfg v1alpha1.Config) error {
 		return err
 	}
 	restCfg.UserAgent = "ipvs-proxy"
+	reach := &reachability{} // reachability.go
+	restCfg.Wrap(reach.wrap)
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
@@ -81,6 +83,7 @@ func Run(ctx context.Context, cfg v1alpha1.Config) error {
 		}
 		defer stop()
 	}
+	go reach.run(ctx, restCfg.Host)
 	log.Info("starting", "node", cfg.NodeName, "apiServer", restCfg.Host, "scheduler", cfg.Scheduler, "dummyInterface", cfg.DummyInterface,
 		"healthz", cfg.HealthzAddress, "metrics", cfg.MetricsAddress, "drainTimeout", cfg.DrainTimeout, "drainCheckPeriod", cfg.DrainCheckPeriod)
 	return ctrl.Run(ctx)

@@ -3,6 +3,7 @@ package controllers
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
@@ -18,7 +19,7 @@ import (
 // Sets never shrink. One header request per set (Info); a set that need not
 // grow costs nothing more. Errors are returned joined, after every set was
 // tried: apply still runs, and an add to a set that could not grow fails
-// with ipset.ErrFull and is retried by the next full sync. Until a full
+// with ipset.ErrFull, where growForAdds tries once more. Until a full
 // sync has succeeded it also removes temporary sets a crash mid-Grow left.
 func (r *Reconciler) fitSets(want state.State) error {
 	need := map[string]int{}
@@ -77,4 +78,38 @@ func (r *Reconciler) dropTempSets() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// growForAdds handles an add (op, one of the plan's adds) that an incremental
+// sync's apply saw refused with ipset.ErrFull: it grows op's set, the same
+// way fitSets does, to ipset.Sized of what the set holds (the cache: apply
+// keeps it equal to the kernel for our sets) plus every member of adds not
+// in it yet, then tries op again. So one grow covers the whole apply and
+// the Service does not wait for the next full sync. It returns op's error:
+// full, joined with why the grow failed, when the set could not grow.
+func (r *Reconciler) growForAdds(op *state.Op, adds []state.Member, full error) error {
+	name := op.Member.Set
+	i := slices.IndexFunc(desired.AllSets(), func(s ipset.Set) bool { return s.Name == name })
+	if i < 0 {
+		return full // not one of ours: nothing we may grow
+	}
+	var members []ipset.Entry
+	for m := range r.cache.Members {
+		if m.Set == name {
+			members = append(members, m.Entry)
+		}
+	}
+	need := len(members)
+	for _, m := range adds {
+		if m.Set != name {
+			continue
+		}
+		if _, ok := r.cache.Members[m]; !ok {
+			need++
+		}
+	}
+	if err := ipset.Grow(r.k.Sets, ipset.Sized(desired.AllSets()[i], need), members); err != nil {
+		return errors.Join(full, err)
+	}
+	return r.do(op)
 }

@@ -156,10 +156,57 @@ func TestWatchedSetsSeesAGap(t *testing.T) {
 	}
 }
 
-// An incremental sync does not grow sets (it reads nothing from the kernel):
-// its add to a full set fails with ErrFull, the Service's virtual server
-// waits, and the full sync the Runner retries with grows the set.
-func TestIncrementalPastMaxElemIsFixedByTheNextFullSync(t *testing.T) {
+// An incremental sync that overfills a set grows it itself: its add to the
+// full ClusterIP ledger (maxelem 4, referenced by a rule) fails with
+// ErrFull, the apply grows the set once for every add it still has (swap,
+// no member missing after any call) and goes on; no full sync is needed.
+func TestIncrementalPastMaxElemGrowsTheSet(t *testing.T) {
+	fk := newFakeKernel()
+	cip := desired.Sets(mustKey("tcp 10.96.0.1:80").Address).ClusterIP
+	if err := fk.sets.Ensure(ipset.Set{Name: cip, Type: ipset.HashIPPort, Family: ipset.FamilyInet, MaxElem: 4}); err != nil {
+		t.Fatal(err)
+	}
+	fk.sets.Reference(cip)
+	w := &watchedSets{Fake: fk.sets, set: cip}
+	fk.Kernel.Sets = w
+	r := newTestReconciler(t, fk)
+	src := newSource()
+	smallSetsSource(src, 0, 4)
+	mustFull(t, r, src)
+	var err error
+	if w.keep, err = fk.sets.List(cip); err != nil || len(w.keep) != 4 {
+		t.Fatalf("ClusterIP ledger after the first sync: %v, %v", w.keep, err)
+	}
+	fk.resetCalls()
+	names := smallSetsSource(src, 4, 7)
+	res, err := r.Incremental(context.Background(), src, names)
+	if err != nil || len(res.Failed) > 0 || len(res.Retry) > 0 {
+		t.Fatalf("incremental sync past maxelem: %v, failed %v, retry %v", err, res.Failed, res.Retry)
+	}
+	if len(w.gaps) > 0 || w.checks == 0 {
+		t.Fatalf("%d checks; members missing:\n%s", w.checks, strings.Join(w.gaps, "\n"))
+	}
+	if c := fk.sets.Calls(); c.Swap != 1 || c.Create != 1 {
+		t.Fatalf("ipset calls %+v: want one grow (one create, one swap) for the three adds", c)
+	}
+	info, err := fk.sets.Info(cip)
+	if err != nil || info.Size != 7 || info.MaxElem != ipset.MaxElem || info.References != 1 {
+		t.Fatalf("ClusterIP ledger: %+v, %v; want 7 members, maxelem %d, the rule's reference", info, err, ipset.MaxElem)
+	}
+	if got := strings.Count(fk.ipvs.String(), "-A -t "); got != 7 {
+		t.Fatalf("%d virtual servers, want 7", got)
+	}
+	assertCacheTruthful(t, r)
+	// A full sync finds nothing left to do.
+	if res := mustFull(t, r, src); !res.Plan.Empty() {
+		t.Fatalf("full sync after the grow plans:\n%s", res.Plan)
+	}
+}
+
+// A set that cannot grow (its grow's swap refused) leaves the add failed
+// with ErrFull, node-level as before: the full sync the Runner retries with
+// tries again.
+func TestIncrementalPastMaxElemWhenTheGrowFails(t *testing.T) {
 	fk := newFakeKernel()
 	cip := desired.Sets(mustKey("tcp 10.96.0.1:80").Address).ClusterIP
 	if err := fk.sets.Ensure(ipset.Set{Name: cip, Type: ipset.HashIPPort, Family: ipset.FamilyInet, MaxElem: 4}); err != nil {
@@ -169,10 +216,11 @@ func TestIncrementalPastMaxElemIsFixedByTheNextFullSync(t *testing.T) {
 	src := newSource()
 	smallSetsSource(src, 0, 4)
 	mustFull(t, r, src)
+	fk.sets.FailNext(ipset.OpSwap, errors.New("no memory"))
 	names := smallSetsSource(src, 4, 6)
 	_, err := r.Incremental(context.Background(), src, names)
-	if !errors.Is(err, ipset.ErrFull) {
-		t.Fatalf("incremental sync past maxelem: %v, want ErrFull", err)
+	if !errors.Is(err, ipset.ErrFull) || !strings.Contains(fmt.Sprint(err), "no memory") {
+		t.Fatalf("incremental sync whose grow fails: %v, want ErrFull and the grow's error", err)
 	}
 	if got := strings.Count(fk.ipvs.String(), "-A -t "); got != 4 {
 		t.Fatalf("%d virtual servers, want the 4 whose ledger entries fit", got)

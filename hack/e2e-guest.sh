@@ -78,6 +78,7 @@ if [[ ${E2E_SKIP_E2E:-0} != 1 ]]; then
   # "Migrating from kube-proxy"); run it with E2E_RUN=TakeOver E2E_NOT_RUN=''.
   not_run=${E2E_NOT_RUN-TestTakeOverFromKubeProxy}
   [[ -n $not_run ]] && e2e_args+=(-test.skip "$not_run")
+  # 2400 s: the reliability tests under load add about ten minutes.
   run e2e test/e2e "$BIN/test-e2e.test" -test.timeout 2400s "${e2e_args[@]}"
 fi
 

@@ -23,6 +23,16 @@
 #   E2E_CONFORMANCE=0   skip the differential suite against kube-proxy
 #                       (test/conformance; needs hack/tools.sh kube-proxy)
 #   E2E_SKIP_E2E=1      skip the e2e tests (hack/conformance.sh: only the suite)
+#   E2E_BULK=N          Services of TestReliabilityKillDuringColdSync (default 500)
+#   E2E_CHURN_SECONDS=N length of TestReliabilityChurn (default 120)
+# (E2E_* variables reach the guest: hack/sandbox passes them.)
+# TestReliabilityAPIServerDown takes the API server away for 60 s from inside
+# the guest, as a stopped one looks to its clients: an iptables rule in the
+# guest rejects connections to 10.0.2.100:$E2E_PORT with a TCP reset and
+# `ss -K` resets the open ones; deleting the rule brings it back. (Stopping
+# kube-apiserver on the host is no option: the controlplane launcher ends
+# the whole control plane when it exits, and SIGSTOP leaves connections
+# hanging instead of refused.)
 # Artifacts (logs, kernel state, objects, plans): _output/e2e/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -5,11 +5,10 @@ package ipvs
 import (
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 
-	"github.com/vishvananda/netns"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/netnstest"
 )
 
 // newTestKernel locks the calling goroutine to its thread, moves the thread
@@ -33,29 +32,7 @@ func newTestKernel(tb testing.TB) *Kernel {
 			tb.Skipf("kernel IPVS test: no IPVS in this kernel: modprobe ip_vs: %v: %s", err, strings.TrimSpace(string(out)))
 		}
 	}
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		tb.Skipf("kernel IPVS test: current network namespace: %v", err)
-	}
-	ns, err := netns.New() // unshare(CLONE_NEWNET) for this thread
-	if err != nil {
-		orig.Close()
-		runtime.UnlockOSThread()
-		tb.Skipf("kernel IPVS test: new network namespace: %v", err)
-	}
-	tb.Cleanup(func() {
-		defer orig.Close()
-		defer ns.Close()
-		if err := netns.Set(orig); err != nil {
-			// Stay locked: the thread dies with the goroutine instead of
-			// running other goroutines in the test namespace.
-			tb.Errorf("restore network namespace: %v", err)
-			return
-		}
-		runtime.UnlockOSThread()
-	})
+	netnstest.Fresh(tb)
 	if _, err := os.Stat("/proc/thread-self/net/ip_vs"); err != nil {
 		tb.Skipf("kernel IPVS test: no IPVS in the new namespace: %v", err)
 	}

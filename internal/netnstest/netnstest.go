@@ -1,7 +1,8 @@
 //go:build linux
 
-// Package netnstest gives kernel tests a fresh named network namespace
-// (created with `ip netns add`, so commands like `ipset` or `ip` can be run in
+// Package netnstest gives kernel tests a fresh network namespace: Fresh moves
+// the test's thread into an unnamed one; Named makes a named one
+// (`ip netns add`, so commands like `ipset` or `ip` can be run in
 // it with `ip netns exec`) and a way to run Go code inside it.
 package netnstest
 
@@ -69,4 +70,39 @@ func Run(tb testing.TB, name string, f func()) {
 		runtime.UnlockOSThread()
 	}()
 	f()
+}
+
+// Fresh locks the calling goroutine to its thread and moves the thread into
+// a new, unnamed network namespace (unshare(CLONE_NEWNET)), restored at
+// cleanup. Netlink sockets opened from here on, and commands forked from
+// this goroutine (exec.Command), live in that namespace; subtests and other
+// goroutines do not. If the thread cannot be switched back it stays locked,
+// so the runtime retires it with the goroutine instead of running other
+// goroutines in the test's namespace. It skips unless run as root.
+func Fresh(tb testing.TB) {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skip("kernel test: needs root (run the test binary in hack/sandbox)")
+	}
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		tb.Skipf("kernel test: current network namespace: %v", err)
+	}
+	ns, err := netns.New() // unshare(CLONE_NEWNET) for this thread
+	if err != nil {
+		orig.Close()
+		runtime.UnlockOSThread()
+		tb.Skipf("kernel test: new network namespace: %v", err)
+	}
+	tb.Cleanup(func() {
+		defer orig.Close()
+		defer ns.Close()
+		if err := netns.Set(orig); err != nil {
+			tb.Errorf("restore network namespace: %v", err)
+			return
+		}
+		runtime.UnlockOSThread()
+	})
 }

@@ -15,7 +15,12 @@ import (
 
 // kubectl runs kubectl as admin with stdin; it returns stdout.
 func kubectl(stdin string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	return kubectlWithin(timeout, stdin, args...)
+}
+
+// kubectlWithin is kubectl killed after d.
+func kubectlWithin(d time.Duration, stdin string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	c := exec.CommandContext(ctx, env.kubectl, append([]string{"--kubeconfig", env.admin}, args...)...)
 	c.Stdin = strings.NewReader(stdin)
@@ -262,7 +267,9 @@ var planSeq int
 // `ipvs-proxy plan` on them.
 func planState(t *testing.T) snapshot {
 	t.Helper()
-	objs, err := kubectl("", "get", "services,endpointslices", "-A", "-o", "yaml")
+	// Three minutes: a dump of a thousand objects has taken over one in
+	// the TCG guest while ipvs-proxy ran a cold sync.
+	objs, err := kubectlWithin(3*timeout, "", "get", "services,endpointslices", "-A", "-o", "yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,10 +382,16 @@ func (s snapshot) without(ignore []string) snapshot {
 // convergeIgnoring is converge ignoring what concerns the addresses ignore.
 func convergeIgnoring(t *testing.T, ignore ...string) snapshot {
 	t.Helper()
+	return convergeWithin(t, timeout, ignore...)
+}
+
+// convergeWithin is convergeIgnoring waiting up to d (large states).
+func convergeWithin(t *testing.T, d time.Duration, ignore ...string) snapshot {
+	t.Helper()
 	want := planState(t).without(ignore)
 	var got snapshot
 	start := time.Now()
-	err := poll(timeout, func() error {
+	err := poll(d, func() error {
 		var err error
 		if got, err = kernelState(); err != nil {
 			return err

@@ -260,7 +260,16 @@ func proxyLog() string {
 	return filepath.Join(env.artifacts, fmt.Sprintf("ipvs-proxy-%d.log", proxyRuns))
 }
 
+// startProxy starts ipvs-proxy and waits until /healthz says ready.
 func startProxy() error {
+	if err := launchProxy(); err != nil {
+		return err
+	}
+	return waitProxyReady(2 * timeout)
+}
+
+// launchProxy starts ipvs-proxy (log proxyLog()) without waiting for it.
+func launchProxy() error {
 	proxyRuns++
 	f, err := os.Create(proxyLog())
 	if err != nil {
@@ -284,7 +293,13 @@ func startProxy() error {
 	done := make(chan struct{})
 	proxyDone = done
 	go func() { _ = c.Wait(); f.Close(); close(done) }()
-	return poll(2*timeout, func() error {
+	return nil
+}
+
+// waitProxyReady waits up to d until the running ipvs-proxy's /healthz says ready.
+func waitProxyReady(d time.Duration) error {
+	c, done := proxy, proxyDone
+	return poll(d, func() error {
 		select {
 		case <-done:
 			return fmt.Errorf("ipvs-proxy exited: %s (see %s)", c.ProcessState, proxyLog())

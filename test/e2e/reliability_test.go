@@ -156,27 +156,34 @@ func TestReliabilityTampering(t *testing.T) {
 		return nil
 	}
 	steps := []struct {
-		what   string
+		what string
+		// breaks: the fault may cut the path to the ClusterIP until it is
+		// repaired (the virtual server or its address is gone), so
+		// requests may fail meanwhile; for the others none may fail.
+		// (Without its address on kube-ipvs0 the ClusterIP still answered
+		// the node in our runs: IPVS takes node-local packets in LOCAL_OUT
+		// whichever route they take; from pods the address matters.)
+		breaks bool
 		tamper func(t *testing.T) []string
 	}{
-		{"delete a virtual server", func(t *testing.T) []string {
+		{"delete a virtual server", true, func(t *testing.T) []string {
 			return []string{"ipvsadm", "-D", "-t", ip + ":80"}
 		}},
-		{"delete a real server", func(t *testing.T) []string {
+		{"delete a real server", false, func(t *testing.T) []string {
 			return []string{"ipvsadm", "-d", "-t", ip + ":80", "-r", podIPs("pod-a")[0] + ":" + fmt.Sprint(podPort)}
 		}},
-		{"flush a ledger set (IPVS-PROXY-CLUSTER-IP)", func(t *testing.T) []string {
+		{"flush a ledger set (IPVS-PROXY-CLUSTER-IP)", false, func(t *testing.T) []string {
 			return []string{"ipset", "flush", "IPVS-PROXY-CLUSTER-IP"}
 		}},
-		{"delete a rule", func(t *testing.T) []string {
+		{"delete a rule", false, func(t *testing.T) []string {
 			return ruleArgs(t, "nat", func(l string) bool { return strings.HasPrefix(l, "-A IPVS-PROXY-") })
 		}},
-		{"delete a jump", func(t *testing.T) []string {
+		{"delete a jump", false, func(t *testing.T) []string {
 			return ruleArgs(t, "nat", func(l string) bool {
 				return !strings.HasPrefix(l, "-A IPVS-PROXY-") && strings.Contains(l, "-j IPVS-PROXY-")
 			})
 		}},
-		{"remove a dummy address", func(t *testing.T) []string {
+		{"remove a dummy address", true, func(t *testing.T) []string {
 			return []string{"ip", "addr", "del", ip + "/32", "dev", "kube-ipvs0"}
 		}},
 	}
@@ -189,11 +196,16 @@ func TestReliabilityTampering(t *testing.T) {
 			t.Logf("destroy a ledger set: the kernel refuses: %v", err)
 		}
 	}
+	// A client sends requests to the ClusterIP throughout (from the node,
+	// a new connection each, every 20 ms); each fault's failures are counted.
+	loop := startTraffic(t, "", ip+":80", allPods...)
 	var summary []string
+	var failedBreaking, failedOther int64
 	for _, st := range steps {
 		t.Run(strings.ReplaceAll(st.what, " ", "-"), func(t *testing.T) {
 			argv := st.tamper(t)
 			before := len(auditRepairs(t))
+			failed0, ok0 := loop.failed.Load(), loop.ok.Load()
 			start := time.Now()
 			if argv != nil {
 				if _, err := sh(argv...); err != nil {
@@ -225,6 +237,19 @@ func TestReliabilityTampering(t *testing.T) {
 				// does not count them as drift (no log line).
 				t.Errorf("no \"audit repaired drift\" line in %s", proxyLog())
 			}
+			// The requests of the repair's last moment are still counted.
+			time.Sleep(time.Second)
+			failed, ok := loop.failed.Load()-failed0, loop.ok.Load()-ok0
+			line += fmt.Sprintf("; requests failed: %d (of %d)", failed, failed+ok)
+			if st.breaks {
+				failedBreaking += failed
+				line += " (the fault cuts the path until repaired)"
+			} else {
+				failedOther += failed
+				if failed > 0 {
+					t.Errorf("%d requests failed during a fault that leaves the path intact", failed)
+				}
+			}
 			t.Log(line)
 			summary = append(summary, line)
 			if !slices.ContainsFunc(got.ipvs, func(l string) bool { return strings.Contains(l, rsLine) }) {
@@ -233,7 +258,123 @@ func TestReliabilityTampering(t *testing.T) {
 			checkForeign(t)
 		})
 	}
+	ok, failed, errs := loop.end()
 	t.Logf("tampering summary (auditPeriod 10s):\n%s", strings.Join(summary, "\n"))
+	t.Logf("requests through the ClusterIP during the faults: %d answered; requests failed: %d during faults that leave the path intact, %d during faults that cut it until repaired (first failures: %s)",
+		ok, failedOther, failedBreaking, strings.Join(errs, "; "))
+	if failed != failedOther+failedBreaking {
+		t.Logf("%d requests failed between the faults", failed-failedOther-failedBreaking)
+	}
 	answers(t, "", "http://"+ip+":80/", allPods...)
+	healthy(t)
+}
+
+// guestAPIServer is the API server's address as the guest reaches it (the
+// server of E2E_KUBECONFIG, https://10.0.2.100:PORT).
+func guestAPIServer(t *testing.T) (host, port string) {
+	t.Helper()
+	b, err := os.ReadFile(env.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range lines(string(b)) {
+		if rest, ok := strings.CutPrefix(l, "server: https://"); ok {
+			if h, p, ok := strings.Cut(rest, ":"); ok {
+				return h, p
+			}
+		}
+	}
+	t.Fatalf("no server in %s", env.kubeconfig)
+	return "", ""
+}
+
+// TestReliabilityAPIServerDown (c): the API server goes away for 60 s
+// and comes back. The kernel is unchanged meanwhile (ipvsadm -Sn sampled
+// every 5 s equals the one before), ipvs-proxy logs clearly that it cannot
+// reach the API server, and a change made once it is back converges.
+//
+// How the API server "stops": the suite's kube-apiserver runs on the host
+// under the controlplane launcher, which ends the whole control plane when
+// kube-apiserver exits, and a SIGSTOPped one leaves connections hanging
+// instead of refused. So the test takes the API server away from the node
+// as a stopped one looks to its clients: in the guest an iptables rule
+// rejects new connections to it with a TCP reset (connection refused) and
+// `ss -K` resets the open ones (the watches end); removing the rule brings
+// it back. It runs last in this file and leaves the API server reachable
+// and ipvs-proxy converged, so tests after it are not disturbed.
+func TestReliabilityAPIServerDown(t *testing.T) {
+	ip, _ := web(t)
+	converge(t)
+	host, port := guestAPIServer(t)
+	before, err := sh("ipvsadm", "-Sn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logBefore, _ := os.ReadFile(proxyLog())
+	rule := []string{"OUTPUT", "-p", "tcp", "-d", host, "--dport", port, "-j", "REJECT", "--reject-with", "tcp-reset"}
+	if _, err := sh(append([]string{"iptables", "-I"}, rule...)...); err != nil {
+		t.Fatal(err)
+	}
+	down := true
+	up := func() {
+		if down {
+			if _, err := sh(append([]string{"iptables", "-D"}, rule...)...); err != nil {
+				t.Error(err)
+			}
+			down = false
+		}
+	}
+	defer up()
+	if out, err := sh("ss", "-K", "-t", "dst", host, "dport", "=", ":"+port); err != nil {
+		t.Logf("ss -K (open connections then end at their next packet): %v", err)
+	} else {
+		t.Logf("API server %s:%s unreachable from the node; open connections reset (%d sockets)", host, port, max(0, len(lines(out))-1))
+	}
+	if _, err := kubectl("", "get", "services"); err == nil {
+		t.Fatal("kubectl still reaches the API server")
+	}
+	start := time.Now()
+	samples := 0
+	for time.Since(start) < 60*time.Second {
+		time.Sleep(5 * time.Second)
+		now, err := sh("ipvsadm", "-Sn")
+		if err != nil {
+			t.Fatal(err)
+		}
+		samples++
+		if now != before {
+			t.Errorf("ipvsadm -Sn changed %.0f s into the outage:\n%s", time.Since(start).Seconds(), diff("ipvsadm -Sn", lines(before), lines(now)))
+		}
+	}
+	// Traffic still flows from the last known state.
+	if body, err := rawGet(ip + ":80"); err != nil || !contains(allPods, body) {
+		t.Errorf("ClusterIP during the outage: %q, %v", body, err)
+	}
+	up()
+	t.Logf("API server unreachable for %.0f s: ipvsadm -Sn sampled %d times, unchanged", time.Since(start).Seconds(), samples)
+	logAll, err := os.ReadFile(proxyLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var said []string
+	for _, l := range lines(string(logAll[len(logBefore):])) {
+		if strings.Contains(l, "cannot reach the API server") || strings.Contains(l, "list/watch failed") || strings.Contains(l, "cannot sync caches") {
+			said = append(said, l)
+		}
+	}
+	if len(said) == 0 {
+		t.Errorf("no log line about the unreachable API server in %s", proxyLog())
+	} else {
+		t.Logf("%d log lines while unreachable; the first: %s", len(said), said[0])
+	}
+	// A change made once it is back converges.
+	back := time.Now()
+	apply(t, sliceYAML("after-outage", podIPs("pod-b")...)+"---\n"+serviceYAML("after-outage", "", 80, 0, ""))
+	defer kubectl("", "delete", "--ignore-not-found", "service/after-outage", "endpointslice/after-outage-1")
+	aip := jsonpath(t, "service/after-outage", "{.spec.clusterIP}")
+	convergeWithin(t, 2*time.Minute)
+	answers(t, "", "http://"+aip+":80/", "pod-b")
+	t.Logf("a Service created after the outage answered %.1f s after the API server came back", time.Since(back).Seconds())
+	checkForeign(t)
 	healthy(t)
 }
