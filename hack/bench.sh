@@ -41,9 +41,12 @@ step "build ipvs-proxy, benchdrive, benchplot; tools (core, kube-proxy) if missi
 for t in kube-apiserver etcd controlplane kube-proxy; do
   [[ -x _output/tools/bin/$t ]] || hack/tools.sh "$t" || fail "hack/tools.sh $t"
 done
-go build -p 2 -o _output/bin/ipvs-proxy ./cmd/ipvs-proxy
-go build -p 2 -o _output/bin/benchdrive ./hack/benchdrive
-(cd hack/benchplot && go build -o "$ROOT/_output/bin/benchplot" .)
+# Binaries of its own: the guest reads them over 9p with a loose cache, so a
+# binary rebuilt under a running guest (make build, make e2e) would crash it.
+BIN=$OUT/bin
+go build -p 2 -o "$BIN/ipvs-proxy" ./cmd/ipvs-proxy
+go build -p 2 -o "$BIN/benchdrive" ./hack/benchdrive
+(cd hack/benchplot && go build -o "$BIN/benchplot" .)
 
 CP_PID=
 stop_cp() {
@@ -74,14 +77,14 @@ for n in ${BENCH_N:-1000 10000}; do
   done
   grep -q '^READY' "$dir/controlplane.out" || { tail -n 20 "$dir/controlplane.out" >&2; fail "control plane"; }
   step "N=$n: generate $n Services and EndpointSlices"
-  _output/bin/benchdrive gen -kubeconfig "$dir/controlplane/admin.kubeconfig" -n "$n" \
+  "$BIN/benchdrive" gen -kubeconfig "$dir/controlplane/admin.kubeconfig" -n "$n" \
     -floor "$dir/floor.ipvsadm" -expect "$dir/expect" || fail "benchdrive gen"
   step "N=$n: sandbox (expect $(cat "$dir/expect") VS RS)"
   set +e
   SANDBOX_TIMEOUT=${BENCH_TIMEOUT:-14400} hack/sandbox --mem "${BENCH_MEM:-6144}" --cpus 2 --net-fwd "$PORT" --rw "$dir" \
     -e BENCH_N="$n" -e BENCH_OUT="$dir" -e BENCH_PORT="$PORT" \
     -e BENCH_KUBECONFIG="$dir/controlplane/admin-guest.kubeconfig" \
-    -e BENCH_BIN="$ROOT/_output/bin" -e BENCH_KUBE_PROXY="$ROOT/_output/tools/bin/kube-proxy" \
+    -e BENCH_BIN="$BIN" -e BENCH_KUBE_PROXY="$ROOT/_output/tools/bin/kube-proxy" \
     -e BENCH_IDLE="${BENCH_IDLE:-300}" -e BENCH_LIMIT="${BENCH_LIMIT:-1200}" \
     -e BENCH_CHANGES="${BENCH_CHANGES:-50}" -e BENCH_WHO="${BENCH_WHO:-floor kube-proxy ipvs-proxy}" \
     -e BENCH_LAT_LIMIT="${BENCH_LAT_LIMIT:-900}" \
@@ -94,6 +97,6 @@ for n in ${BENCH_N:-1000 10000}; do
 done
 
 step "table and plot"
-_output/bin/benchplot -dir "$OUT" -md "$OUT/bench.md" -png "$OUT/bench.png"
+"$BIN/benchplot" -dir "$OUT" -md "$OUT/bench.md" -png "$OUT/bench.png"
 cat "$OUT/bench.md"
 step "done in $(( $(date +%s) - T0 ))s: $OUT/bench.md, $OUT/bench.png"

@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"image/color"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -255,14 +256,16 @@ func draw2(pts []point, path string) error {
 	lat.Y.Label.Text = "seconds, API write to kernel"
 	for _, p := range []*plot.Plot{cold, lat} {
 		p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
-		p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
+		p.Y.Tick.Marker = ticks125{}
 		p.Legend.Top, p.Legend.Left = true, true
 		p.Add(plotter.NewGrid())
 	}
+	lines := map[*plot.Plot]int{}
 	addLine := func(p *plot.Plot, label string, xy plotter.XYs, c color.Color, dashed bool) error {
 		if len(xy) == 0 {
 			return nil
 		}
+		lines[p]++
 		l, s, err := plotter.NewLinePoints(xy)
 		if err != nil {
 			return err
@@ -316,6 +319,20 @@ func draw2(pts []point, path string) error {
 			}
 		}
 	}
+	var ns []plot.Tick
+	for _, p := range pts {
+		ns = append(ns, plot.Tick{Value: float64(p.n), Label: strconv.Itoa(p.n)})
+	}
+	for _, p := range []*plot.Plot{cold, lat} {
+		p.X.Tick.Marker = plot.ConstantTicks(ns)
+		p.X.Min, p.X.Max = float64(pts[0].n)/1.5, float64(pts[len(pts)-1].n)*1.5
+		p.Y.Min /= 2
+		p.Y.Max *= 8       // room for the legend above the lines
+		if lines[p] == 0 { // a log axis needs a positive range
+			p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 100, 100000, 0.01, 1000
+			p.Title.Text += " (no data)"
+		}
+	}
 	const w, h = 26 * vg.Centimeter, 13 * vg.Centimeter
 	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Centimeter, PadY: vg.Centimeter / 2,
 		PadTop: vg.Centimeter / 4, PadBottom: vg.Centimeter / 4, PadLeft: vg.Centimeter / 4, PadRight: vg.Centimeter / 4}
@@ -343,4 +360,19 @@ func savePNG(c *vgimg.Canvas, path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// ticks125 marks 1, 2 and 5 of each decade (log axes with a narrow range).
+type ticks125 struct{}
+
+func (ticks125) Ticks(lo, hi float64) []plot.Tick {
+	var ts []plot.Tick
+	for d := math.Pow(10, math.Floor(math.Log10(lo))); d <= hi; d *= 10 {
+		for _, m := range []float64{1, 2, 5} {
+			if v := d * m; v >= lo && v <= hi {
+				ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', -1, 64)})
+			}
+		}
+	}
+	return ts
 }
