@@ -43,7 +43,7 @@ for t in kube-apiserver etcd controlplane kube-proxy; do
 done
 # Binaries of its own: the guest reads them over 9p with a loose cache, so a
 # binary rebuilt under a running guest (make build, make e2e) would crash it.
-BIN=$OUT/bin
+BIN=${BENCH_BIN_DIR:-$OUT/bin} # another folder for a second bench run at the same time
 go build -p 2 -o "$BIN/ipvs-proxy" ./cmd/ipvs-proxy
 go build -p 2 -o "$BIN/benchdrive" ./hack/benchdrive
 (cd hack/benchplot && go build -o "$BIN/benchplot" .)

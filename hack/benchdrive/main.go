@@ -138,7 +138,7 @@ func gen(args []string) error {
 	nodeIP := fs.String("node-ip", "10.0.0.1", "the Node's InternalIP (NodePort virtual servers)")
 	floor := fs.String("floor", "", "write the `ipvsadm -R` input here")
 	expect := fs.String("expect", "", "write \"VS RS\" (expected counts) here")
-	workers := fs.Int("workers", 32, "parallel API writers")
+	workers := fs.Int("workers", 8, "parallel API writers")
 	_ = fs.Parse(args)
 	cs, err := client(*kubeconfig)
 	if err != nil {
@@ -170,7 +170,16 @@ func gen(args []string) error {
 	for range *workers {
 		wg.Go(func() {
 			for i := range work {
-				if err := genOne(ctx, cs, i, *nodeIP, lines); err != nil {
+				// A loaded API server times requests out now and then; a
+				// retry finds what the failed try created (AlreadyExists).
+				var err error
+				for try := 0; try < 10; try++ {
+					if err = genOne(ctx, cs, i, *nodeIP, lines); err == nil {
+						break
+					}
+					time.Sleep(time.Second)
+				}
+				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err
