@@ -16,14 +16,15 @@
 #   BENCH_LIMIT=1200       cut a proxy's cold start after this many seconds
 #   BENCH_CHANGES=50       changes of each kind in the latency test
 #   BENCH_WHO="floor kube-proxy ipvs-proxy"   contenders, in this order
-#   BENCH_GO=1             run the Go benchmarks (0: skip); BENCHTIME=3x
+#   BENCH_GO=1             run the Go benchmarks (0: skip); BENCHTIME=3x, BENCH_RE=.
 #   BENCH_VM=1             run the side-by-side part (0: Go benchmarks only)
 #   BENCH_MEM=6144         guest memory (MB)
+#   BENCH_OUT_DIR=_output/bench   results folder
 #   E2E_PORT=16443         API server port
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-OUT=$ROOT/_output/bench
+OUT=${BENCH_OUT_DIR:-$ROOT/_output/bench}
 PORT=${E2E_PORT:-16443}
 T0=$(date +%s)
 step() { echo "bench: [$(( $(date +%s) - T0 ))s] $*" >&2; }
@@ -32,7 +33,7 @@ mkdir -p "$OUT"
 
 if [[ ${BENCH_GO:-1} == 1 ]]; then
   step "Go benchmarks (desired, state, controllers)"
-  go test -run '^$' -bench . -benchmem -benchtime "${BENCHTIME:-3x}" ./desired/ ./state/ ./controllers/ | tee "$OUT/go-bench.txt"
+  go test -run '^$' -bench "${BENCH_RE:-.}" -benchmem -benchtime "${BENCHTIME:-3x}" -timeout 0 ./desired/ ./state/ ./controllers/ | tee "$OUT/go-bench.txt"
 fi
 [[ ${BENCH_VM:-1} == 1 ]] || exit 0
 
