@@ -131,6 +131,7 @@ run_proxy() {
   {
     echo "kernel_s=$kernel"
     echo "full_s=$full"
+    echo "limit_s=$LIMIT"
   } >>"$OUT/$who.env"
   if ! kill -0 "$pid" 2>/dev/null; then
     say "$who: exited early (log $OUT/$who.log)"; tail -n 20 "$OUT/$who.log" >&2

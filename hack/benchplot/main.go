@@ -156,6 +156,9 @@ func (p point) cell(w, key, unit string) string {
 	case "":
 		return "–"
 	case "timeout":
+		if l := r.env["limit_s"]; l != "" {
+			return "> " + l + unit
+		}
 		return "> limit"
 	default:
 		return v + unit
