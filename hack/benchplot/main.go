@@ -293,6 +293,24 @@ func draw2(pts []point, path string) error {
 				full = append(full, plotter.XY{X: float64(p.n), Y: v})
 			}
 		}
+		// Runs cut at the limit: a triangle at the limit.
+		var cut plotter.XYs
+		for _, p := range pts {
+			l, okL := p.num(w, "limit_s")
+			if r, ok := p.runs[w]; ok && okL && (r.env["kernel_s"] == "timeout" || r.env["full_s"] == "timeout") {
+				cut = append(cut, plotter.XY{X: float64(p.n), Y: l})
+			}
+		}
+		if len(cut) > 0 {
+			sc, err := plotter.NewScatter(cut)
+			if err != nil {
+				return err
+			}
+			sc.Color, sc.Shape, sc.Radius = colors[w], draw.TriangleGlyph{}, vg.Points(4)
+			cold.Add(sc)
+			cold.Legend.Add(w+" cut at the limit (not done)", sc)
+			lines[cold]++
+		}
 		if err := addLine(cold, w+" kernel-complete", kern, colors[w], false); err != nil {
 			return err
 		}
