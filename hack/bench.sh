@@ -37,6 +37,8 @@ if [[ ${BENCH_GO:-1} == 1 ]]; then
 fi
 [[ ${BENCH_VM:-1} == 1 ]] || exit 0
 
+step "dependencies (ipvsadm, socat, curl, qemu, ...)"
+hack/install-deps.sh || fail "missing Debian packages (see above)"
 step "build ipvs-proxy, benchdrive, benchplot; tools (core, kube-proxy) if missing"
 # Tools are built only when missing (hack/tools.sh rebuilds on any key change).
 for t in kube-apiserver etcd controlplane kube-proxy; do
