@@ -457,11 +457,3 @@ func TestTakeOverFromKubeProxy(t *testing.T) {
 	}
 	t.Logf("iptables lines naming KUBE- after the takeover (kubelet's, if any): %d %v", len(left), left)
 }
-
-func total(m map[string]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
-	}
-	return n
-}
