@@ -413,7 +413,12 @@ func checkForeignSetAndAddr(t *testing.T) {
 // ourVirtualServers counts the virtual servers of ours in the kernel (all
 // in /proc/net/ip_vs but the hand-made ones: cheap enough to poll).
 func ourVirtualServers() int {
-	b, _ := os.ReadFile("/proc/net/ip_vs")
+	// thread-self, not /proc/net (= /proc/self/net, the main thread's
+	// namespace): a traffic goroutine that locked the main thread and
+	// switched it into a pod's netns leaves it there, wedged, when it ends
+	// (Go never exits the main thread), and /proc/net/ip_vs would then show
+	// that namespace's empty table. Threads that run goroutines are in ours.
+	b, _ := os.ReadFile("/proc/thread-self/net/ip_vs")
 	n := 0
 	for _, l := range lines(string(b)) {
 		if strings.HasPrefix(l, "TCP ") || strings.HasPrefix(l, "UDP ") || strings.HasPrefix(l, "SCTP ") {
