@@ -21,7 +21,8 @@
 # certificate from a throw-away CA (_output/demo/kubelet-pki).
 #
 # Environment: DEMO_PORT (26443), DEMO_KUBELET_PORT (DEMO_PORT+1000: three
-# ports from there), DEMO_SCALE_TIMEOUT (120 s), SANDBOX_* (see
+# ports from there), DEMO_SCALE_TIMEOUT (120 s), DEMO_TIMEOUT (1500 s: the
+# whole guest run; then the logs' tails are printed), SANDBOX_* (see
 # hack/sandbox), GOFLAGS.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -133,10 +134,22 @@ log "control plane $(grep '^READY' "$OUT/logs/controlplane.log")"
 # --- the guest ----------------------------------------------------------------------------------
 log "booting the sandbox (qemu) and running hack/demo.d/guest.sh in it"
 rc=0
-hack/sandbox --mem "${DEMO_MEM:-3072}" --net-fwd "$PORT" --rw "$OUT" \
+# Bounded: a normal run takes 3-4 min in the guest, ~15 under heavy load.
+SANDBOX_TIMEOUT=${DEMO_TIMEOUT:-1500} hack/sandbox --mem "${DEMO_MEM:-3072}" --net-fwd "$PORT" --rw "$OUT" \
   --host-fwd "$KUBELET_PORT" --host-fwd $((KUBELET_PORT + 1)) --host-fwd $((KUBELET_PORT + 2)) \
   -e DEMO_OUT="$OUT" -e DEMO_CHECK="$CHECK" -e DEMO_SCALE_TIMEOUT="${DEMO_SCALE_TIMEOUT:-120}" -e DEMO_KUBELET_PORT="$KUBELET_PORT" \
   -- hack/demo.d/guest.sh || rc=$?
-(( rc == 124 || rc == 125 )) && echo "VERDICT: FAILED: the sandbox failed (exit $rc)"
+if (( rc == 124 || rc == 125 )); then
+  # The guest's logs are on the shared $OUT: show where it stood.
+  for f in "$OUT"/logs/*.log; do
+    [[ -f $f ]] || continue
+    echo "== $f (tail)"; tail -n 25 "$f"
+  done
+  if (( rc == 124 )); then
+    echo "VERDICT: FAILED: the demo did not finish within ${DEMO_TIMEOUT:-1500}s (DEMO_TIMEOUT)"
+  else
+    echo "VERDICT: FAILED: the sandbox failed (exit $rc)"
+  fi
+fi
 log "total wall time $(( $(date +%s) - T0 ))s, exit $rc (logs: _output/demo/logs/)"
 exit "$rc"

@@ -15,7 +15,7 @@
 #   E2E_FULL=1          also the slow rules tests (legacy iptables backend)
 #   E2E_KEEP=1          keep the control plane running after the tests
 #                       (KUBECONFIG=_output/e2e/controlplane/admin.kubeconfig)
-#   E2E_TIMEOUT=SECS    kill the VM after SECS (default 4800)
+#   E2E_TIMEOUT=SECS    kill the VM after SECS (default 3000; a quiet run takes ~1150)
 #   E2E_NOT_RUN=REGEXP  e2e tests left out (-test.skip; default TestTakeOverFromKubeProxy,
 #                       which still fails; E2E_NOT_RUN= runs every test)
 #   E2E_IMAGE=0         run the plain build instead of the image's ipvs-proxy
@@ -122,7 +122,7 @@ tail -n 1 "$ART/manifests.log" >&2
 
 step "sandbox: hack/e2e-guest.sh"
 set +e
-SANDBOX_TIMEOUT=${SANDBOX_TIMEOUT:-${E2E_TIMEOUT:-4800}} hack/sandbox --mem 3072 --net-fwd "$PORT" --rw "$ART" \
+SANDBOX_TIMEOUT=${SANDBOX_TIMEOUT:-${E2E_TIMEOUT:-3000}} hack/sandbox --mem 3072 --net-fwd "$PORT" --rw "$ART" \
   -e E2E_ROOT="$ROOT" \
   -e E2E_ARTIFACTS="$ART" \
   -e E2E_BIN="$OUT" \

@@ -19,6 +19,15 @@ LOGS=$OUT/logs
 BIN=$REPO/_output/bin
 TOOLS=$REPO/_output/tools/bin
 export PATH=$TOOLS:$BIN:$PATH
+# No kubectl call may hang the demo: each is bounded (rollout status by its
+# own --timeout, plus a margin), and so is every try of wait_for.
+export KUBECTL_BIN=$TOOLS/kubectl
+kubectl() {
+  local max=60
+  [[ ${1:-} == rollout ]] && max=330
+  timeout -k 5 "$max" "$KUBECTL_BIN" "$@"
+}
+export -f kubectl
 export KUBECONFIG=$CP/admin-guest.kubeconfig
 export TMPDIR=/tmp/demo
 mkdir -p "$TMPDIR" "$LOGS"
@@ -33,7 +42,13 @@ KUBELET_PORT=${DEMO_KUBELET_PORT:?} # node i's log endpoint: KUBELET_PORT+i (for
 # --- output helpers --------------------------------------------------------------
 PASSED=() FAILED=()
 say() { [[ $CHECK == 1 ]] || printf '%s\n' "$*"; }
-title() { say ""; say "### $*"; }
+# title: a heading; in check mode a progress line on stderr instead, so that a
+# CI log shows which step a slow or stuck run was in.
+title() {
+  say ""; say "### $*"
+  [[ $CHECK == 1 ]] && echo "demo: [$(elapsed)] $*" >&2
+  return 0
+}
 # qcmd CMD...: the command as one would type it (quoting what needs it).
 qcmd() {
   local out=() a q="'"
