@@ -42,6 +42,7 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) error
 	}
 	r.cache.Reserve(p)
 	for i, o := range p.All(ledger.Records) {
+		r.crash.before(i, total)
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("apply stopped after %d of %d operations: %w", i-x.batch.len(), total, err)
 		}

@@ -51,6 +51,7 @@ type Reconciler struct {
 	frags        fragCache    // what each fragment was built from
 	audit        auditState   // where the rolling kernel audit is
 	refresh      refreshState // where a stepped refresh is
+	crash        *crashPoint  // the crash test hook (crashpoint.go); nil when unset
 }
 
 // NewReconciler returns a Reconciler; cfg must be valid.

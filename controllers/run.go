@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -63,6 +64,11 @@ func Run(ctx context.Context, cfg v1alpha1.Config) error {
 		return err
 	}
 	rec := NewReconciler(countKernel(k, st.Metrics()), cfg)
+	if rec.crash, err = crashPointFrom(os.Getenv); err != nil {
+		return err
+	} else if rec.crash != nil {
+		log.Info("crash test hook armed: SIGKILL to ourselves during the first large sync", "env", CrashPointEnv, "at", rec.crash.at)
+	}
 	chains, _ := k.Rules.(cleanup.ChainRemover)
 	setUpTakeOver(ctx, cfg, k.Sets, chains, rec) // before our servers bind kube-proxy's ports
 	ctrl := NewController(client, rec, cfg, recorder)

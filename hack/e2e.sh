@@ -23,7 +23,7 @@
 #   E2E_CONFORMANCE=0   skip the differential suite against kube-proxy
 #                       (test/conformance; needs hack/tools.sh kube-proxy)
 #   E2E_SKIP_E2E=1      skip the e2e tests (hack/conformance.sh: only the suite)
-#   E2E_BULK=N          Services of TestReliabilityKillDuringColdSync (default 500)
+#   E2E_BULK=N          Services of TestReliabilityKillDuringColdSync (default 2000)
 #   E2E_CHURN_SECONDS=N length of TestReliabilityChurn (default 120)
 # (E2E_* variables reach the guest: hack/sandbox passes them.)
 # TestReliabilityAPIServerDown takes the API server away for 60 s from inside

@@ -268,8 +268,9 @@ func startProxy() error {
 	return waitProxyReady(2 * timeout)
 }
 
-// launchProxy starts ipvs-proxy (log proxyLog()) without waiting for it.
-func launchProxy() error {
+// launchProxy starts ipvs-proxy (log proxyLog()) without waiting for it;
+// extra are more NAME=VALUE environment variables.
+func launchProxy(extra ...string) error {
 	proxyRuns++
 	f, err := os.Create(proxyLog())
 	if err != nil {
@@ -285,6 +286,9 @@ func launchProxy() error {
 		"--healthz-address", healthz,
 		"-v", "2")
 	c.Stdout, c.Stderr = f, f
+	if len(extra) > 0 {
+		c.Env = append(os.Environ(), extra...)
+	}
 	if err := c.Start(); err != nil {
 		f.Close()
 		return err

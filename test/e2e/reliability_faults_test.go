@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +24,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/ipvs-proxy/ipvs-proxy/controllers"
 )
 
 // Reliability proofs under load (issue #8): (e) churn while a client sends
@@ -428,25 +431,23 @@ func ourVirtualServers() int {
 	return max(0, n-len(foreignVSs))
 }
 
-// TestReliabilityKillDuringColdSync (b): E2E_BULK (default 500; the issue's
-// 2,000 would cost an estimated 25 min under TCG on the loaded 2-core
-// machine (cold syncs at 35-60 kernel operations a second): see the
-// README's Reliability section) ClusterIP Services × 2 endpoints; three
-// times: ipvs-proxy stopped, our kernel state removed (`ipvs-proxy cleanup`: the next sync is cold), a
+// TestReliabilityKillDuringColdSync (b): E2E_BULK (default 2,000)
+// ClusterIP Services × 2 endpoints; three times: ipvs-proxy stopped, our
+// kernel state removed (`ipvs-proxy cleanup`: the next sync is cold), a
 // foreign ipset and a foreign address on kube-ipvs0 made, ipvs-proxy
-// started and killed with SIGKILL at a random point of its cold sync (when
-// a random number of its virtual servers is in the kernel; the time and
-// count printed), started again: it converges to the
-// plan (no leftovers: ipvsadm -Sn, addresses, set members and rules equal
-// the plan's, no temporary set), and the foreign virtual servers, set and
-// address are untouched.
+// started with the crash test hook at a random fraction of its cold sync
+// (IPVSP_CRASH_AT: it SIGKILLs itself there; asserted to be a SIGKILL with
+// the sync incomplete; the point, time and count printed), started again:
+// it converges to the plan (no leftovers: ipvsadm -Sn, addresses, set
+// members and rules equal the plan's, no temporary set), and the foreign
+// virtual servers, set and address are untouched.
 func TestReliabilityKillDuringColdSync(t *testing.T) {
 	need(t)
 	web(t)
 	cs := clientset(t)
-	n := 500
+	n := 2000
 	if v, err := fmt.Sscan(os.Getenv("E2E_BULK"), &n); v != 1 || err != nil {
-		n = 500
+		n = 2000
 	}
 	// ipvs-proxy is stopped while the objects are written (so that the
 	// TCG guest's CPU goes to the writes) and restarted after.
@@ -481,27 +482,29 @@ func TestReliabilityKillDuringColdSync(t *testing.T) {
 		if got := ourVirtualServers(); got != 0 {
 			t.Fatalf("run %d: %d virtual servers of ours after cleanup", run, got)
 		}
-		// A random point of the cold sync: when the kernel holds a random
-		// number of our virtual servers (polled; the sync goes on while
-		// the poll reads, so the count at the kill is printed too).
-		target := 1 + r.IntN(want-1)
+		// A random point of the cold sync, taken from the sync itself: the
+		// crash test hook (controllers/crashpoint.go) makes ipvs-proxy
+		// SIGKILL itself once that fraction of the cold sync's kernel
+		// operations are done, however fast the sync runs.
+		at := 0.02 + 0.96*r.Float64()
 		launched := time.Now()
-		if err := launchProxy(); err != nil {
+		if err := launchProxy(fmt.Sprintf("%s=%.3f", controllers.CrashPointEnv, at)); err != nil {
 			t.Fatal(err)
 		}
-		if err := poll(5*time.Minute, func() error {
-			if got := ourVirtualServers(); got < target {
-				return fmt.Errorf("%d virtual servers of ours, waiting for %d", got, target)
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
+		select {
+		case <-proxyDone:
+		case <-time.After(5 * time.Minute):
+			t.Fatalf("run %d: ipvs-proxy did not kill itself at %.3f of its cold sync within 5 min", run, at)
 		}
 		delay := time.Since(launched)
-		_ = proxy.Process.Kill() // SIGKILL
-		<-proxyDone
+		if ws, ok := proxy.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Fatalf("run %d: ipvs-proxy ended with %v, want killed by SIGKILL (log %s)", run, proxy.ProcessState, proxyLog())
+		}
 		made := ourVirtualServers()
-		t.Logf("run %d: killed with SIGKILL %.1f s after the start, at %d of ~%d virtual servers (random target %d)", run, delay.Seconds(), made, want, target)
+		if made >= want {
+			t.Errorf("run %d: killed at %.3f of the cold sync but %d of ~%d virtual servers are made: not inside the sync", run, at, made, want)
+		}
+		t.Logf("run %d: killed with SIGKILL %.1f s after the start, at %.3f of the cold sync's operations: %d of ~%d virtual servers made", run, delay.Seconds(), at, made, want)
 		start := time.Now()
 		if err := launchProxy(); err != nil {
 			t.Fatal(err)
@@ -510,8 +513,8 @@ func TestReliabilityKillDuringColdSync(t *testing.T) {
 			t.Fatal(err)
 		}
 		convergeWithin(t, 5*time.Minute, foreignAddr)
-		line := fmt.Sprintf("run %d: kill -9 after %.1f s at %d of ~%d virtual servers (random target %d); restarted, converged to the plan %.1f s after the restart",
-			run, delay.Seconds(), made, want, target, time.Since(start).Seconds())
+		line := fmt.Sprintf("run %d: kill -9 after %.1f s at %.3f of the cold sync (%d of ~%d virtual servers); restarted, converged to the plan %.1f s after the restart",
+			run, delay.Seconds(), at, made, want, time.Since(start).Seconds())
 		t.Log(line)
 		summary = append(summary, line)
 		checkForeign(t)
