@@ -502,14 +502,17 @@ func TestReliabilityKillDuringColdSync(t *testing.T) {
 			t.Fatalf("run %d: ipvs-proxy ended with %v, want killed by SIGKILL (log %s)", run, proxy.ProcessState, proxyLog())
 		}
 		made := ourVirtualServers()
-		if made >= want {
-			t.Errorf("run %d: killed at %.3f of the cold sync but %d of ~%d virtual servers are made: not inside the sync", run, at, made, want)
-		}
-		where := "?"
+		// The hook says where it stopped: an operation of the cold sync
+		// (the plan adds ledger members and addresses, then virtual
+		// servers, then real servers, so any count of ours may show).
+		where := ""
 		if b, err := os.ReadFile(proxyLog()); err == nil {
 			if m := regexp.MustCompile(`crash test hook.*? operation=(\d+) of=(\d+) next="([^"]*)"`).FindSubmatch(b); m != nil {
 				where = fmt.Sprintf("before operation %s of %s: %s", m[1], m[2], m[3])
 			}
+		}
+		if where == "" {
+			t.Fatalf("run %d: no \"crash test hook\" line with the operation in %s", run, proxyLog())
 		}
 		t.Logf("run %d: killed with SIGKILL %.1f s after the start, at %.3f of the cold sync's operations (%s): %d of ~%d virtual servers made", run, delay.Seconds(), at, where, made, want)
 		start := time.Now()
