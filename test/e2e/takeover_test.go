@@ -227,6 +227,29 @@ func nsLoop(ns, addr string) (stop func() (map[string]int, []string)) {
 	}
 }
 
+// tkDump writes the node's state that matters to kept connections to the
+// artifacts (tk-state-LABEL.txt): IPVS sysctls, conntrack settings and
+// entries, IPVS connection entries, iptables with counters, addresses.
+func tkDump(t *testing.T, label string) {
+	t.Helper()
+	var b strings.Builder
+	for _, c := range [][]string{
+		{"sh", "-c", "sysctl -a 2>/dev/null | grep -E '\\.vs\\.|nf_conntrack_tcp_(loose|be_liberal)|ip_forward '"},
+		{"ip", "-d", "addr"},
+		{"ipvsadm", "-Ln"},
+		{"ipvsadm", "-Lnc"},
+		{"conntrack", "-L"},
+		{"iptables-save", "-c"},
+		{"iptables-legacy-save", "-c"},
+	} {
+		out, err := tkSh(tkNode, c...)
+		fmt.Fprintf(&b, "### %s (err %v)\n%s\n", strings.Join(c, " "), err, out)
+	}
+	if err := os.WriteFile(filepath.Join(env.artifacts, "tk-state-"+label+".txt"), []byte(b.String()), 0o644); err != nil {
+		t.Log(err)
+	}
+}
+
 // vsLines are the virtual-server lines of `ipvsadm -Sn` in namespace ns.
 func vsLines(t *testing.T, ns string) []string {
 	t.Helper()
@@ -299,6 +322,7 @@ func TestTakeOverFromKubeProxy(t *testing.T) {
 	ipsets, _ := tkSh(tkNode, "ipset", "list", "-n")
 	t.Logf("kube-proxy's ipsets: %s", strings.Join(lines(ipsets), " "))
 
+	tkDump(t, "1-kube-proxy")
 	keptNP := dialKept(t, tkClient, npAddr)
 	keptCIP := dialKept(t, tkClient, cipAddr)
 	keptLocal := dialKept(t, tkNode, cipAddr) // observed, not asserted: see below
@@ -369,7 +393,33 @@ func TestTakeOverFromKubeProxy(t *testing.T) {
 		t.Fatalf("kube-proxy's exit changed the virtual servers:\n%s", diff("ipvsadm", before, got))
 	}
 
+	tkDump(t, "2-kube-proxy-stopped")
+	// Packet capture in the node and the client namespace around the
+	// takeover (who resets a kept connection, and what did the packet look like).
+	tkStart(t, tkNode, "tk-tcpdump-node.log", nil, "tcpdump", "-ni", "any", "-s", "160", "-U", "-w", filepath.Join(env.artifacts, "tk-node.pcap"), "tcp port 80 or tcp port 8080 or icmp")
+	tkStart(t, tkClient, "tk-tcpdump-ext.log", nil, "tcpdump", "-ni", "any", "-s", "160", "-U", "-w", filepath.Join(env.artifacts, "tk-ext.pcap"), "tcp port 80 or icmp")
+	keptProbe := dialKept(t, tkClient, cipAddr)
+	defer keptProbe.reset()
+	probeFirst, err := keptProbe.get()
+	t.Logf("probe connection %s -> %s answered %q, %v", keptProbe.conn.LocalAddr(), cipAddr, probeFirst, err)
+	probeStop := make(chan struct{})
+	probeDone := make(chan struct{})
+	go func() {
+		defer close(probeDone)
+		for {
+			select {
+			case <-probeStop:
+				return
+			case <-time.After(time.Second):
+			}
+			if got, err := keptProbe.get(); err != nil || got != probeFirst {
+				fmt.Printf("takeover probe: %s kept ClusterIP probe connection broke: %q, %v\n", time.Now().UTC().Format("15:04:05.000"), got, err)
+				return
+			}
+		}
+	}()
 	start := time.Now()
+	fmt.Printf("takeover probe: %s ipvs-proxy starts\n", start.UTC().Format("15:04:05.000"))
 	log := filepath.Join(env.artifacts, "tk-ipvs-proxy.log")
 	ip := tkStart(t, tkNode, filepath.Base(log), nil, env.proxyBin, "run",
 		"--kubeconfig", proxyCfg, "--node-name", tkNode, "--cluster-cidr", clusterCIDR,
@@ -390,6 +440,9 @@ func TestTakeOverFromKubeProxy(t *testing.T) {
 	}
 	takeover := time.Since(start)
 	time.Sleep(2 * time.Second)
+	close(probeStop)
+	<-probeDone
+	tkDump(t, "3-takeover")
 	npCounts, npErrs := stopNP()
 	cipCounts, cipErrs := stopCIP()
 	_ = ip.Process.Signal(os.Interrupt)
