@@ -1,25 +1,16 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netns"
 )
 
 // The takeover from kube-proxy's IPVS mode (issue #11 item 8) runs on a
@@ -160,73 +151,6 @@ func tkStart(t *testing.T, ns, log string, envs []string, argv ...string) *exec.
 	return c
 }
 
-// nsGet does one HTTP request to addr on a new connection from the calling
-// goroutine's thread (already in its namespace) and closes it with a RST.
-func nsGet(addr string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = c.(*net.TCPConn).SetLinger(0); c.Close() }()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: e2e\r\nConnection: close\r\n\r\n"); err != nil {
-		return "", err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return strings.TrimSpace(string(b)), err
-}
-
-// nsLoop requests addr from namespace ns on new connections, every 50 ms,
-// until stop is called; stop returns the answers by body ("ERR" for
-// failures) and the errors.
-func nsLoop(ns, addr string) (stop func() (map[string]int, []string)) {
-	var mu sync.Mutex
-	counts := map[string]int{}
-	var errs []string
-	var done atomic.Bool
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		h, err := netns.GetFromName(ns)
-		if err == nil {
-			err = netns.Set(h)
-			h.Close()
-		}
-		if err != nil {
-			mu.Lock()
-			counts["ERR"]++
-			errs = append(errs, err.Error())
-			mu.Unlock()
-			return
-		}
-		for !done.Load() {
-			body, err := nsGet(addr)
-			mu.Lock()
-			if err != nil {
-				counts["ERR"]++
-				errs = append(errs, time.Now().Format("15:04:05.000")+" "+err.Error())
-			} else {
-				counts[body]++
-			}
-			mu.Unlock()
-			time.Sleep(50 * time.Millisecond)
-		}
-	}()
-	return func() (map[string]int, []string) {
-		done.Store(true)
-		<-finished
-		mu.Lock()
-		defer mu.Unlock()
-		return counts, errs
-	}
-}
-
 // tkDump writes the node's state that matters to kept connections to the
 // artifacts (tk-state-LABEL.txt): IPVS sysctls, conntrack settings and
 // entries, IPVS connection entries, iptables with counters, addresses.
@@ -304,7 +228,7 @@ func TestTakeOverFromKubeProxy(t *testing.T) {
 	if err := poll(2*timeout, func() error {
 		for _, c := range []struct{ ns, addr string }{{tkClient, npAddr}, {tkNode, cipAddr}} {
 			var body string
-			err := inNetns(c.ns, func() (err error) { body, err = nsGet(c.addr); return err })
+			err := inNetns(c.ns, func() (err error) { body, err = rawGet(c.addr); return err })
 			if err != nil {
 				return fmt.Errorf("%s from %s: %w", c.addr, c.ns, err)
 			}
@@ -354,8 +278,9 @@ func TestTakeOverFromKubeProxy(t *testing.T) {
 	}
 	t.Logf("kept connections: %s -> %s answered by %s (IPVS entry %q); ClusterIP %s answered by %s", npLocal, npAddr, firstNP, entry, cipAddr, firstCIP)
 
-	stopNP := nsLoop(tkClient, npAddr)
-	stopCIP := nsLoop(tkNode, cipAddr)
+	pods := []string{tkPods[0].name, tkPods[1].name}
+	npLoop := startTraffic(t, tkClient, npAddr, pods...)
+	cipLoop := startTraffic(t, tkNode, cipAddr, pods...)
 	time.Sleep(2 * time.Second)
 
 	// kube-proxy stops as its DaemonSet pod would (SIGTERM); it cleans nothing up.
@@ -443,13 +368,14 @@ func TestTakeOverFromKubeProxy(t *testing.T) {
 	close(probeStop)
 	<-probeDone
 	tkDump(t, "3-takeover")
-	npCounts, npErrs := stopNP()
-	cipCounts, cipErrs := stopCIP()
+	npOK, npFailed, npErrs := npLoop.end()
+	cipOK, cipFailed, cipErrs := cipLoop.end()
+	npCounts, cipCounts := npLoop.answers(), cipLoop.answers()
 	_ = ip.Process.Signal(os.Interrupt)
 
 	t.Logf("takeover: %s after ipvs-proxy started: %s", takeover.Round(time.Millisecond), took)
 	fmt.Printf("takeover figures: time to takeover %s; NodePort loop %v; ClusterIP loop %v\n", takeover.Round(time.Millisecond), npCounts, cipCounts)
-	if npCounts["ERR"]+cipCounts["ERR"] > 0 {
+	if npFailed+cipFailed > 0 {
 		t.Errorf("requests failed during the takeover: NodePort %v, ClusterIP %v", npErrs, cipErrs)
 	}
 	if npCounts[tkPods[0].name] == 0 || npCounts[tkPods[1].name] == 0 {
@@ -488,7 +414,7 @@ func TestTakeOverFromKubeProxy(t *testing.T) {
 		}
 	}
 	fmt.Printf("takeover figures: requests failed %d of %d; kept connections answered after: %v; virtual servers deleted or added: %d\n",
-		npCounts["ERR"]+cipCounts["ERR"], total(npCounts)+total(cipCounts), keptOK, recreated)
+		npFailed+cipFailed, npOK+npFailed+cipOK+cipFailed, keptOK, recreated)
 	if want := fmt.Sprintf("adopted=%d ", len(before)); !strings.Contains(took, want) {
 		t.Errorf("want every kube-proxy virtual server adopted (%s): %s", want, took)
 	}
