@@ -247,6 +247,13 @@ func TestTakeOverFromKubeProxy(t *testing.T) {
 	t.Logf("kube-proxy's ipsets: %s", strings.Join(lines(ipsets), " "))
 
 	tkDump(t, "1-kube-proxy")
+	// Packet capture in the node and the client namespace from before the
+	// kept connections open (who resets a kept connection, and what did the
+	// packet look like), conntrack events and IPVS connection entries.
+	tkStart(t, tkNode, "tk-tcpdump-node.log", nil, "tcpdump", "-ni", "any", "-s", "160", "-U", "-w", filepath.Join(env.artifacts, "tk-node.pcap"), "tcp port 80 or tcp port 8080 or tcp port 30770 or icmp")
+	tkStart(t, tkClient, "tk-tcpdump-ext.log", nil, "tcpdump", "-ni", "any", "-s", "160", "-U", "-w", filepath.Join(env.artifacts, "tk-ext.pcap"), "tcp port 80 or tcp port 30770 or icmp")
+	tkStart(t, tkNode, "tk-conntrack-events.log", nil, "conntrack", "-E", "-o", "timestamp", "-p", "tcp")
+	tkStart(t, tkNode, "tk-ipvs-conns.log", nil, "sh", "-c", "while :; do date -u +%T.%N; ipvsadm -Lnc | grep -v -e CLOSE -e TIME_WAIT; sleep 1; done")
 	keptNP := dialKept(t, tkClient, npAddr)
 	keptCIP := dialKept(t, tkClient, cipAddr)
 	keptLocal := dialKept(t, tkNode, cipAddr) // observed, not asserted: see below
@@ -298,7 +305,7 @@ func TestTakeOverFromKubeProxy(t *testing.T) {
 		t.Logf("kube-proxy's KUBE-CLUSTER-IP after it stopped:\n%s", out)
 	}
 	ctEntries := func() string {
-		out, _ := tkSh(tkNode, "conntrack", "-L", "-p", "tcp", "--dport", "80")
+		out, _ := tkSh(tkNode, "conntrack", "-L", "-p", "tcp")
 		var l []string
 		for _, x := range lines(out) {
 			if strings.Contains(x, cip) {
@@ -319,10 +326,6 @@ func TestTakeOverFromKubeProxy(t *testing.T) {
 	}
 
 	tkDump(t, "2-kube-proxy-stopped")
-	// Packet capture in the node and the client namespace around the
-	// takeover (who resets a kept connection, and what did the packet look like).
-	tkStart(t, tkNode, "tk-tcpdump-node.log", nil, "tcpdump", "-ni", "any", "-s", "160", "-U", "-w", filepath.Join(env.artifacts, "tk-node.pcap"), "tcp port 80 or tcp port 8080 or icmp")
-	tkStart(t, tkClient, "tk-tcpdump-ext.log", nil, "tcpdump", "-ni", "any", "-s", "160", "-U", "-w", filepath.Join(env.artifacts, "tk-ext.pcap"), "tcp port 80 or icmp")
 	keptProbe := dialKept(t, tkClient, cipAddr)
 	defer keptProbe.reset()
 	probeFirst, err := keptProbe.get()
