@@ -301,6 +301,14 @@ func TestTakeOverFromKubeProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log("kube-proxy stopped (SIGTERM)")
+	// Whether kube-proxy's first sync got as far as its iptables rules (it
+	// writes them after its virtual servers and ipsets, which under TCG can
+	// take longer than the test gives it): without them nothing in the
+	// namespace needs conntrack, so the connections so far are neither
+	// tracked nor masqueraded, and ipvs-proxy's rules switch conntrack on
+	// under them (rules.midStream). Both cases must keep every connection.
+	kpRules, _ := tkSh(tkNode, "iptables-save", "-t", "nat")
+	fmt.Printf("takeover figures: kube-proxy had written its masquerade rules when stopped: %v\n", strings.Contains(kpRules, "-A KUBE-POSTROUTING") && strings.Contains(kpRules, "MASQUERADE"))
 	if out, err := tkSh(tkNode, "ipset", "list", "KUBE-CLUSTER-IP"); err == nil {
 		t.Logf("kube-proxy's KUBE-CLUSTER-IP after it stopped:\n%s", out)
 	}
