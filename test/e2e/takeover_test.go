@@ -328,20 +328,6 @@ func TestTakeOverFromKubeProxy(t *testing.T) {
 	// under them (rules.midStream). Both cases must keep every connection.
 	kpRules, _ := tkSh(tkNode, "iptables-save", "-t", "nat")
 	fmt.Printf("takeover figures: kube-proxy had written its masquerade rules when stopped: %v\n", strings.Contains(kpRules, "-A KUBE-POSTROUTING") && strings.Contains(kpRules, "MASQUERADE"))
-	if out, err := tkSh(tkNode, "ipset", "list", "KUBE-CLUSTER-IP"); err == nil {
-		t.Logf("kube-proxy's KUBE-CLUSTER-IP after it stopped:\n%s", out)
-	}
-	ctEntries := func() string {
-		out, _ := tkSh(tkNode, "conntrack", "-L", "-p", "tcp")
-		var l []string
-		for _, x := range lines(out) {
-			if strings.Contains(x, cip) {
-				l = append(l, x)
-			}
-		}
-		return strings.Join(l, "\n")
-	}
-	t.Logf("conntrack entries to %s with kube-proxy stopped:\n%s", cip, ctEntries())
 	if got, err := keptCIP.get(); err != nil || got != firstCIP {
 		t.Errorf("kept ClusterIP connection after kube-proxy stopped, before ipvs-proxy started: %q, %v; want %q", got, err, firstCIP)
 	}
@@ -422,7 +408,6 @@ func TestTakeOverFromKubeProxy(t *testing.T) {
 		keptOK["NodePort"] = false
 		t.Errorf("kept NodePort connection after the takeover: %q, %v; want %q", got, err, firstNP)
 	}
-	t.Logf("conntrack entries to %s after the takeover:\n%s", cip, ctEntries())
 	if got, err := keptCIP.get(); err != nil || got != firstCIP {
 		keptOK["ClusterIP"] = false
 		t.Errorf("kept ClusterIP connection after the takeover: %q, %v; want %q", got, err, firstCIP)
