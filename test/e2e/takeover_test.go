@@ -217,10 +217,11 @@ func vsLines(t *testing.T, ns string) []string {
 // connection still answers (from the same pod) and the NodePort one keeps
 // its IPVS connection entry, the virtual servers are the same before and
 // after and ipvs-proxy logs no virtual server added or deleted; then
-// kube-proxy's ipsets and chains are gone. Whether kube-proxy's first sync
-// had written its iptables rules when it was stopped depends on the VM's
-// speed (printed): without them the connections so far are untracked and
-// not masqueraded, and must survive our rules' arrival (rules.midStream).
+// kube-proxy's ipsets and chains are gone. The kept connections open only
+// once kube-proxy's first sync has written its iptables rules, as on a real
+// node; connections kube-proxy served before that (untracked, not
+// masqueraded) are rules.midStream's case, shown by the rules package's
+// TestKernelMidStreamKeepsAddresses.
 func TestTakeOverFromKubeProxy(t *testing.T) {
 	need(t)
 	kubeProxy := filepath.Join(os.Getenv("E2E_ROOT"), "_output/tools/bin/kube-proxy")
@@ -261,6 +262,29 @@ func TestTakeOverFromKubeProxy(t *testing.T) {
 		out, _ := tkSh(tkNode, "ipvsadm", "-Ln")
 		t.Fatalf("kube-proxy does not serve: %v\n%s(log %s)", err, out, "tk-kube-proxy.log")
 	}
+	// ... and has finished its first sync: it writes its iptables rules
+	// last, after virtual servers and ipsets, and under TCG that can take a
+	// minute. A kept connection opened before them is untracked and not
+	// masqueraded; when kube-proxy's MASQUERADE then arrives, conntrack picks
+	// the connection up mid-stream and kube-proxy's own rule rewrites its
+	// source, so the endpoint resets it (seen in the sandbox) before
+	// ipvs-proxy even starts. A real node's kube-proxy has long finished.
+	kpStart := time.Now()
+	if err := poll(6*timeout, func() error {
+		nat, err := tkSh(tkNode, "iptables-save", "-t", "nat")
+		if err != nil {
+			return err
+		}
+		for _, want := range []string{"-j MASQUERADE", "--match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ", "-A KUBE-NODE-PORT"} {
+			if !strings.Contains(nat, want) {
+				return fmt.Errorf("kube-proxy's nat rules lack %q", want)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("kube-proxy's first sync did not finish: %v (log tk-kube-proxy.log)", err)
+	}
+	fmt.Printf("takeover figures: kube-proxy's iptables rules were in place %s after it served\n", time.Since(kpStart).Round(100*time.Millisecond))
 	before := vsLines(t, tkNode)
 	t.Logf("kube-proxy's virtual servers:\n%s", strings.Join(before, "\n"))
 	ipsets, _ := tkSh(tkNode, "ipset", "list", "-n")
@@ -320,14 +344,6 @@ func TestTakeOverFromKubeProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log("kube-proxy stopped (SIGTERM)")
-	// Whether kube-proxy's first sync got as far as its iptables rules (it
-	// writes them after its virtual servers and ipsets, which under TCG can
-	// take longer than the test gives it): without them nothing in the
-	// namespace needs conntrack, so the connections so far are neither
-	// tracked nor masqueraded, and ipvs-proxy's rules switch conntrack on
-	// under them (rules.midStream). Both cases must keep every connection.
-	kpRules, _ := tkSh(tkNode, "iptables-save", "-t", "nat")
-	fmt.Printf("takeover figures: kube-proxy had written its masquerade rules when stopped: %v\n", strings.Contains(kpRules, "-A KUBE-POSTROUTING") && strings.Contains(kpRules, "MASQUERADE"))
 	if got, err := keptCIP.get(); err != nil || got != firstCIP {
 		t.Errorf("kept ClusterIP connection after kube-proxy stopped, before ipvs-proxy started: %q, %v; want %q", got, err, firstCIP)
 	}
