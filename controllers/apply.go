@@ -42,7 +42,10 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) error
 	}
 	r.cache.Reserve(p)
 	for i, o := range p.All(ledger.Records) {
-		r.crash.before(i, total)
+		if r.crash.due(i, total) { // crashpoint.go
+			logr.FromContextOrDiscard(ctx).Info("crash test hook: SIGKILL to ourselves", "operation", i, "of", total, "next", o.String())
+			r.crash.kill()
+		}
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("apply stopped after %d of %d operations: %w", i-x.batch.len(), total, err)
 		}

@@ -108,13 +108,29 @@ func (r *Reconciler) auditSet(s ipset.Set) (state.Scope, error) {
 	return sc, nil
 }
 
-// auditHost re-checks sysctls, the dummy link and the rules (each a no-op
-// when right) and compares our addresses on the dummy link with the cache.
+// auditHost re-checks sysctls, the dummy link, that our sets exist, and the
+// rules (each a no-op when right) and compares our addresses on the dummy
+// link with the cache.
 func (r *Reconciler) auditHost(ctx context.Context) (state.Scope, error) {
 	sc := state.NewScope()
 	inUse := r.addrsInUse()
 	if err := r.ensureHost(ctx, inUse); err != nil {
 		return sc, err
+	}
+	// A set destroyed since its step (its rules removed first: the kernel
+	// refuses to destroy a referenced set) is made again, with its members,
+	// before the rules that name it (iptables-restore fails on a missing set).
+	for _, s := range desired.AllSets() {
+		if _, err := r.k.Sets.Info(s.Name); !errors.Is(err, ipset.ErrNotFound) {
+			continue
+		}
+		m, err := r.auditSet(s)
+		if err != nil {
+			return sc, err
+		}
+		for k := range m.Members {
+			sc.Members[k] = struct{}{}
+		}
 	}
 	if err := r.ensureRules(inUse); err != nil {
 		return sc, err

@@ -232,3 +232,37 @@ func TestRefreshStepIsBounded(t *testing.T) {
 		t.Errorf("deleted Service still known (index has %d)", r.index.Len())
 	}
 }
+
+// A ledger set destroyed after its step of the round (its rules removed
+// first, as the kernel demands) is made again with its members by the host
+// step, before the rules that name it: no failed audit, no full sync.
+func TestAuditHostRemakesDestroyedSet(t *testing.T) {
+	fk := newFakeKernel()
+	r := newTestReconciler(t, fk)
+	mustFull(t, r, webAndDNS())
+	want := fk.dump()
+	drift := 0
+	for range desired.AllSets() { // the sets phase
+		res, _, err := r.AuditStep(context.Background(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		drift += res.Drift
+	}
+	if err := fk.sets.Destroy("IPVS-PROXY-CLUSTER-IP"); err != nil {
+		t.Fatal(err)
+	}
+	res, _, err := r.AuditStep(context.Background(), 1) // the host step
+	if err != nil {
+		t.Fatalf("host step after the set was destroyed: %v", err)
+	}
+	if drift+res.Drift == 0 {
+		t.Error("the destroyed set's members were not counted as drift")
+	}
+	d, _, _ := auditRound(t, r, 1)
+	if d != 0 {
+		t.Errorf("the rest of the round found drift %d", d)
+	}
+	assertText(t, "kernel after the audit", fk.dump(), want)
+	assertCacheTruthful(t, r)
+}

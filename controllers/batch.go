@@ -12,7 +12,7 @@ import (
 // (the adapter splits them further into what one sendmsg carries).
 const batchOps = 1024
 
-// opBatch collects a run of batchable IPVS operations (virtual-server adds,
+// opBatch collects a run of batchable IPVS operations (virtual-server and
 // real-server adds, updates and deletes) for one ipvs.Batcher call. The
 // kernel runs them in order, and a failure fails only its own operation,
 // so apply sees the same results as from one call each; an operation joins
@@ -78,6 +78,10 @@ func batchCmd(k state.OpKind) (ipvs.BatchCmd, bool) {
 		return ipvs.BatchUpdateRealServer, true
 	case state.DeleteRealServer:
 		return ipvs.BatchDeleteRealServer, true
+	case state.UpdateService:
+		return ipvs.BatchUpdateVirtualServer, true
+	case state.DeleteService:
+		return ipvs.BatchDeleteVirtualServer, true
 	}
 	return 0, false
 }

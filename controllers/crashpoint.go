@@ -39,13 +39,10 @@ func crashPointFrom(getenv func(string) string) (*crashPoint, error) {
 	return &crashPoint{at: f, kill: killSelf}, nil
 }
 
-// before is called before operation i (0-based) of an apply of total
-// operations; it kills the process when the point is reached.
-func (c *crashPoint) before(i, total int) {
-	if c == nil || total < crashMinOps || float64(i) < c.at*float64(total) {
-		return
-	}
-	c.kill()
+// due tells whether the point is reached before operation i (0-based) of
+// an apply of total operations.
+func (c *crashPoint) due(i, total int) bool {
+	return c != nil && total >= crashMinOps && float64(i) >= c.at*float64(total)
 }
 
 func killSelf() {

@@ -42,7 +42,7 @@ func TestCrashPointFrom(t *testing.T) {
 
 // crashed is what the test hook's kill panics with: the apply stops there,
 // with what it handed to the kernel so far, as SIGKILL would leave it.
-type crashed struct{ at, total int }
+type crashed struct{}
 
 // The hook fires inside a cold sync at the fraction asked for, never on a
 // small sync; and whatever point it stops a cold sync at, a restarted

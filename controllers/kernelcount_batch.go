@@ -10,10 +10,12 @@ import (
 // their single calls', so a dashboard counts a real-server add alike
 // whether it went out alone or in a batch.
 var batchKinds = map[ipvs.BatchCmd]string{
-	ipvs.BatchAddVirtualServer: "ipvs_add_virtual_server",
-	ipvs.BatchAddRealServer:    "ipvs_add_real_server",
-	ipvs.BatchUpdateRealServer: "ipvs_update_real_server",
-	ipvs.BatchDeleteRealServer: "ipvs_delete_real_server",
+	ipvs.BatchAddVirtualServer:    "ipvs_add_virtual_server",
+	ipvs.BatchAddRealServer:       "ipvs_add_real_server",
+	ipvs.BatchUpdateRealServer:    "ipvs_update_real_server",
+	ipvs.BatchDeleteRealServer:    "ipvs_delete_real_server",
+	ipvs.BatchUpdateVirtualServer: "ipvs_update_virtual_server",
+	ipvs.BatchDeleteVirtualServer: "ipvs_delete_virtual_server",
 }
 
 // Batch keeps the wrapped adapter's batching reachable through the

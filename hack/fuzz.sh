@@ -23,4 +23,4 @@ for t in "${targets[@]}"; do
   echo "fuzz: $name in $pkg for ${n} executions"
   go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "${n}x"
 done
-echo "fuzz: ok"
+echo "fuzz: ok (${SECONDS}s)"

@@ -5,3 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go test -race -count=1 ./...
+echo "unit: ok (${SECONDS}s)"

@@ -16,11 +16,14 @@ const (
 	BatchAddRealServer
 	BatchUpdateRealServer
 	BatchDeleteRealServer
+	BatchUpdateVirtualServer
+	BatchDeleteVirtualServer
 )
 
-// BatchOp is one operation of a batch: VirtualServer is the one added, or
-// (only its Key) the one the real server belongs to; RealServer is unused
-// for BatchAddVirtualServer, and only its key counts for a delete.
+// BatchOp is one operation of a batch: VirtualServer is the one added or
+// updated, or (only its Key) the one deleted or the one the real server
+// belongs to; RealServer is unused for the virtual-server commands, and
+// only its key counts for a delete.
 type BatchOp struct {
 	Cmd           BatchCmd
 	VirtualServer VirtualServer
@@ -52,6 +55,10 @@ func (op BatchOp) call(i Interface) error {
 		return i.UpdateRealServer(op.VirtualServer.Key, op.RealServer)
 	case BatchDeleteRealServer:
 		return i.DeleteRealServer(op.VirtualServer.Key, op.RealServer.RealServerKey)
+	case BatchUpdateVirtualServer:
+		return i.UpdateVirtualServer(op.VirtualServer)
+	case BatchDeleteVirtualServer:
+		return i.DeleteVirtualServer(op.VirtualServer.Key)
 	}
 	return errUnknownBatchCmd
 }

@@ -36,6 +36,11 @@ func batchSteps() []BatchOp {
 		{Cmd: BatchDeleteRealServer, VirtualServer: vs4, RealServer: dr},
 		{Cmd: BatchDeleteRealServer, VirtualServer: vs4, RealServer: dr}, // ENOENT
 		{Cmd: BatchAddVirtualServer, VirtualServer: withFlags(vserver(TCP, "10.96.0.12:80", "mh", 600), SchedFlag2)},
+		{Cmd: BatchUpdateVirtualServer, VirtualServer: withFlags(vserver(TCP, "10.96.0.12:80", "sh", 0), SchedFlag1)},
+		{Cmd: BatchUpdateVirtualServer, VirtualServer: vserver(TCP, "10.96.0.13:80", "rr", 0)}, // ESRCH
+		{Cmd: BatchAddVirtualServer, VirtualServer: vserver(UDP, "10.96.0.14:53", "rr", 0)},
+		{Cmd: BatchDeleteVirtualServer, VirtualServer: vserver(UDP, "10.96.0.14:53", "", 0)},
+		{Cmd: BatchDeleteVirtualServer, VirtualServer: vserver(UDP, "10.96.0.14:53", "", 0)}, // ESRCH
 		{Cmd: BatchAddVirtualServer, VirtualServer: big},
 	}
 	for i := range 300 {
@@ -75,8 +80,8 @@ func TestKernelBatchMatchesOneByOne(t *testing.T) {
 			failed++
 		}
 	}
-	if failed != 9 {
-		t.Errorf("%d ops failed, want the steps' 9", failed)
+	if failed != 11 {
+		t.Errorf("%d ops failed, want the steps' 11", failed)
 	}
 	if !reflect.DeepEqual(d1, d2) {
 		t.Errorf("one by one:\n%s\nbatched:\n%s", Format(d1), Format(d2))

@@ -35,6 +35,8 @@ const (
 	ipvsGenlVersion = 1
 
 	ipvsCmdNewService = 1
+	ipvsCmdSetService = 2
+	ipvsCmdDelService = 3
 	ipvsCmdNewDest    = 5
 	ipvsCmdSetDest    = 6
 	ipvsCmdDelDest    = 7
@@ -200,8 +202,10 @@ func (k *Kernel) batchLocked(ops []BatchOp, errs []error) int {
 // check is what the single call checks before it sends.
 func (op BatchOp) check() error {
 	switch op.Cmd {
-	case BatchAddVirtualServer:
+	case BatchAddVirtualServer, BatchUpdateVirtualServer:
 		return checkVirtualServer(op.VirtualServer)
+	case BatchDeleteVirtualServer:
+		return nil // as DeleteVirtualServer: the kernel judges the key
 	case BatchAddRealServer, BatchUpdateRealServer:
 		return checkRealServer(op.VirtualServer.Key, op.RealServer)
 	case BatchDeleteRealServer:
@@ -216,6 +220,10 @@ func (op BatchOp) wrap(err error) error {
 	switch op.Cmd {
 	case BatchAddVirtualServer:
 		return vsError("add", k, err)
+	case BatchUpdateVirtualServer:
+		return vsError("update", k, err)
+	case BatchDeleteVirtualServer:
+		return vsError("delete", k, err)
 	case BatchAddRealServer:
 		return rsError("add", k, r, err)
 	case BatchUpdateRealServer:
@@ -240,6 +248,10 @@ func (s *batchSocket) appendRequest(b []byte, op BatchOp, seq uint32) []byte {
 		cmd = ipvsCmdSetDest
 	case BatchDeleteRealServer:
 		cmd = ipvsCmdDelDest
+	case BatchUpdateVirtualServer:
+		cmd = ipvsCmdSetService
+	case BatchDeleteVirtualServer:
+		cmd = ipvsCmdDelService // the key is all the kernel reads
 	}
 	start := len(b)
 	b = binary.NativeEndian.AppendUint32(b, 0) // length, set below
@@ -260,7 +272,7 @@ func (s *batchSocket) appendRequest(b []byte, op BatchOp, seq uint32) []byte {
 	b = attrU16(b, ipvsSvcAttrProtocol, uint16(vs.Protocol))
 	b = attrAddr(b, ipvsSvcAttrAddr, vs.Address)
 	b = attrBE16(b, ipvsSvcAttrPort, vs.Port)
-	if op.Cmd == BatchAddVirtualServer {
+	if op.Cmd == BatchAddVirtualServer || op.Cmd == BatchUpdateVirtualServer {
 		b = attr(b, ipvsSvcAttrSchedName, append([]byte(vs.Scheduler), 0))
 		flags := uint32(vs.Flags & SchedFlagsMask)
 		if vs.Timeout > 0 {
@@ -272,7 +284,7 @@ func (s *batchSocket) appendRequest(b []byte, op BatchOp, seq uint32) []byte {
 	}
 	b = endNest(b, svc)
 
-	if op.Cmd != BatchAddVirtualServer {
+	if !op.Cmd.virtualServerCmd() {
 		rs := op.RealServer
 		dst := len(b)
 		b = attrHeader(b, ipvsCmdAttrDest)
@@ -288,6 +300,12 @@ func (s *batchSocket) appendRequest(b []byte, op BatchOp, seq uint32) []byte {
 	}
 	binary.NativeEndian.PutUint32(b[start:], uint32(len(b)-start))
 	return b
+}
+
+// virtualServerCmd tells whether the command is about a virtual server
+// only (no destination attribute).
+func (c BatchCmd) virtualServerCmd() bool {
+	return c == BatchAddVirtualServer || c == BatchUpdateVirtualServer || c == BatchDeleteVirtualServer
 }
 
 // Netlink attributes: a 4-byte header (length, type), the value, padding

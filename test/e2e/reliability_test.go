@@ -175,6 +175,26 @@ func TestReliabilityTampering(t *testing.T) {
 		{"flush a ledger set (IPVS-PROXY-CLUSTER-IP)", false, func(t *testing.T) []string {
 			return []string{"ipset", "flush", "IPVS-PROXY-CLUSTER-IP"}
 		}},
+		// The kernel refuses to destroy a set a rule references (checked
+		// below), so this is what destroying one takes: our rules that
+		// match it removed first. Those rules (masquerade, the VIP port
+		// filter) may matter to the path, so it counts as breaking.
+		{"destroy a ledger set (IPVS-PROXY-CLUSTER-IP, what references it removed first)", true, func(t *testing.T) []string {
+			for _, table := range []string{"nat", "filter"} {
+				out, err := sh("iptables-save", "-t", table)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, l := range lines(out) {
+					if strings.HasPrefix(l, "-A ") && strings.Contains(l, "--match-set IPVS-PROXY-CLUSTER-IP ") {
+						if _, err := sh(append([]string{"iptables", "-t", table, "-D"}, fields(l)[1:]...)...); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+			return []string{"ipset", "destroy", "IPVS-PROXY-CLUSTER-IP"}
+		}},
 		{"delete a rule", false, func(t *testing.T) []string {
 			return ruleArgs(t, "nat", func(l string) bool { return strings.HasPrefix(l, "-A IPVS-PROXY-") })
 		}},
