@@ -16,8 +16,10 @@
 #   E2E_KEEP=1          keep the control plane running after the tests
 #                       (KUBECONFIG=_output/e2e/controlplane/admin.kubeconfig)
 #   E2E_TIMEOUT=SECS    kill the VM after SECS (default 3000; a quiet run takes ~1150)
-#   E2E_NOT_RUN=REGEXP  e2e tests left out (-test.skip; default TestTakeOverFromKubeProxy,
-#                       which still fails; E2E_NOT_RUN= runs every test)
+#   E2E_NOT_RUN=REGEXP  e2e tests left out (-test.skip; default: none)
+#   E2E_CAPTURE=1       TestTakeOverFromKubeProxy also records packets (tcpdump,
+#                       apt-get install tcpdump), conntrack events and IPVS
+#                       connection entries into the artifacts
 #   E2E_IMAGE=0         run the plain build instead of the image's ipvs-proxy
 #                       and iptables tools (default: hack/image.sh --check first)
 #   E2E_CONFORMANCE=0   skip the differential suite against kube-proxy

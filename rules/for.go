@@ -38,7 +38,9 @@ const DefaultMasqueradeBit = 13
 //     IPs (`--match-set SET src,dst`): what the node itself sends.
 //   - nat IPVS-PROXY-POSTROUTING (from POSTROUTING) masquerades hairpin
 //     traffic (a pod reaching itself through a service) and marked traffic,
-//     clearing the mark first so a packet is never masqueraded twice.
+//     clearing the mark first so a packet is never masqueraded twice. It
+//     first lets through, untouched, a TCP connection that conntrack picks
+//     up mid-stream (see midStream).
 //   - filter IPVS-PROXY-FORWARD (from FORWARD) accepts marked and
 //     established traffic, so a DROP forward policy does not break services.
 //
@@ -82,6 +84,7 @@ func For(s Spec) Ruleset {
 		Chains: []Chain{
 			{Name: MarkMasqChain, Rules: []string{"-j MARK --set-xmark " + markMask}},
 			{Name: PostroutingChain, Rules: []string{
+				rule("-p tcp", comment(midStreamComment), midStream, "-j RETURN"),
 				rule(comment("ipvs-proxy: hairpin traffic"), matchSet(s.HairpinSet, "dst,dst,src"), "-j MASQUERADE"),
 				rule("-m mark ! --mark", markMask, "-j RETURN"),
 				rule("-j MARK --set-xmark", mark+"/0x0"),
@@ -113,6 +116,24 @@ func For(s Spec) Ruleset {
 	}
 	return canonical(Ruleset{Family: s.Family, Tables: tables})
 }
+
+// midStream matches a TCP packet that is not a connection's opening SYN.
+// The nat table sees only the first packet of each conntrack entry, so in
+// nat POSTROUTING such a packet belongs to a connection that conntrack picked
+// up mid-stream (nf_conntrack_tcp_loose): one that was established while
+// conntrack did not track it, or whose entry was lost. Masquerading it would
+// change the connection's source address and port half way, and the
+// endpoint answers the unknown four-tuple with a RST. That is how the
+// takeover from kube-proxy reset kept connections: until kube-proxy's first
+// sync writes its iptables rules (its MASQUERADE), nothing in the node's
+// network namespace needs conntrack, so the kernel does not track it at all
+// and IPVS forwards connections without SNAT; our rules switch conntrack on,
+// and the next packet of each such connection was masqueraded. Left alone,
+// it keeps the addresses it was established with and goes on working.
+const (
+	midStream        = "-m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN"
+	midStreamComment = "ipvs-proxy: a TCP connection picked up mid-stream keeps its addresses"
+)
 
 // clusterCIDRs returns the masked cluster CIDRs of s's family, sorted and
 // without duplicates.

@@ -23,6 +23,7 @@ func TestForTypical(t *testing.T) {
 			Chains: []Chain{
 				{Name: "IPVS-PROXY-MARK-MASQ", Rules: []string{"-j MARK --set-xmark 0x2000/0x2000"}},
 				{Name: "IPVS-PROXY-POSTROUTING", Rules: []string{
+					`-p tcp -m comment --comment "ipvs-proxy: a TCP connection picked up mid-stream keeps its addresses" -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN -j RETURN`,
 					`-m comment --comment "ipvs-proxy: hairpin traffic" -m set --match-set IPVS-PROXY-HAIRPIN dst,dst,src -j MASQUERADE`,
 					`-m mark ! --mark 0x2000/0x2000 -j RETURN`,
 					`-j MARK --set-xmark 0x2000/0x0`,
@@ -196,6 +197,39 @@ func TestQuote(t *testing.T) {
 		f, err := fields("-m comment --comment " + quote(in) + " -j X")
 		if err != nil || f[3] != in {
 			t.Errorf("fields does not undo quote(%q): %q %v", in, f, err)
+		}
+	}
+}
+
+// TestForMidStreamTCPNeverMasqueraded: a TCP connection that conntrack
+// picks up mid-stream (its first packet in nat POSTROUTING is not a SYN)
+// returns from IPVS-PROXY-POSTROUTING before any rule that could masquerade
+// it, in both families and with every masquerade option, so it keeps the
+// addresses it was established with (the takeover's reset kept connections).
+func TestForMidStreamTCPNeverMasqueraded(t *testing.T) {
+	want := `-p tcp -m comment --comment "ipvs-proxy: a TCP connection picked up mid-stream keeps its addresses" -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN -j RETURN`
+	for _, f := range []Family{IPv4, IPv6} {
+		for _, mod := range []func(*Spec){
+			func(*Spec) {},
+			func(s *Spec) { s.MasqueradeAll = true },
+			func(s *Spec) { s.LocalInterface = "cni0" },
+			func(s *Spec) { s.MasqueradeBit = 14 },
+		} {
+			s := spec(f)
+			mod(&s)
+			got := chainRules(For(s), "nat", PostroutingChain)
+			if len(got) == 0 || got[0] != want {
+				t.Errorf("%v: %s does not start with the mid-stream RETURN:\n%s", f, PostroutingChain, strings.Join(got, "\n"))
+			}
+			masq := 0
+			for _, r := range got {
+				if strings.Contains(r, "MASQUERADE") {
+					masq++
+				}
+			}
+			if masq == 0 {
+				t.Errorf("%v: no MASQUERADE rule after the mid-stream RETURN:\n%s", f, strings.Join(got, "\n"))
+			}
 		}
 	}
 }

@@ -11,6 +11,7 @@ const typicalText = `# iptables-restore --noflush
 :IPVS-PROXY-POSTROUTING - [0:0]
 :IPVS-PROXY-SERVICES - [0:0]
 -A IPVS-PROXY-MARK-MASQ -j MARK --set-xmark 0x2000/0x2000
+-A IPVS-PROXY-POSTROUTING -p tcp -m comment --comment "ipvs-proxy: a TCP connection picked up mid-stream keeps its addresses" -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN -j RETURN
 -A IPVS-PROXY-POSTROUTING -m comment --comment "ipvs-proxy: hairpin traffic" -m set --match-set IPVS-PROXY-HAIRPIN dst,dst,src -j MASQUERADE
 -A IPVS-PROXY-POSTROUTING -m mark ! --mark 0x2000/0x2000 -j RETURN
 -A IPVS-PROXY-POSTROUTING -j MARK --set-xmark 0x2000/0x0

@@ -7,43 +7,15 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netns"
 )
 
 // Proofs that connections outlive changes (graceful termination, issue #10):
 // TestDrain (with a kill -9 restart while draining), TestUDPEndpointReplaced.
-
-// inNetns runs f on a thread in network namespace name ("" = this one):
-// sockets f opens stay in that namespace.
-func inNetns(name string, f func() error) error {
-	if name == "" {
-		return f()
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	ns, err := netns.GetFromName(name)
-	if err != nil {
-		return err
-	}
-	defer ns.Close()
-	if err := netns.Set(ns); err != nil {
-		return err
-	}
-	defer func() { _ = netns.Set(orig) }()
-	return f()
-}
 
 // keptConn is one long-lived HTTP/1.1 keep-alive connection.
 type keptConn struct {

@@ -1,16 +1,11 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -137,114 +131,6 @@ func deleteBulk(t *testing.T, cs *kubernetes.Clientset, prefix string, n int) {
 		t.Errorf("delete %d Services: %v", n, err)
 	}
 	t.Logf("deleted %d Services and EndpointSlices in %.1f s", n, time.Since(start).Seconds())
-}
-
-// traffic sends requests, each on a new connection (closed with a RST), to
-// addr from network namespace ns ("" = the node) until stop, and counts
-// answers from want and failures (errors or any other answer).
-type traffic struct {
-	ok, failed atomic.Int64
-	mu         sync.Mutex
-	errs       []string
-	stop       chan struct{}
-	done       chan struct{}
-}
-
-func startTraffic(t *testing.T, ns, addr string, want ...string) *traffic {
-	t.Helper()
-	tr := &traffic{stop: make(chan struct{}), done: make(chan struct{})}
-	var h netns.NsHandle = -1
-	if ns != "" {
-		var err error
-		if h, err = netns.GetFromName(ns); err != nil {
-			t.Fatal(err)
-		}
-	}
-	go func() {
-		defer close(tr.done)
-		if ns != "" {
-			defer h.Close()
-			// Locked and never unlocked: the thread, switched to ns, ends
-			// with the goroutine.
-			runtime.LockOSThread()
-			if err := netns.Set(h); err != nil {
-				tr.fail(fmt.Sprintf("enter netns %s: %v", ns, err))
-				return
-			}
-		}
-		for {
-			select {
-			case <-tr.stop:
-				return
-			default:
-			}
-			body, err := rawGet(addr)
-			switch {
-			case err != nil:
-				tr.fail(fmt.Sprintf("%s %s: %v", time.Now().Format("15:04:05.000"), addr, err))
-			case !contains(want, body):
-				tr.fail(fmt.Sprintf("%s %s: answer %q", time.Now().Format("15:04:05.000"), addr, body))
-			default:
-				tr.ok.Add(1)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
-	return tr
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func (tr *traffic) fail(msg string) {
-	tr.failed.Add(1)
-	tr.mu.Lock()
-	if len(tr.errs) < 20 {
-		tr.errs = append(tr.errs, msg)
-	}
-	tr.mu.Unlock()
-}
-
-// end stops the loop and returns (ok, failed, the first failures).
-func (tr *traffic) end() (int64, int64, []string) {
-	close(tr.stop)
-	<-tr.done
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	return tr.ok.Load(), tr.failed.Load(), tr.errs
-}
-
-// rawGet is one HTTP/1.0 GET / on a new connection from the calling
-// goroutine's thread (so from its network namespace, unlike http.Client,
-// which dials on other goroutines); the connection is closed with a RST.
-// The generous timeout rides out stalls of a software-emulated VM (the
-// whole guest has stood still for 12 s on the loaded machine, and a 10 s
-// dial timeout then failed one request of the churn test while no change
-// touched its virtual server).
-func rawGet(addr string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, 30*time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.(*net.TCPConn).SetLinger(0)
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := io.WriteString(c, "GET / HTTP/1.0\r\nHost: e2e\r\n\r\n"); err != nil {
-		return "", err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return strings.TrimSpace(string(b)), err
 }
 
 // TestReliabilityChurn (e): two Service or endpoint changes a second for
