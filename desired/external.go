@@ -49,7 +49,8 @@ type portContext struct {
 //   - loadBalancerSourceRanges: the LBFirewall member and an LBSourceCIDR
 //     member per range of the family (a /0 range means no restriction, as in
 //     kube-proxy), plus an LBSourceIP member (LB IP, port, LB IP) that lets
-//     node-local traffic in when a node address lies in a range;
+//     node-local traffic in when the node's primary IP of the family lies in
+//     a range (kube-proxy's nodeIP; see Options.NodeIPs);
 //   - the healthCheckNodePort of a LoadBalancer Service with
 //     externalTrafficPolicy Local: a HealthCheck member per node address.
 func addExternal(st *state.State, c portContext) {
@@ -81,9 +82,10 @@ func addExternal(st *state.State, c portContext) {
 		}
 	}
 	ranges := sourceRanges(c.svc, c.vs.Address.Is4(), c.bad)
-	fromNode := slices.ContainsFunc(ranges, func(p netip.Prefix) bool {
-		return slices.ContainsFunc(c.node.NodePort, p.Contains)
-	})
+	// kube-proxy lets node-local traffic in when a range holds its nodeIP
+	// (the primary one of the family), whatever the other node addresses.
+	nodeIP := c.opt.nodeIP(c.vs.Address.Is4())
+	fromNode := slices.ContainsFunc(ranges, func(p netip.Prefix) bool { return p.Contains(nodeIP) })
 	for _, a := range loadBalancerIPs(c.svc, c.vs.Address.Is4(), c.bad) {
 		vs := c.vs
 		vs.Key = ipvs.Key{Protocol: c.vs.Protocol, Address: a, Port: port}

@@ -31,6 +31,11 @@ type Options struct {
 	NodeName string
 	// Zone is the node's topology.kubernetes.io/zone label, for zone hints.
 	Zone string
+	// NodeIPs are the node's primary IPs (PrimaryNodeIPs), kube-proxy's
+	// nodeIP of each family: a loadBalancerSourceRanges range holding the
+	// one of its family lets node-local traffic in (127.0.0.1 or ::1 stand
+	// in for a missing one, as in kube-proxy).
+	NodeIPs []netip.Addr
 	// ProxyName is the service.kubernetes.io/service-proxy-name value that
 	// names us ("" = skip every labelled object, as kube-proxy does).
 	ProxyName string
