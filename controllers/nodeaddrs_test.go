@@ -26,7 +26,10 @@ func TestLocalAddressesOutsideNodePortAddresses(t *testing.T) {
 	r := NewReconciler(fk.Kernel, cfg)
 	src := newSource()
 	ext := src.put(service("default/ext", "10.96.0.10", port("http", corev1.ProtocolTCP, 80, 30080),
-		func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeNodePort; s.Spec.ExternalIPs = []string{"192.168.80.2"} }))
+		func(s *corev1.Service) {
+			s.Spec.Type = corev1.ServiceTypeNodePort
+			s.Spec.ExternalIPs = []string{"192.168.80.2"}
+		}))
 	lb := src.put(service("default/lb", "10.96.0.11", tcp("http", 80), func(s *corev1.Service) {
 		s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.168.80.3"}}
 	}))
