@@ -26,6 +26,7 @@ type fragInputs struct {
 	svcRV   string
 	slices  []sliceRef
 	problem string // the error ForService returned, "" when none
+	dirty   bool   // an input besides the objects changed (invalidateIf)
 }
 
 type sliceRef struct {
@@ -39,6 +40,16 @@ func newFragCache() fragCache {
 
 // invalidate makes every entry stale (the node's addresses changed).
 func (c *fragCache) invalidate() { c.gen++ }
+
+// invalidateIf makes stale the entries whose Service matches.
+func (c *fragCache) invalidateIf(match func(*corev1.Service) bool) {
+	for n, in := range c.entries {
+		if !in.dirty && match(in.svc) {
+			in.dirty = true
+			c.entries[n] = in
+		}
+	}
+}
 
 // record notes what the fragment of n was built from.
 func (c *fragCache) record(n types.NamespacedName, svc *corev1.Service, sls []*discoveryv1.EndpointSlice, problem string) {
@@ -59,7 +70,7 @@ func (c *fragCache) forget(n types.NamespacedName) { delete(c.entries, n) }
 // sls (in any order), and the problem it had then.
 func (c *fragCache) current(n types.NamespacedName, svc *corev1.Service, sls []*discoveryv1.EndpointSlice) (string, bool) {
 	in, ok := c.entries[n]
-	if !ok || in.gen != c.gen || in.svc != svc || in.svcRV != svc.ResourceVersion || len(in.slices) != len(sls) {
+	if !ok || in.dirty || in.gen != c.gen || in.svc != svc || in.svcRV != svc.ResourceVersion || len(in.slices) != len(sls) {
 		return "", false
 	}
 	for _, sl := range sls {

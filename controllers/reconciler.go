@@ -34,9 +34,11 @@ type Reconciler struct {
 	cfg       v1alpha1.Config
 	opt       desired.Options
 	index     *desired.Index
-	nodeAddrs []netip.Addr
-	node      *corev1.Node // this node's Node (zone, podCIDRs, primary IPs); nil when unknown
-	ipv6      bool         // IPv6 rules and sysctls are in place
+	nodeAddrs []netip.Addr // NodePort-eligible node addresses
+	// localAddrs are all the node's local addresses (nodeaddrs.go).
+	localAddrs []netip.Addr
+	node       *corev1.Node // this node's Node (zone, podCIDRs, primary IPs); nil when unknown
+	ipv6       bool         // IPv6 rules and sysctls are in place
 	// nodeChanged: SetNode saw a change the rules have not followed yet.
 	nodeChanged bool
 	cache       state.State           // what we own in the kernel
@@ -143,12 +145,9 @@ func (r *Reconciler) Synced() bool { return r.synced }
 func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	res := Result{Full: true, Problems: map[types.NamespacedName][]string{}}
 	// Node addresses first: ensureHost needs them to know whether IPv6 is in use.
-	local, err := r.k.Links.LocalAddresses()
-	if err != nil {
-		return res, fmt.Errorf("list node addresses: %w", err)
+	if _, err := r.readNodeAddrs(); err != nil {
+		return res, err
 	}
-	r.setNodeAddrs(desired.NodePortAddresses(local, r.cfg.DummyInterface,
-		desired.NodePortPrefixes(r.cfg.NodePortAddresses, desired.PrimaryNodeIPs(r.node))))
 
 	// Only Services whose objects changed since their fragment was built
 	// are recomputed; the others keep fragment and problems.
@@ -250,7 +249,7 @@ func (r *Reconciler) fragment(n types.NamespacedName, svc *corev1.Service, src S
 // build is fragment with the slices already read; it remembers what the
 // fragment was built from.
 func (r *Reconciler) build(n types.NamespacedName, svc *corev1.Service, sls []*discoveryv1.EndpointSlice, problems map[types.NamespacedName][]string) state.State {
-	frag, err := desired.ForService(svc, sls, r.nodeAddrs, r.opt)
+	frag, err := desired.ForServiceOn(svc, sls, r.nodeAddrsOf(), r.opt)
 	problem := ""
 	if err != nil {
 		problem = err.Error()

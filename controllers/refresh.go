@@ -2,17 +2,15 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 
 	"k8s.io/apimachinery/pkg/types"
-
-	"github.com/ipvs-proxy/ipvs-proxy/desired"
 )
 
 // Refresh is the periodic resync without its cost: it re-reads the node's
 // addresses (one address dump) and recomputes only the Services whose
 // objects changed since their fragment was built (all of them when the
-// node's addresses changed), plus the named ones, then applies what changed
+// NodePort addresses changed; those with an external or LB IP that came or
+// went when other local addresses did), plus the named ones, then applies what changed
 // for them like Incremental. It reads nothing else from the kernel: drift is
 // the rolling audit's (AuditStep). Call it after a successful Full.
 func (r *Reconciler) Refresh(ctx context.Context, src Source, names []types.NamespacedName) (Result, error) {
@@ -63,16 +61,16 @@ type refreshState struct {
 	pos   int
 }
 
-// refreshNode re-reads the node's addresses; when they or the Node object
-// (SetNode) changed every fragment is stale, and the host settings and
-// rules that depend on them are redone.
+// refreshNode re-reads the node's addresses; when the NodePort ones or the
+// Node object (SetNode) changed every fragment is stale, and the host
+// settings and rules that depend on them are redone; when only other local
+// addresses changed, the fragments of the Services whose external or LB
+// IPs they are (see setLocalAddrs).
 func (r *Reconciler) refreshNode(ctx context.Context) error {
-	local, err := r.k.Links.LocalAddresses()
+	changed, err := r.readNodeAddrs()
 	if err != nil {
-		return fmt.Errorf("list node addresses: %w", err)
+		return err
 	}
-	changed := r.setNodeAddrs(desired.NodePortAddresses(local, r.cfg.DummyInterface,
-		desired.NodePortPrefixes(r.cfg.NodePortAddresses, desired.PrimaryNodeIPs(r.node))))
 	if !changed && !r.nodeChanged {
 		return nil
 	}

@@ -19,6 +19,9 @@ type Input struct {
 	Slices   []*discoveryv1.EndpointSlice
 	// NodeAddresses are the addresses eligible for NodePorts (see NodePortAddresses).
 	NodeAddresses []netip.Addr
+	// LocalAddresses are all the node's local addresses (see
+	// LocalAddresses); NodeAddresses count as local whether listed or not.
+	LocalAddresses []netip.Addr
 }
 
 // Build returns the whole desired state and one error per object that was
@@ -34,7 +37,7 @@ func Build(in Input, opt Options) (state.State, []error) {
 	ix := NewIndex()
 	var errs []error
 	for _, svc := range svcs {
-		frag, err := ForService(svc, bySvc[types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}], in.NodeAddresses, opt)
+		frag, err := ForServiceOn(svc, bySvc[types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}], NodeAddrs{NodePort: in.NodeAddresses, Local: in.LocalAddresses}, opt)
 		if err != nil {
 			errs = append(errs, err)
 		}

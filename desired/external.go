@@ -23,10 +23,10 @@ type portContext struct {
 	// copy its scheduler, flags and persistence with their own address.
 	vs ipvs.VirtualServer
 	// cat are the port's endpoints by policy and topology, pol its policy.
-	cat       categorized
-	pol       policy
-	nodeAddrs []netip.Addr
-	opt       Options
+	cat  categorized
+	pol  policy
+	node NodeAddrs
+	opt  Options
 	// bad collects problems with single fields, reported as the Service's error.
 	bad map[string]struct{}
 }
@@ -38,17 +38,19 @@ type portContext struct {
 //   - the cluster IP in the VIPs set (the dummy-link port filter);
 //   - a virtual server per spec.externalIPs address and per
 //     status.loadBalancer.ingress IP (ipMode Proxy skipped) of the family,
-//     bound on the dummy link unless it is a node address, recorded in the
-//     ExternalIP or LoadBalancer ledger set and, unless it is a node address,
-//     in the VIPs set; their real servers are the external endpoints
-//     (this node's only with externalTrafficPolicy Local);
+//     bound on the dummy link unless it is a local address of the node (on
+//     any link but the dummy one, whatever nodePortAddresses says: kube-proxy's
+//     nodeAddressSet), recorded in the ExternalIP or LoadBalancer ledger set
+//     and, when bound, in the VIPs set; their real servers are the external
+//     endpoints (this node's only with externalTrafficPolicy Local);
 //   - with externalTrafficPolicy Local and a local endpoint: the
 //     ExternalIPLocal, LoadBalancerLocal and NodePortLocal members that exempt
 //     external traffic from masquerade (the client's source IP is kept);
 //   - loadBalancerSourceRanges: the LBFirewall member and an LBSourceCIDR
 //     member per range of the family (a /0 range means no restriction, as in
 //     kube-proxy), plus an LBSourceIP member (LB IP, port, LB IP) that lets
-//     node-local traffic in when a node address lies in a range;
+//     node-local traffic in when the node's primary IP of the family lies in
+//     a range (kube-proxy's nodeIP; see Options.NodeIPs);
 //   - the healthCheckNodePort of a LoadBalancer Service with
 //     externalTrafficPolicy Local: a HealthCheck member per node address.
 func addExternal(st *state.State, c portContext) {
@@ -64,7 +66,7 @@ func addExternal(st *state.State, c portContext) {
 	keepSource := local && len(c.cat.local) > 0
 
 	bind := func(a netip.Addr) {
-		if slices.Contains(c.nodeAddrs, a) {
+		if c.node.isLocal(a) {
 			return // kube-proxy never binds a node address on the dummy link
 		}
 		st.AddAddress(a)
@@ -80,9 +82,10 @@ func addExternal(st *state.State, c portContext) {
 		}
 	}
 	ranges := sourceRanges(c.svc, c.vs.Address.Is4(), c.bad)
-	fromNode := slices.ContainsFunc(ranges, func(p netip.Prefix) bool {
-		return slices.ContainsFunc(c.nodeAddrs, p.Contains)
-	})
+	// kube-proxy lets node-local traffic in when a range holds its nodeIP
+	// (the primary one of the family), whatever the other node addresses.
+	nodeIP := c.opt.nodeIP(c.vs.Address.Is4())
+	fromNode := slices.ContainsFunc(ranges, func(p netip.Prefix) bool { return p.Contains(nodeIP) })
 	for _, a := range loadBalancerIPs(c.svc, c.vs.Address.Is4(), c.bad) {
 		vs := c.vs
 		vs.Key = ipvs.Key{Protocol: c.vs.Protocol, Address: a, Port: port}
@@ -104,7 +107,7 @@ func addExternal(st *state.State, c portContext) {
 		}
 	}
 	hasNodePorts := c.svc.Spec.Type == corev1.ServiceTypeNodePort || c.svc.Spec.Type == corev1.ServiceTypeLoadBalancer
-	for _, a := range c.nodeAddrs {
+	for _, a := range c.node.NodePort {
 		if a.Is4() != c.vs.Address.Is4() {
 			continue
 		}

@@ -2,6 +2,7 @@ package desired
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -229,7 +230,7 @@ func TestForServiceExternal(t *testing.T) {
 			},
 		},
 		{
-			name: "loadBalancerSourceRanges containing a node address: LB-SOURCE-IP lets node-local traffic in",
+			name: "loadBalancerSourceRanges containing the node IP: LB-SOURCE-IP lets node-local traffic in",
 			svc: svc("default/web", "10.96.0.10", tcp("http", 80), typ(corev1.ServiceTypeLoadBalancer),
 				ingress("198.51.100.9"), ranges("192.168.1.0/24")),
 			want: want{
@@ -270,7 +271,9 @@ func TestForServiceExternal(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ForService(tt.svc, tt.slices, nodes, opt)
+			o := opt
+			o.NodeIPs = nodes // the node's primary IPs (kube-proxy's nodeIP)
+			got, err := ForService(tt.svc, tt.slices, nodes, o)
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("unexpected error: %v", err)
@@ -279,6 +282,37 @@ func TestForServiceExternal(t *testing.T) {
 			}
 			assertState(t, got, tt.want.state())
 		})
+	}
+}
+
+// kube-proxy lets node-local traffic to a load balancer with source ranges
+// in when a range holds its nodeIP: the Node's primary IP of the family
+// (loopback without one), not any other node address.
+func TestSourceRangesNodeIP(t *testing.T) {
+	s := func(r string) *corev1.Service {
+		return svc("default/web", "10.96.0.10", tcp("http", 80), typ(corev1.ServiceTypeLoadBalancer), ingress("198.51.100.9"), ranges(r))
+	}
+	primary := Options{Scheduler: "rr", NodeIPs: addrs("192.168.1.10", "fd00:1::10")}
+	nodes := addrs("192.168.1.10", "192.168.1.11")
+	const si = SI4 + " 198.51.100.9,tcp:80,198.51.100.9"
+	for _, tt := range []struct {
+		name  string
+		rng   string
+		opt   Options
+		allow bool
+	}{
+		{"range holds the primary IP", "192.168.1.10/32", primary, true},
+		{"range holds another NodePort address only", "192.168.1.11/32", primary, false},
+		{"no Node: loopback stands in", "127.0.0.0/8", Options{Scheduler: "rr"}, true},
+		{"no Node: node addresses do not count", "192.168.1.0/24", Options{Scheduler: "rr"}, false},
+	} {
+		got, err := ForServiceOn(s(tt.rng), nil, NodeAddrs{NodePort: nodes}, tt.opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if has := slices.Contains(members(got), si); has != tt.allow {
+			t.Errorf("%s: LB-SOURCE-IP member present = %v, want %v:\n%s", tt.name, has, tt.allow, strings.Join(members(got), "\n"))
+		}
 	}
 }
 

@@ -101,11 +101,27 @@ func OptionsFrom(cfg v1alpha1.Config) Options {
 }
 
 // WithNode returns o with what the node's own Node object adds: its
-// topology.kubernetes.io/zone label, for topology hints.
+// topology.kubernetes.io/zone label, for topology hints, and its primary
+// IPs (see Options.NodeIPs).
 func (o Options) WithNode(node *corev1.Node) Options {
 	o.Zone = ""
 	if node != nil {
 		o.Zone = node.Labels[corev1.LabelTopologyZone]
 	}
+	o.NodeIPs = PrimaryNodeIPs(node)
 	return o
+}
+
+// nodeIP is kube-proxy's nodeIP of a family: the primary IP of that family,
+// else loopback.
+func (o Options) nodeIP(v4 bool) netip.Addr {
+	for _, a := range o.NodeIPs {
+		if a.Is4() == v4 {
+			return a
+		}
+	}
+	if v4 {
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	}
+	return netip.IPv6Loopback()
 }

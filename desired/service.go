@@ -31,6 +31,11 @@ type Options struct {
 	NodeName string
 	// Zone is the node's topology.kubernetes.io/zone label, for zone hints.
 	Zone string
+	// NodeIPs are the node's primary IPs (PrimaryNodeIPs), kube-proxy's
+	// nodeIP of each family: a loadBalancerSourceRanges range holding the
+	// one of its family lets node-local traffic in (127.0.0.1 or ::1 stand
+	// in for a missing one, as in kube-proxy).
+	NodeIPs []netip.Addr
 	// ProxyName is the service.kubernetes.io/service-proxy-name value that
 	// names us ("" = skip every labelled object, as kube-proxy does).
 	ProxyName string
@@ -39,11 +44,19 @@ type Options struct {
 // ForService returns the kernel state one Service needs: its virtual
 // servers (ClusterIP and NodePort), their real servers, its dummy-link
 // addresses and its ipset members. nodeAddrs are the node addresses eligible
-// for NodePorts (see NodePortAddresses). An error about the Service itself
+// for NodePorts (see NodePortAddresses), taken as the node's only local
+// addresses too (ForServiceOn takes both). An error about the Service itself
 // (a bad cluster IP, a port out of range) returns an empty State; errors
 // about single endpoints or a bad scheduler annotation are returned beside
 // a State that skips them (or uses the default scheduler).
 func ForService(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, nodeAddrs []netip.Addr, opt Options) (state.State, error) {
+	return ForServiceOn(svc, slices, NodeAddrs{NodePort: nodeAddrs}, opt)
+}
+
+// ForServiceOn is ForService with the node's local addresses beside the
+// NodePort ones (see NodeAddrs).
+func ForServiceOn(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, node NodeAddrs, opt Options) (state.State, error) {
+	nodeAddrs := node.NodePort
 	st := state.New()
 	if skip(svc, opt.ProxyName) {
 		return st, nil
@@ -84,7 +97,7 @@ func ForService(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, nodeAd
 			k := ipvs.Key{Protocol: proto, Address: ip, Port: uint16(sp.Port)}
 			cvs := vsOf(k)
 			addVirtualServer(&st, cvs, sets.ClusterIP, sets, cat.serve(pol.internalLocal), opt.NodeName)
-			addExternal(&st, portContext{svc: svc, port: sp, vs: cvs, cat: cat, pol: pol, nodeAddrs: nodeAddrs, opt: opt, bad: eps.bad})
+			addExternal(&st, portContext{svc: svc, port: sp, vs: cvs, cat: cat, pol: pol, node: node, opt: opt, bad: eps.bad})
 			if !hasNodePorts || sp.NodePort == 0 {
 				continue
 			}

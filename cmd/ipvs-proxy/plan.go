@@ -82,9 +82,10 @@ func plan(cfg v1alpha1.Config, o planOptions, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "no node address of %v is eligible for NodePorts (nodePortAddresses %v)\n", addrs, cfg.NodePortAddresses)
 	}
 	st, errs := desired.Build(desired.Input{
-		Services:      objs.Services,
-		Slices:        objs.Slices,
-		NodeAddresses: eligible,
+		Services:       objs.Services,
+		Slices:         objs.Slices,
+		NodeAddresses:  eligible,
+		LocalAddresses: desired.FilterLocalAddresses(addrs), // never bound on the dummy link
 	}, desired.OptionsFrom(cfg).WithNode(node))
 	for _, err := range errs {
 		var c *desired.Conflict

@@ -177,6 +177,12 @@ spec: {clusterIP: banana, ports: [{port: 80}]}
 		absent: []string{"192.168.1.10"},
 		stderr: []string{"no node address of [192.168.1.10] is eligible for NodePorts"},
 	}, {
+		name:   "an external IP that is a node address outside --node-port-addresses is not bound (kube-proxy's nodeAddressSet)",
+		files:  map[string]string{"in.yaml": goodService + "  externalIPs: [192.168.1.10, 203.0.113.7]\n---\n" + nodeA},
+		args:   []string{"--node-name", "node-a", "--node-port-addresses", "10.0.0.0/8"},
+		stdout: []string{"-A -t 192.168.1.10:80 -s rr", "-A -t 203.0.113.7:80 -s rr", "\n203.0.113.7/32\n", "add IPVS-PROXY-IPS 203.0.113.7\n"},
+		absent: []string{"192.168.1.10/32", "IPVS-PROXY-IPS 192.168.1.10", "192.168.1.10:30080"},
+	}, {
 		name:   "node not in the inputs",
 		files:  map[string]string{"in.yaml": goodService + "---\n" + nodeA},
 		args:   []string{"--node-name", "node-z"},

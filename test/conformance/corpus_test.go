@@ -364,6 +364,18 @@ func corpus() []shape {
 	add("lb-mixed-protocol", "", head("LoadBalancer", port("dns-udp", 53, "UDP", "5353", np(n, 0)), port("dns-tcp", 53, "TCP", "5353", np(n, 1))),
 		lbStatus(`{"ip":"192.168.100.69"}`),
 		sliceYAML("lb-mixed-protocol-1", "lb-mixed-protocol", v4, []string{"dns-udp:5353:UDP", "dns-tcp:5353:TCP"}, local("10.244.0.69"), remote("10.244.1.69")))
+	// A node address outside nodePortAddresses (192.168.80.2) as external
+	// IP and as LB IP: virtual servers, not bound on the dummy link, not in
+	// the VIPs set (kube-proxy's nodeAddressSet is every local address). The
+	// source range holds a node address that is not the Node's primary IP:
+	// no node-local exception (kube-proxy checks its nodeIP only).
+	next()
+	add("ext-ip-node-outside-npa", "", head("ClusterIP", http(0))+"  externalIPs: [192.168.80.2]\n", "",
+		sliceYAML("ext-ip-node-outside-npa-1", "ext-ip-node-outside-npa", v4, []string{web}, local("10.244.0.70"), remote("10.244.1.70")))
+	next()
+	add("lb-ip-node-outside-npa", "", head("LoadBalancer", port("http", 81, "TCP", "8080", np(n, 0)))+"  loadBalancerSourceRanges: [192.168.70.3/32, 10.0.0.0/8]\n",
+		lbStatus(`{"ip":"192.168.80.2"}`),
+		sliceYAML("lb-ip-node-outside-npa-1", "lb-ip-node-outside-npa", v4, []string{web}, remote("10.244.1.71")))
 	return out
 }
 
