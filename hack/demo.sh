@@ -118,9 +118,12 @@ attempt() {
   log "starting the control plane on 127.0.0.1:$PORT (log: _output/demo/logs/controlplane.log)"
   # The default controllers plus the DaemonSet controller (ipvs-proxy's pods).
   CONTROLLERS=deployment-controller,replicaset-controller,daemonset-controller,endpointslice-controller,endpointslice-mirroring-controller,endpoints-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,namespace-controller,garbage-collector-controller
+  # Dual-stack Service range (the Service web-dual); the launcher's own
+  # --service-cluster-ip-range takes one CIDR, the later apiserver flag wins.
   _output/tools/bin/controlplane --dir "$OUT/cp" --port "$PORT" --with-controllers --controllers "$CONTROLLERS" \
     --apiserver-arg=--kubelet-client-certificate="$KP/client.crt" --apiserver-arg=--kubelet-client-key="$KP/client.key" \
     --apiserver-arg=--kubelet-preferred-address-types=Hostname \
+    --apiserver-arg=--service-cluster-ip-range=10.96.0.0/16,fd00:10:96::/112 \
     >"$OUT/logs/controlplane.log" 2>&1 &
   CP_PID=$!
   for ((i = 0; i < 300; i++)); do

@@ -3,11 +3,13 @@
 //
 //	agent node    register a Node (InternalIP, podCIDR, Ready, no not-ready
 //	              taint) and run every pod scheduled to it as a netns with an
-//	              address from the pod CIDR, a veth to the node netns, a
+//	              address from the pod CIDR (dual-stack: --node-ip and
+//	              --pod-cidr take one per family, a pod gets an address of
+//	              each; podnet.go), a veth to the node netns, a
 //	              resolv.conf pointing at kube-dns, and an HTTP server on each
 //	              declared TCP containerPort answering with the pod's name (or
 //	              CoreDNS for pods annotated demo.ipvs-proxy.io/exec=coredns);
-//	              reports podIP/Running/Ready through the status subresource
+//	              reports podIP(s)/Running/Ready through the status subresource
 //	              and finishes deletions (grace period 0) once torn down.
 //	              Pods of the local image (--image-rootfs: the DaemonSet's
 //	              ipvs-proxy) run chrooted in its rootfs in the node netns,

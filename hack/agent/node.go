@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,10 +34,11 @@ const execAnnotation = "demo.ipvs-proxy.io/exec"
 type agent struct {
 	cs         kubernetes.Interface
 	node       string
-	nodeIP     string
-	netns      string // the node's network namespace
-	podNet     *net.IPNet
-	gw         net.IP // first address of the pod CIDR, on every node-side veth
+	nodeIP     string   // the primary node IP
+	nodeIPs    []string // the node IPs, primary first (dual-stack: one per family)
+	netns      string   // the node's network namespace
+	podCIDRs   []netip.Prefix
+	gws        []netip.Addr // slot 1 of each pod CIDR, on every node-side veth (podnet.go)
 	dnsIP      string
 	self       string // this executable
 	coredns    string // coredns binary
@@ -52,26 +54,29 @@ type agent struct {
 
 	mu   sync.Mutex
 	pods map[types.UID]*localPod
-	used map[string]bool   // pod IPs in use
+	used map[uint32]bool   // pod slots in use (podnet.go)
 	logs map[string]string // "ns/pod" -> log file
 }
 
 type localPod struct {
 	mu                        sync.Mutex // one sync or teardown at a time
-	ns, name, netns, veth, ip string
-	hostNet                   bool // runs in the node's netns (image pods)
+	ns, name, netns, veth, ip string     // ip: the primary pod IP
+	ips                       []string   // all pod IPs, primary first
+	slot                      uint32     // its slot in the pod CIDRs (0: none)
+	hostNet                   bool       // runs in the node's netns (image pods)
 	cmd                       *exec.Cmd
 }
 
 func runNode(args []string) error {
 	fs := flag.NewFlagSet("node", flag.ExitOnError)
-	a := &agent{pods: map[types.UID]*localPod{}, used: map[string]bool{}, logs: map[string]string{}}
-	var kubeconfig, podCIDR, apiServer, kubeletCA string
+	a := &agent{pods: map[types.UID]*localPod{}, used: map[uint32]bool{}, logs: map[string]string{}}
+	var kubeconfig, apiServer, kubeletCA string
+	var nodeIPs, podCIDRs listFlag
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig")
 	fs.StringVar(&a.node, "node-name", "", "Node name")
-	fs.StringVar(&a.nodeIP, "node-ip", "", "InternalIP")
+	fs.Var(&nodeIPs, "node-ip", "InternalIP; dual-stack: one per family, comma separated or repeated, the primary first")
 	fs.StringVar(&a.netns, "netns", "", "node network namespace (default: node name)")
-	fs.StringVar(&podCIDR, "pod-cidr", "", "this node's pod CIDR")
+	fs.Var(&podCIDRs, "pod-cidr", "this node's pod CIDR; dual-stack: one per family, comma separated or repeated, the primary first")
 	fs.StringVar(&a.dnsIP, "dns", "10.96.0.10", "nameserver for pods")
 	fs.StringVar(&a.coredns, "coredns", "", "coredns binary for pods annotated "+execAnnotation+"=coredns")
 	fs.StringVar(&a.kubeconfig, "coredns-kubeconfig", "", "kubeconfig for CoreDNS (default --kubeconfig)")
@@ -89,11 +94,16 @@ func runNode(args []string) error {
 	if a.kubeconfig == "" {
 		a.kubeconfig = kubeconfig
 	}
-	var err error
-	if _, a.podNet, err = net.ParseCIDR(podCIDR); err != nil {
+	ips, err := parseNodeIPs(nodeIPs)
+	if err != nil {
 		return err
 	}
-	a.gw = nthIP(a.podNet, 1)
+	a.nodeIPs = strs(ips)
+	a.nodeIP = a.nodeIPs[0]
+	if a.podCIDRs, err = parsePodCIDRs(podCIDRs); err != nil {
+		return err
+	}
+	a.gws = slotAddrs(a.podCIDRs, 1)
 	if a.self, err = os.Executable(); err != nil {
 		return err
 	}
@@ -132,7 +142,7 @@ func runNode(args []string) error {
 		log.Printf("register node: %v (retrying)", err)
 		time.Sleep(2 * time.Second)
 	}
-	log.Printf("node %s registered (InternalIP %s, podCIDR %s)", a.node, a.nodeIP, podCIDR)
+	log.Printf("node %s registered (InternalIP %s, podCIDRs %s)", a.node, strings.Join(a.nodeIPs, ","), strings.Join(strs(a.podCIDRs), ","))
 
 	factory := informers.NewSharedInformerFactoryWithOptions(a.cs, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = "spec.nodeName=" + a.node }))
@@ -168,13 +178,11 @@ func runNode(args []string) error {
 	}
 }
 
-func nthIP(n *net.IPNet, i int) net.IP {
-	ip := make(net.IP, 4)
-	copy(ip, n.IP.To4())
-	v := uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])
-	v += uint32(i)
-	return net.IPv4(byte(v>>24), byte(v>>16), byte(v>>8), byte(v)).To4()
-}
+// listFlag collects a flag's values (repeated, each possibly a comma list).
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 // registerNode creates/updates the Node, its Ready status and drops the
 // not-ready/unreachable taints the API server adds on creation.
@@ -184,7 +192,7 @@ func (a *agent) registerNode(ctx context.Context) error {
 		n = &corev1.Node{
 			ObjectMeta: metav1.ObjectMeta{Name: a.node, Labels: map[string]string{
 				"kubernetes.io/hostname": a.node, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
-			Spec: corev1.NodeSpec{PodCIDR: a.podNet.String(), PodCIDRs: []string{a.podNet.String()}},
+			Spec: corev1.NodeSpec{PodCIDR: a.podCIDRs[0].String(), PodCIDRs: strs(a.podCIDRs)},
 		}
 		n, err = a.cs.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
 	}
@@ -198,10 +206,11 @@ func (a *agent) registerNode(ctx context.Context) error {
 		corev1.ResourcePods:   resource.MustParse("110"),
 	}
 	n.Status.Capacity, n.Status.Allocatable = caps, caps
-	n.Status.Addresses = []corev1.NodeAddress{
-		{Type: corev1.NodeInternalIP, Address: a.nodeIP},
-		{Type: corev1.NodeHostName, Address: cmp.Or(a.hostnameAddr, a.node)},
+	n.Status.Addresses = nil
+	for _, ip := range a.nodeIPs {
+		n.Status.Addresses = append(n.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip})
 	}
+	n.Status.Addresses = append(n.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeHostName, Address: cmp.Or(a.hostnameAddr, a.node)})
 	n.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(a.kubeletPort)
 	n.Status.Conditions = []corev1.NodeCondition{{
 		Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
@@ -277,14 +286,14 @@ func (a *agent) sync(ctx context.Context, p *corev1.Pod) {
 	if lp.hostNet {
 		// The readiness probe decides Ready; report Running now, Ready when it passes.
 		ready := a.probeReady(p, lp.ip, 0)
-		if err := a.reportStatus(ctx, p, lp.ip, ready, nil); err != nil {
+		if err := a.reportStatus(ctx, p, lp.ips, ready, nil); err != nil {
 			log.Printf("status of pod %s/%s: %v", p.Namespace, p.Name, err)
 			return
 		}
 		if !ready {
 			go func() {
 				if a.probeReady(p, lp.ip, 3*time.Minute) {
-					if err := a.reportStatus(ctx, p, lp.ip, true, nil); err != nil {
+					if err := a.reportStatus(ctx, p, lp.ips, true, nil); err != nil {
 						log.Printf("status of pod %s/%s: %v", p.Namespace, p.Name, err)
 					}
 				}
@@ -294,11 +303,11 @@ func (a *agent) sync(ctx context.Context, p *corev1.Pod) {
 		return
 	}
 	a.waitPorts(p, lp.ip)
-	if err := a.reportStatus(ctx, p, lp.ip, true, nil); err != nil {
+	if err := a.reportStatus(ctx, p, lp.ips, true, nil); err != nil {
 		log.Printf("status of pod %s/%s: %v", p.Namespace, p.Name, err)
 		return
 	}
-	log.Printf("pod %s/%s running at %s (netns %s)", p.Namespace, p.Name, lp.ip, lp.netns)
+	log.Printf("pod %s/%s running at %s (netns %s)", p.Namespace, p.Name, strings.Join(lp.ips, ","), lp.netns)
 }
 
 // probeReady runs the first container's HTTP readiness probe against ip
@@ -346,6 +355,16 @@ func tcpPorts(p *corev1.Pod) []string {
 	return ports
 }
 
+// runAll runs commands in order, up to the first that fails.
+func runAll(cmds [][]string) error {
+	for _, c := range cmds {
+		if err := run(c...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func run(args ...string) error {
 	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
 	if err != nil {
@@ -354,18 +373,17 @@ func run(args ...string) error {
 	return nil
 }
 
-func (a *agent) allocIP() (string, error) {
+// allocSlot takes a free pod slot: its addresses, one per pod CIDR.
+func (a *agent) allocSlot() (uint32, []netip.Addr, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	ones, bits := a.podNet.Mask.Size()
-	for i := 2; i < 1<<(bits-ones)-1; i++ {
-		ip := nthIP(a.podNet, i).String()
-		if !a.used[ip] {
-			a.used[ip] = true
-			return ip, nil
+	for n := uint32(2); n <= podSlots(a.podCIDRs); n++ {
+		if !a.used[n] {
+			a.used[n] = true
+			return n, slotAddrs(a.podCIDRs, n), nil
 		}
 	}
-	return "", fmt.Errorf("pod CIDR %s exhausted", a.podNet)
+	return 0, nil, fmt.Errorf("pod CIDRs %v exhausted", a.podCIDRs)
 }
 
 // start creates the pod's netns, wires it to the node netns and starts its
@@ -381,37 +399,24 @@ func (a *agent) start(ctx context.Context, p *corev1.Pod, lp *localPod) error {
 		if err != nil {
 			return err
 		}
-		lp.hostNet, lp.ip, lp.netns = true, a.nodeIP, a.netns
+		lp.hostNet, lp.ip, lp.ips, lp.netns = true, a.nodeIP, a.nodeIPs, a.netns
 		return a.exec(p, lp, argv, nil)
 	}
-	ip, err := a.allocIP()
+	slot, addrs, err := a.allocSlot()
 	if err != nil {
 		return err
 	}
+	lp.slot, lp.ips = slot, strs(addrs)
+	ip := lp.ips[0]
 	lp.ip = ip
 	lp.netns = p.Name
 	if p.Namespace != "default" {
 		lp.netns = p.Namespace + "." + p.Name
 	}
 	lp.veth = "vp" + strings.ReplaceAll(string(p.UID), "-", "")[:12]
-	gw := a.gw.String()
 	_ = run("ip", "netns", "del", lp.netns) // leftovers of an earlier run
-	steps := [][]string{
-		{"ip", "netns", "add", lp.netns},
-		{"ip", "-n", lp.netns, "link", "set", "lo", "up"},
-		{"ip", "-n", a.netns, "link", "add", lp.veth, "type", "veth", "peer", "name", "eth0", "netns", lp.netns},
-		{"ip", "-n", a.netns, "addr", "add", gw + "/32", "dev", lp.veth},
-		{"ip", "-n", a.netns, "link", "set", lp.veth, "up"},
-		{"ip", "-n", a.netns, "route", "replace", ip + "/32", "dev", lp.veth, "src", gw},
-		{"ip", "-n", lp.netns, "addr", "add", ip + "/32", "dev", "eth0"},
-		{"ip", "-n", lp.netns, "link", "set", "eth0", "up"},
-		{"ip", "-n", lp.netns, "route", "add", gw, "dev", "eth0"},
-		{"ip", "-n", lp.netns, "route", "add", "default", "via", gw, "dev", "eth0", "src", ip},
-	}
-	for _, s := range steps {
-		if err := run(s...); err != nil {
-			return err
-		}
+	if err := runAll(vethSteps(a.netns, lp.netns, lp.veth, a.gws, addrs)); err != nil {
+		return err
 	}
 	dir := filepath.Join("/etc/netns", lp.netns)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -421,7 +426,10 @@ func (a *agent) start(ctx context.Context, p *corev1.Pod, lp *localPod) error {
 	if err := os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte(resolv), 0o644); err != nil {
 		return err
 	}
-	hosts := fmt.Sprintf("127.0.0.1 localhost\n%s %s\n", ip, p.Name)
+	hosts := "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
+	for _, ip := range lp.ips {
+		hosts += ip + " " + p.Name + "\n"
+	}
 	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(hosts), 0o644); err != nil {
 		return err
 	}
@@ -453,11 +461,12 @@ func (a *agent) start(ctx context.Context, p *corev1.Pod, lp *localPod) error {
 			argv = append([]string{a.busybox}, argv...)
 		}
 		var onExit func(int32)
+		ips := lp.ips // lp's are cleared on teardown
 		if p.Spec.RestartPolicy != corev1.RestartPolicyAlways {
 			onExit = func(code int32) {
 				lp.mu.Lock() // after sync's Running report
 				defer lp.mu.Unlock()
-				if err := a.reportStatus(ctx, p, ip, false, &code); err != nil {
+				if err := a.reportStatus(ctx, p, ips, false, &code); err != nil {
 					log.Printf("status of pod %s/%s: %v", p.Namespace, p.Name, err)
 				}
 				log.Printf("pod %s/%s exited with %d", p.Namespace, p.Name, code)
@@ -519,7 +528,7 @@ func (a *agent) waitPorts(p *corev1.Pod, ip string) {
 
 // reportStatus writes the pod's status: Running (ready or not) while exit is
 // nil, else Succeeded/Failed with the container's exit code.
-func (a *agent) reportStatus(ctx context.Context, p *corev1.Pod, ip string, ready bool, exit *int32) error {
+func (a *agent) reportStatus(ctx context.Context, p *corev1.Pod, ips []string, ready bool, exit *int32) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cur, err := a.cs.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
 		if err != nil {
@@ -538,8 +547,14 @@ func (a *agent) reportStatus(ctx context.Context, p *corev1.Pod, ip string, read
 			}
 			ready = false
 		}
-		st.HostIP, st.HostIPs = a.nodeIP, []corev1.HostIP{{IP: a.nodeIP}}
-		st.PodIP, st.PodIPs = ip, []corev1.PodIP{{IP: ip}}
+		st.HostIP, st.HostIPs = a.nodeIP, nil
+		for _, h := range a.nodeIPs {
+			st.HostIPs = append(st.HostIPs, corev1.HostIP{IP: h})
+		}
+		st.PodIP, st.PodIPs = ips[0], nil
+		for _, ip := range ips {
+			st.PodIPs = append(st.PodIPs, corev1.PodIP{IP: ip})
+		}
 		if st.StartTime == nil {
 			st.StartTime = &now
 		}
@@ -600,7 +615,7 @@ func (a *agent) stop(lp *localPod) {
 	a.mu.Unlock()
 	if lp.hostNet {
 		log.Printf("pod %s/%s stopped", lp.ns, lp.name)
-		lp.netns, lp.ip, lp.cmd, lp.hostNet = "", "", nil, false
+		lp.netns, lp.ip, lp.ips, lp.cmd, lp.hostNet = "", "", nil, nil, false
 		return
 	}
 	_ = run("ip", "-n", a.netns, "link", "del", lp.veth)
@@ -609,10 +624,10 @@ func (a *agent) stop(lp *localPod) {
 	}
 	_ = os.RemoveAll(filepath.Join("/etc/netns", lp.netns))
 	a.mu.Lock()
-	if lp.ip != "" {
-		delete(a.used, lp.ip)
+	if lp.slot != 0 {
+		delete(a.used, lp.slot)
 	}
 	a.mu.Unlock()
 	log.Printf("pod %s/%s stopped, netns %s removed", lp.ns, lp.name, lp.netns)
-	lp.netns, lp.ip, lp.cmd = "", "", nil
+	lp.netns, lp.ip, lp.ips, lp.slot, lp.cmd = "", "", nil, 0, nil
 }

@@ -4,7 +4,9 @@
 # nodes (netns node-a/b/c on bridge br0, 192.168.1.10-12, pod CIDRs
 # 10.244.{0,1,2}.0/24) and an external client netns (192.168.1.100), starts one
 # node agent per node, deploys ipvs-proxy as a DaemonSet (kubectl apply -k), applies the examples, shows the
-# walkthrough's commands and asserts its promises.
+# walkthrough's commands and asserts its promises. The cluster is dual-stack:
+# the nodes also have fd00:192:168:1::10-12 (client ::100) and the pod CIDRs
+# fd00:10:244:{0,1,2}::/64; the Service web-dual (web-dual.yaml) shows IPv6.
 #
 # Environment: DEMO_OUT (host dir shared writable: cp/ = control plane, logs/),
 # DEMO_CHECK=1 (assert quietly: only promise lines and the verdict),
@@ -36,6 +38,9 @@ T0=$(date +%s)
 NODES=(node-a node-b node-c)
 NODE_IPS=(192.168.1.10 192.168.1.11 192.168.1.12)
 CLIENT_IP=192.168.1.100
+# Dual-stack: node i also has NODE_IP6S[i] and the pod CIDR fd00:10:244:i::/64.
+NODE_IP6S=(fd00:192:168:1::10 fd00:192:168:1::11 fd00:192:168:1::12)
+CLIENT_IP6=fd00:192:168:1::100
 SCALE_TIMEOUT=${DEMO_SCALE_TIMEOUT:-120}
 KUBELET_PORT=${DEMO_KUBELET_PORT:?} # node i's log endpoint: KUBELET_PORT+i (forwarded to host loopback)
 
@@ -146,9 +151,11 @@ ready_web_pods() { kubectl get pods -l app=web -o jsonpath='{range .items[*]}{.m
 title "three nodes on a bridge (network namespaces), an external client"
 trap 'echo "VERDICT: FAILED: guest network setup (line $LINENO)"' ERR
 set -e
-sysctl -qw net.ipv4.ip_forward=1
+sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 ip link add br0 type bridge
 ip addr add 192.168.1.1/24 dev br0
+# IPv6 addresses without duplicate address detection: usable at once.
+ip addr add fd00:192:168:1::1/64 dev br0 nodad
 ip link set br0 up
 # The nodes reach the API server (host 127.0.0.1:PORT = 10.0.2.100:PORT, only
 # from this root netns) through 192.168.1.1; pod traffic too (CoreDNS).
@@ -160,23 +167,31 @@ for i in 0 1 2; do
   ip link set "$n-eth0" master br0 up
   ip -n "$n" link set lo up
   ip -n "$n" addr add "$ip/24" dev eth0
+  ip -n "$n" addr add "${NODE_IP6S[$i]}/64" dev eth0 nodad
   ip -n "$n" link set eth0 up
   ip -n "$n" route add default via 192.168.1.1
+  ip -n "$n" -6 route add default via fd00:192:168:1::1
   for j in 0 1 2; do
     [[ $j == "$i" ]] || ip -n "$n" route add "10.244.$j.0/24" via "${NODE_IPS[$j]}"
+    [[ $j == "$i" ]] || ip -n "$n" -6 route add "fd00:10:244:$j::/64" via "${NODE_IP6S[$j]}"
   done
-  ip netns exec "$n" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+  # Routing pods' IPv6 is the node's (the CNI's) job, not ipvs-proxy's.
+  ip netns exec "$n" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+    net.ipv6.conf.all.forwarding=1
   ip route add "10.244.$i.0/24" via "$ip"
+  ip -6 route add "fd00:10:244:$i::/64" via "${NODE_IP6S[$i]}"
 done
 ip netns add client
 ip link add client-eth0 type veth peer name eth0 netns client
 ip link set client-eth0 master br0 up
 ip -n client link set lo up
 ip -n client addr add "$CLIENT_IP/24" dev eth0
+ip -n client addr add "$CLIENT_IP6/64" dev eth0 nodad
 ip -n client link set eth0 up
 set +e
 trap - ERR
 say "nodes: ${NODES[*]} at ${NODE_IPS[*]}, pod CIDRs 10.244.0.0/24 10.244.1.0/24 10.244.2.0/24, client netns at $CLIENT_IP"
+say "  and IPv6 (dual-stack): nodes at ${NODE_IP6S[*]}, pod CIDRs fd00:10:244:0::/64 fd00:10:244:1::/64 fd00:10:244:2::/64, client at $CLIENT_IP6"
 
 # --- 2. per node: the node agent ------------------------------------------------------------
 title "per node: the node agent (hack/agent), a stand-in kubelet: registers the Node, runs its pods"
@@ -186,14 +201,14 @@ cp -a "$REPO/_output/image/rootfs" "$TMPDIR/rootfs"
 PIDS=()
 for i in 0 1 2; do
   n=${NODES[$i]}
-  demo-agent node --kubeconfig "$KUBECONFIG" --node-name "$n" --node-ip "${NODE_IPS[$i]}" \
-    --pod-cidr "10.244.$i.0/24" --coredns "$TOOLS/coredns" --busybox /bin/busybox \
+  demo-agent node --kubeconfig "$KUBECONFIG" --node-name "$n" --node-ip "${NODE_IPS[$i]},${NODE_IP6S[$i]}" \
+    --pod-cidr "10.244.$i.0/24,fd00:10:244:$i::/64" --coredns "$TOOLS/coredns" --busybox /bin/busybox \
     --image-rootfs "$TMPDIR/rootfs" --image ipvs-proxy \
     --kubelet-port $((KUBELET_PORT + i)) --kubelet-client-ca "$OUT/kubelet-pki/ca.crt" --hostname-address 127.0.0.1 \
     >"$LOGS/agent-$n.log" 2>&1 &
   PIDS+=($!)
 done
-say "demo-agent node --node-name node-a --node-ip 192.168.1.10 --pod-cidr 10.244.0.0/24 --image-rootfs rootfs --kubelet-port $KUBELET_PORT ... (likewise node-b, node-c)"
+say "demo-agent node --node-name node-a --node-ip 192.168.1.10,fd00:192:168:1::10 --pod-cidr 10.244.0.0/24,fd00:10:244:0::/64 --image-rootfs rootfs --kubelet-port $KUBELET_PORT ... (likewise node-b, node-c)"
 trap 'kill "${PIDS[@]}" 2>/dev/null' EXIT
 
 # --- 3. apply ------------------------------------------------------------------------------
@@ -221,7 +236,8 @@ say "ready after $(elapsed)"
 title "the cluster"
 capture nodes kubectl get nodes -o wide
 n_ready=$(kubectl get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}' | grep -o True | wc -l)
-internal=$(kubectl get nodes -o jsonpath='{.items[*].status.addresses[?(@.type=="InternalIP")].address}')
+# (the IPv4 ones; each node has an IPv6 InternalIP too, checked under dual-stack below)
+internal=$(kubectl get nodes -o jsonpath='{.items[*].status.addresses[?(@.type=="InternalIP")].address}' | tr ' ' '\n' | grep -v : | paste -sd' ')
 [[ $n_ready == 3 && $internal == "${NODE_IPS[*]}" ]]; promise "three Ready nodes with InternalIPs ${NODE_IPS[*]}" "$([[ $? == 0 ]] && echo ok || echo fail)" "$internal"
 capture dsp kubectl get pods -n kube-system -l k8s-app=ipvs-proxy -o wide
 ds=$(kubectl get pods -n kube-system -l k8s-app=ipvs-proxy -o jsonpath='{range .items[*]}{.spec.nodeName}={.status.podIP}/{.status.phase}/{.status.conditions[?(@.type=="Ready")].status} {end}')
@@ -283,6 +299,53 @@ wait_for 90 ic_done
 show kubectl get pod internal-client -o wide
 capture ic kubectl logs internal-client
 grep -qxF -f <(printf '%s\n' "${PODS[@]}") <<<"$ic"; promise "kubectl logs internal-client shows the answer from a web-app pod" "$([[ $? == 0 ]] && echo ok || echo fail)"
+
+# --- 6b. dual-stack: IPv6 nodes, pods and Service range ------------------------------------------
+title "dual-stack: web-dual (hack/demo.d/web-dual.yaml: ipFamilyPolicy PreferDualStack, NodePort) over IPv6"
+show kubectl apply -f hack/demo.d/web-dual.yaml
+capture_sh nodes6 "kubectl get nodes -o custom-columns='NAME:.metadata.name,INTERNAL-IPS:.status.addresses[?(@.type==\"InternalIP\")].address,POD-CIDRS:.spec.podCIDRs[*]'"
+capture_sh pods6 "kubectl get pods -l app=web -o custom-columns='NAME:.metadata.name,NODE:.spec.nodeName,POD-IPS:.status.podIPs[*].ip'"
+# Each node: IPv4 + IPv6 InternalIP and podCIDR; each ready web pod: IPv4 + IPv6 podIP of its node's ranges.
+n_ds=$(kubectl get nodes -o jsonpath='{range .items[*]}{.status.addresses[?(@.type=="InternalIP")].address} {.spec.podCIDRs[*]}{"\n"}{end}' |
+  awk '$1 ~ /^192\.168\.1\./ && $2 ~ /^fd00:192:168:1::/ && $3 ~ /^10\.244\./ && $4 ~ /^fd00:10:244:/ && NF == 4' | wc -l)
+p_ds=$(kubectl get pods -l app=web -o jsonpath='{range .items[*]}{.status.podIPs[*].ip}{"\n"}{end}' |
+  awk '$1 ~ /^10\.244\./ && $2 ~ /^fd00:10:244:/ && NF == 2' | wc -l)
+(( n_ds == 3 && p_ds == ${#PODS[@]} )); promise "dual-stack nodes and pods: each Node has an IPv4 and an IPv6 InternalIP and podCIDR, each web pod an IPv4 and an IPv6 podIP" "$([[ $? == 0 ]] && echo ok || echo fail)" "$n_ds of 3 nodes, $p_ds of ${#PODS[@]} pods"
+# kubectl get svc prints the first cluster IP only; spec.clusterIPs has both.
+show kubectl get svc web-dual
+capture_sh dsvc "kubectl get svc web-dual -o custom-columns='NAME:.metadata.name,TYPE:.spec.type,IP-FAMILY-POLICY:.spec.ipFamilyPolicy,IP-FAMILIES:.spec.ipFamilies[*],CLUSTER-IPS:.spec.clusterIPs[*],NODE-PORT:.spec.ports[0].nodePort'"
+CIPS=$(kubectl get svc web-dual -o jsonpath='{.spec.clusterIPs[*]}')
+read -r CIP4D CIP6 _ <<<"$CIPS"
+NP6=$(kubectl get svc web-dual -o jsonpath='{.spec.ports[0].nodePort}')
+[[ $CIP4D =~ ^10\.96\. && $CIP6 == fd00:10:96::* && -n $NP6 ]]
+promise "kubectl get svc web-dual: two cluster IPs, IPv4 and IPv6 (PreferDualStack on the dual-stack cluster)" "$([[ $? == 0 ]] && echo ok || echo fail)" "$CIPS, nodePort $NP6"
+# rs6 NODE_NS [VIP6]:PORT: IPv6 real servers with weight > 0 of one virtual server.
+rs6() { ip netns exec "$1" ipvsadm -Ln -t "$2" 2>/dev/null | awk '$1=="->" && $2 ~ /^\[/ && $4 > 0 {print $2}' | sort; }
+rs6_is() { [[ $(rs6 "$1" "$2" | wc -l) -eq $3 ]]; }
+wait_for 60 rs6_is node-a "[$CIP6]:80" "${#PODS[@]}"
+for i in 0 1 2; do
+  wait_for 30 rs6_is "${NODES[$i]}" "[${NODE_IP6S[$i]}]:$NP6" "${#PODS[@]}"
+done
+title "IPv6 in IPVS on node-a: the IPv6 virtual servers of web-dual, with IPv6 real servers (the pods' IPv6 addresses)"
+capture_sh ipvs6 "ip netns exec node-a ipvsadm -Ln | awk '/^(TCP|UDP|SCTP) / {v6 = (\$2 ~ /^\\[/)} v6'"
+n_vs6=$(grep -cE '^(TCP|UDP|SCTP) +\[' <<<"$ipvs6")
+rs_cip6=$(rs6 node-a "[$CIP6]:80" | grep -c '^\[fd00:10:244:')
+rs_np6=$(rs6 node-a "[${NODE_IP6S[0]}]:$NP6" | grep -c '^\[fd00:10:244:')
+(( n_vs6 >= 2 && rs_cip6 == ${#PODS[@]} && rs_np6 == ${#PODS[@]} ))
+promise "ip netns exec node-a ipvsadm -Ln: IPv6 virtual servers ([ClusterIP]:80, [node IPv6]:$NP6, ...) with the ${#PODS[@]} pods' IPv6 addresses as real servers" "$([[ $? == 0 ]] && echo ok || echo fail)" "$n_vs6 IPv6 virtual servers; $rs_cip6 and $rs_np6 IPv6 real servers"
+title "from the external client ($CLIENT_IP6): curl http://[<each node's IPv6>]:$NP6, 3 new connections each"
+all6=ok detail=""
+for ip in "${NODE_IP6S[@]}"; do
+  capture out ip netns exec client curl -s --max-time 5 -H 'Connection: close' "http://[$ip]:$NP6/[1-3]"
+  got=$(grep -cxF -f <(printf '%s\n' "${PODS[@]}") <<<"$out")
+  seen=$(sort -u <<<"$out" | grep -xF -f <(printf '%s\n' "${PODS[@]}") | wc -l)
+  [[ $got == 3 ]] || all6=fail
+  detail+="[$ip]: $got/3 answers from $seen pods; "
+done
+promise "curl http://[<node IPv6>]:$NP6 from the client answers from web pods (NodePort over IPv6)" "$all6" "${detail%; }"
+title "from inside pod $POD: wget http://[$CIP6]:80 (web-dual's IPv6 ClusterIP)"
+capture out ip netns exec "$POD" wget -q -T 10 -O- "http://[$CIP6]:80"
+grep -qxF -f <(printf '%s\n' "${PODS[@]}") <<<"$out"; promise "wget http://[<IPv6 ClusterIP>]:80 from a pod" "$([[ $? == 0 ]] && echo ok || echo fail)" "$out"
 
 # --- 7. multi-port Service (and its node-port collision), Service without nodePort ----------------
 title "the walkthrough's multi-port Service multi-port-nodeport (http 80->8080 as 30080, https 443->8443 as 30443)"
