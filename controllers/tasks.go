@@ -56,12 +56,12 @@ func (c *Controller) auditStep(ctx context.Context) (bool, error) {
 	}
 	steps := int(c.cfg.AuditPeriod / auditStepEvery)
 	res, done, err := c.rec.AuditStep(ctx, steps)
-	c.status.recordAudit(res.Drift, res.Plan.Len())
+	c.status.recordAudit(res.Drift, res.Plan.Len()+res.RulesRepaired)
 	if err != nil {
-		log.Error(err, "audit failed; retrying with a full sync", "drift", res.Drift, "repairs", res.Plan.Len())
+		log.Error(err, "audit failed; retrying with a full sync", "drift", res.Drift, "repairs", res.Plan.Len(), "ruleFamiliesRewritten", res.RulesRepaired)
 		c.auditStart = time.Time{}
 	} else if res.Drift > 0 {
-		log.Info("audit repaired drift", "drift", res.Drift, "repairs", res.Plan.Len())
+		log.Info("audit repaired drift", "drift", res.Drift, "repairs", res.Plan.Len(), "ruleFamiliesRewritten", res.RulesRepaired)
 	}
 	c.report(ctx, res.Problems)
 	if done {
