@@ -80,7 +80,10 @@ func (r *Reconciler) AuditStep(ctx context.Context, steps int) (res Result, done
 // members of it equal to the kernel's; the scope is what differed.
 func (r *Reconciler) auditSet(s ipset.Set) (state.Scope, error) {
 	sc := state.NewScope()
-	entries, err := r.readSet(s) // ledger.go
+	entries, err := r.k.Sets.List(s.Name)
+	if errors.Is(err, ipset.ErrNotFound) {
+		entries, err = nil, r.k.Sets.Ensure(s)
+	}
 	if err != nil {
 		return sc, err
 	}

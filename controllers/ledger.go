@@ -29,17 +29,6 @@ type observation struct {
 	kubeProxy *ledger.KubeProxy
 }
 
-// readSet reads one of our sets, the ledger's or another: its members, or
-// none when it is missing, in which case it is created (empty). The full
-// sync (observe) and the rolling audit (auditSet) both read sets this way.
-func (r *Reconciler) readSet(s ipset.Set) ([]ipset.Entry, error) {
-	entries, err := r.k.Sets.List(s.Name)
-	if errors.Is(err, ipset.ErrNotFound) {
-		return nil, r.k.Sets.Ensure(s)
-	}
-	return entries, err
-}
-
 // observe reads what ipvs-proxy owns in the kernel: the members of our sets
 // (the ownership ledger), the virtual servers they record, and the dummy-link
 // addresses they record. Every other virtual server is foreign. A set that
@@ -49,7 +38,10 @@ func (r *Reconciler) readSet(s ipset.Set) ([]ipset.Entry, error) {
 func (r *Reconciler) observe() (observation, error) {
 	obs := observation{owned: state.New(), foreign: map[ipvs.Key]ipvs.Service{}, lost: ledger.Lost{}, dummy: map[netip.Addr]struct{}{}}
 	for _, s := range desired.AllSets() {
-		entries, err := r.readSet(s)
+		entries, err := r.k.Sets.List(s.Name)
+		if errors.Is(err, ipset.ErrNotFound) {
+			entries, err = nil, r.k.Sets.Ensure(s)
+		}
 		if err != nil {
 			return obs, fmt.Errorf("observe: %w", err)
 		}
