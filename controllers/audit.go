@@ -49,7 +49,7 @@ func (r *Reconciler) AuditStep(ctx context.Context, steps int) (res Result, done
 		sc, err = r.auditSet(sets[a.phase])
 		a.phase++
 	case a.phase == len(sets):
-		sc, res.RulesRepaired, err = r.auditHost(ctx)
+		sc, err = r.auditHost(ctx)
 		a.phase++
 	case a.phase == len(sets)+1:
 		sc, err = r.auditServices()
@@ -66,7 +66,7 @@ func (r *Reconciler) AuditStep(ctx context.Context, steps int) (res Result, done
 		*a = auditState{} // start over after the retry
 		return res, done, fmt.Errorf("audit: %w", err)
 	}
-	res.Drift = len(sc.Services) + len(sc.Addresses) + len(sc.Members) + res.RulesRepaired
+	res.Drift = len(sc.Services) + len(sc.Addresses) + len(sc.Members)
 	if res.Drift == 0 {
 		return res, done, nil
 	}
@@ -109,13 +109,13 @@ func (r *Reconciler) auditSet(s ipset.Set) (state.Scope, error) {
 }
 
 // auditHost re-checks sysctls, the dummy link, that our sets exist, and the
-// rules (each a no-op when right; rules tells how many rule families it
-// rewrote) and compares our addresses on the dummy link with the cache.
-func (r *Reconciler) auditHost(ctx context.Context) (sc state.Scope, rules int, err error) {
-	sc = state.NewScope()
+// rules (each a no-op when right) and compares our addresses on the dummy
+// link with the cache.
+func (r *Reconciler) auditHost(ctx context.Context) (state.Scope, error) {
+	sc := state.NewScope()
 	inUse := r.addrsInUse()
 	if err := r.ensureHost(ctx, inUse); err != nil {
-		return sc, 0, err
+		return sc, err
 	}
 	// A set destroyed since its step (its rules removed first: the kernel
 	// refuses to destroy a referenced set) is made again, with its members,
@@ -126,18 +126,18 @@ func (r *Reconciler) auditHost(ctx context.Context) (sc state.Scope, rules int, 
 		}
 		m, err := r.auditSet(s)
 		if err != nil {
-			return sc, 0, err
+			return sc, err
 		}
 		for k := range m.Members {
 			sc.Members[k] = struct{}{}
 		}
 	}
-	if rules, err = r.ensureRules(inUse); err != nil {
-		return sc, rules, err
+	if err := r.ensureRules(inUse); err != nil {
+		return sc, err
 	}
 	addrs, err := r.k.Links.Addresses(r.cfg.DummyInterface)
 	if err != nil {
-		return sc, rules, err
+		return sc, err
 	}
 	own := ledger.Read(r.cache.Members)
 	have := make(map[netip.Addr]struct{}, len(addrs))
@@ -157,7 +157,7 @@ func (r *Reconciler) auditHost(ctx context.Context) (sc state.Scope, rules int, 
 			delete(r.cache.Addresses, a)
 		}
 	}
-	return sc, rules, nil
+	return sc, nil
 }
 
 // auditServices lists the virtual servers: foreign ones are noted, ours are

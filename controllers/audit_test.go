@@ -9,7 +9,6 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
-	"github.com/ipvs-proxy/ipvs-proxy/rules"
 )
 
 // auditRound runs AuditStep until a round is done and returns the drift
@@ -266,33 +265,4 @@ func TestAuditHostRemakesDestroyedSet(t *testing.T) {
 	}
 	assertText(t, "kernel after the audit", fk.dump(), want)
 	assertCacheTruthful(t, r)
-}
-
-// A rule or jump changed behind our back (here: our jump buried under
-// someone's rule) is rewritten by the host step and counted as drift, like
-// every other repair.
-func TestAuditCountsRuleRepairs(t *testing.T) {
-	fk := newFakeKernel()
-	r := newTestReconciler(t, fk)
-	mustFull(t, r, webAndDNS())
-	fk.rules.Bury(rules.IPv4, "nat", "PREROUTING")
-	applies := fk.rules.Applies()
-	var drift, rewritten int
-	for {
-		res, done, err := r.AuditStep(context.Background(), 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		drift += res.Drift
-		rewritten += res.RulesRepaired
-		if done {
-			break
-		}
-	}
-	if rewritten != 1 || drift != 1 || fk.rules.Applies() != applies+1 {
-		t.Errorf("rule families rewritten %d, drift %d, applies %d (before %d); want 1, 1, one more", rewritten, drift, fk.rules.Applies(), applies)
-	}
-	if d, _, _ := auditRound(t, r, 1); d != 0 {
-		t.Errorf("second round: drift %d", d)
-	}
 }

@@ -97,11 +97,8 @@ type Result struct {
 	// when none is on.
 	TakeOver *TakeOverResult
 	// Drift counts, for an audit step, the kernel objects found differing
-	// from what the cache says we programmed; Plan is their repair. A rule
-	// family rewritten because its rules differed counts as one, and in
-	// RulesRepaired.
-	Drift         int
-	RulesRepaired int
+	// from what the cache says we programmed; Plan is their repair.
+	Drift int
 }
 
 // retry lists n in Retry once.
@@ -198,7 +195,7 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	if _, err := r.ensureRules(inUse); err != nil {
+	if err := r.ensureRules(inUse); err != nil {
 		return res, err
 	}
 	recordConflicts(r.index.ConflictsAll(), res.Problems)
@@ -291,7 +288,7 @@ func (r *Reconciler) ensureNewFamily(ctx context.Context, want state.State) erro
 	if err := r.ensureHost(ctx, inUse); err != nil {
 		return err
 	}
-	if _, err := r.ensureRules(inUse); err != nil {
+	if err := r.ensureRules(inUse); err != nil {
 		return err
 	}
 	r.ipv6 = true
@@ -314,16 +311,15 @@ func (r *Reconciler) ensureHost(ctx context.Context, inUse []netip.Addr) error {
 
 // ensureRules installs our iptables rules where they differ from what the
 // kernel holds (one iptables-save per family, one restore only on change).
-func (r *Reconciler) ensureRules(inUse []netip.Addr) (rewritten int, err error) {
+func (r *Reconciler) ensureRules(inUse []netip.Addr) error {
 	for _, rs := range desired.RulesFor(r.cfg, inUse, desired.PodCIDRs(r.node)) {
 		have, err := r.k.Rules.Dump(rs.Family)
 		if err == nil && have.String() == rs.String() {
 			continue
 		}
 		if err := r.k.Rules.Apply(rs); err != nil {
-			return rewritten, fmt.Errorf("rules (%s): %w", rs.Family, err)
+			return fmt.Errorf("rules (%s): %w", rs.Family, err)
 		}
-		rewritten++
 	}
-	return rewritten, nil
+	return nil
 }

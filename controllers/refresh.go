@@ -78,7 +78,7 @@ func (r *Reconciler) refreshNode(ctx context.Context) error {
 	if err := r.ensureHost(ctx, inUse); err != nil {
 		return err
 	}
-	if _, err := r.ensureRules(inUse); err != nil {
+	if err := r.ensureRules(inUse); err != nil {
 		return err
 	}
 	r.nodeChanged = false

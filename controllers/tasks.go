@@ -56,12 +56,12 @@ func (c *Controller) auditStep(ctx context.Context) (bool, error) {
 	}
 	steps := int(c.cfg.AuditPeriod / auditStepEvery)
 	res, done, err := c.rec.AuditStep(ctx, steps)
-	c.status.recordAudit(res.Drift, res.Plan.Len()+res.RulesRepaired)
+	c.status.recordAudit(res.Drift, res.Plan.Len())
 	if err != nil {
-		log.Error(err, "audit failed; retrying with a full sync", "drift", res.Drift, "repairs", res.Plan.Len(), "ruleFamiliesRewritten", res.RulesRepaired)
+		log.Error(err, "audit failed; retrying with a full sync", "drift", res.Drift, "repairs", res.Plan.Len())
 		c.auditStart = time.Time{}
 	} else if res.Drift > 0 {
-		log.Info("audit repaired drift", "drift", res.Drift, "repairs", res.Plan.Len(), "ruleFamiliesRewritten", res.RulesRepaired)
+		log.Info("audit repaired drift", "drift", res.Drift, "repairs", res.Plan.Len())
 	}
 	c.report(ctx, res.Problems)
 	if done {
