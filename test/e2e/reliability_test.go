@@ -169,7 +169,10 @@ func TestReliabilityTampering(t *testing.T) {
 		{"delete a virtual server", true, func(t *testing.T) []string {
 			return []string{"ipvsadm", "-D", "-t", ip + ":80"}
 		}},
-		{"delete a real server", false, func(t *testing.T) []string {
+		// A connection in flight to the real server when it is deleted is
+		// cut by the kernel (expire_nodest_conn), whoever repairs it after:
+		// rare with 20 ms requests (1 of ~800 in one run), counted apart.
+		{"delete a real server", true, func(t *testing.T) []string {
 			return []string{"ipvsadm", "-d", "-t", ip + ":80", "-r", podIPs("pod-a")[0] + ":" + fmt.Sprint(podPort)}
 		}},
 		{"flush a ledger set (IPVS-PROXY-CLUSTER-IP)", false, func(t *testing.T) []string {
