@@ -3,6 +3,7 @@ package controllers
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 )
 
@@ -40,8 +41,15 @@ func writeHealth(w http.ResponseWriter, h Health) string {
 
 // metricsMux serves /metrics (Prometheus) and, like kube-proxy's metrics
 // server, /proxyMode and a plain /healthz.
-func metricsMux(st *Status) *http.ServeMux {
+func metricsMux(st *Status, profiling bool) *http.ServeMux {
 	mux := http.NewServeMux()
+	if profiling { // kube-proxy's enableProfiling: pprof on the metrics server
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("/metrics", st.m.Handler())
 	mux.HandleFunc("/proxyMode", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

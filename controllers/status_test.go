@@ -464,3 +464,26 @@ func TestUnreachableAPIServerProbeGivesReason(t *testing.T) {
 		t.Errorf("Run after cancel = %v, want nil", err)
 	}
 }
+
+// The metrics server serves /debug/pprof only with enableProfiling, as
+// kube-proxy's.
+func TestMetricsMuxProfiling(t *testing.T) {
+	st, _ := newTestStatus()
+	for _, on := range []bool{false, true} {
+		srv := httptest.NewServer(metricsMux(st, on))
+		for path, want := range map[string]int{"/debug/pprof/": 404, "/debug/pprof/cmdline": 404, "/metrics": 200, "/proxyMode": 200} {
+			if on && strings.HasPrefix(path, "/debug/pprof/") {
+				want = 200
+			}
+			resp, err := http.Get(srv.URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Errorf("enableProfiling=%v: %s answered %d, want %d", on, path, resp.StatusCode, want)
+			}
+		}
+		srv.Close()
+	}
+}

@@ -8,7 +8,10 @@
 #
 # Environment (set by hack/bench.sh): BENCH_N BENCH_OUT BENCH_PORT
 # BENCH_KUBECONFIG (admin, guest side) BENCH_BIN (benchdrive, ipvs-proxy)
-# BENCH_KUBE_PROXY BENCH_IDLE BENCH_LIMIT BENCH_CHANGES BENCH_WHO.
+# BENCH_KUBE_PROXY BENCH_IDLE BENCH_LIMIT BENCH_CHANGES BENCH_WHO
+# BENCH_PROFILE (1: ipvs-proxy --enable-profiling; CPU profiles of its cold
+# start, BENCH_PROFILE_COLD s, and of the idle window, and a heap profile,
+# as <who>-{cold,idle,heap}.pprof).
 set -uo pipefail
 N=${BENCH_N:?} OUT=${BENCH_OUT:?} PORT=${BENCH_PORT:?}
 # Overrides for a run already under way (read when the guest starts), e.g.
@@ -18,6 +21,8 @@ N=${BENCH_N:?} OUT=${BENCH_OUT:?} PORT=${BENCH_PORT:?}
 BIN=${BENCH_BIN:?} KP=${BENCH_KUBE_PROXY:?}
 IDLE=${BENCH_IDLE:-300} LIMIT=${BENCH_LIMIT:-1200} CHANGES=${BENCH_CHANGES:-50}
 WHO=${BENCH_WHO:-floor kube-proxy ipvs-proxy}
+PROFILE=false
+[[ ${BENCH_PROFILE:-0} == 1 ]] && PROFILE=true
 read -r VS RS <"$OUT/expect"
 HZ=$(getconf CLK_TCK)
 NODE_IP=10.0.0.1 CLUSTER_CIDR=10.160.0.0/12
@@ -104,7 +109,12 @@ run_proxy() {
   if [[ $who == ipvs-proxy ]]; then
     ip netns exec "$ns" "$BIN/ipvs-proxy" run --kubeconfig "$KCFG" --node-name bench-node \
       --cluster-cidr "$CLUSTER_CIDR" --node-port-addresses "$NODE_IP/32" \
-      --healthz-address 127.0.0.1:10256 --metrics-address 127.0.0.1:10249 -v 1 >"$OUT/$who.log" 2>&1 &
+      --healthz-address 127.0.0.1:10256 --metrics-address 127.0.0.1:10249 -v 1 \
+      --enable-profiling="$PROFILE" >"$OUT/$who.log" 2>&1 &
+    if [[ $PROFILE == true ]]; then # CPU profile of the cold start
+      (sleep 1; ip netns exec "$ns" curl -fsS -o "$OUT/$who-cold.pprof" \
+        "http://127.0.0.1:10249/debug/pprof/profile?seconds=${BENCH_PROFILE_COLD:-120}" || say "$who: no cold-start profile") &
+    fi
   else
     ip netns exec "$ns" "$KP" --proxy-mode=ipvs --kubeconfig "$KCFG" --hostname-override=bench-node \
       --cluster-cidr="$CLUSTER_CIDR" --nodeport-addresses="$NODE_IP/32" \
@@ -144,8 +154,16 @@ run_proxy() {
     sleep 10 # let the restore (deleted test Services) settle
     say "$who: idle ${IDLE}s"
     c0=$(cpu_ticks "$pid")
-    sleep "$IDLE"
+    if [[ $PROFILE == true && $who == ipvs-proxy ]]; then
+      ip netns exec "$ns" curl -fsS -o "$OUT/$who-idle.pprof" \
+        "http://127.0.0.1:10249/debug/pprof/profile?seconds=$IDLE" || { say "$who: no idle profile"; sleep "$IDLE"; }
+    else
+      sleep "$IDLE"
+    fi
     c1=$(cpu_ticks "$pid")
+    if [[ $PROFILE == true && $who == ipvs-proxy ]]; then
+      ip netns exec "$ns" curl -fsS -o "$OUT/$who-heap.pprof" "http://127.0.0.1:10249/debug/pprof/heap?gc=1" || true
+    fi
     {
       echo "idle_s=$IDLE"
       awk -v a="$c0" -v b="$c1" -v hz="$HZ" 'BEGIN { printf "idle_cpu_s=%.2f\n", (b - a) / hz }'
@@ -153,6 +171,8 @@ run_proxy() {
   fi
   rss=$(awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null)
   echo "rss_mb=${rss:-}" >>"$OUT/$who.env"
+  rss=$(awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null)
+  echo "rss_end_mb=${rss:-}" >>"$OUT/$who.env"
   say "$who: $(tr '\n' ' ' <"$OUT/$who.env")"
   kill -TERM "$pid" 2>/dev/null
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done

@@ -19,6 +19,8 @@
 #   BENCH_GO=1             run the Go benchmarks (0: skip); BENCHTIME=3x, BENCH_RE=.
 #   BENCH_VM=1             run the side-by-side part (0: Go benchmarks only)
 #   BENCH_MEM=6144         guest memory (MB)
+#   BENCH_PROFILE=0        1: pprof CPU profiles of ipvs-proxy's cold start
+#                          (BENCH_PROFILE_COLD=120 s) and idle window, and a heap profile
 #   BENCH_OUT_DIR=_output/bench   results folder
 #   E2E_PORT=16443         API server port
 set -euo pipefail
@@ -91,6 +93,7 @@ for n in ${BENCH_N:-1000 10000}; do
     -e BENCH_IDLE="${BENCH_IDLE:-300}" -e BENCH_LIMIT="${BENCH_LIMIT:-1200}" \
     -e BENCH_CHANGES="${BENCH_CHANGES:-50}" -e BENCH_WHO="${BENCH_WHO:-floor kube-proxy ipvs-proxy}" \
     -e BENCH_LAT_LIMIT="${BENCH_LAT_LIMIT:-900}" \
+    -e BENCH_PROFILE="${BENCH_PROFILE:-0}" -e BENCH_PROFILE_COLD="${BENCH_PROFILE_COLD:-120}" \
     -- hack/bench-guest.sh 2>&1 | tee "$dir/guest.log"
   rc=${PIPESTATUS[0]}
   set -e

@@ -72,6 +72,9 @@ type Config struct {
 	HealthzAddress string `mapstructure:"healthzAddress" json:"healthzAddress,omitempty"`
 	// MetricsAddress serves /metrics (Prometheus); empty disables it.
 	MetricsAddress string `mapstructure:"metricsAddress" json:"metricsAddress,omitempty"`
+	// EnableProfiling serves Go's /debug/pprof on MetricsAddress, as
+	// kube-proxy's enableProfiling does.
+	EnableProfiling bool `mapstructure:"enableProfiling" json:"enableProfiling,omitempty"`
 
 	// Host settings and graceful termination: see host.go.
 	StrictARP         bool          `mapstructure:"strictARP" json:"strictARP,omitempty"`

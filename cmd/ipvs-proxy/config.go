@@ -89,6 +89,7 @@ func addConfigFlags(fs *pflag.FlagSet) {
 	fs.IntP("verbosity", "v", d.Verbosity, "log `LEVEL` (0 = changes are not logged, 2 = every change); --v works too")
 	fs.String("healthz-address", d.HealthzAddress, "`HOST:PORT` serving /healthz and /livez; empty disables it")
 	fs.String("metrics-address", d.MetricsAddress, "`HOST:PORT` serving /metrics; empty disables it")
+	fs.Bool("enable-profiling", d.EnableProfiling, "also serve Go's /debug/pprof on the metrics address (kube-proxy's enableProfiling)")
 	addHostFlags(fs, d)
 	fs.String("takeover", d.Takeover, "kube-proxy's IPVS state at start: auto (adopt what matches in place, remove its leftovers, when kube-proxy no longer runs) or off")
 	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
