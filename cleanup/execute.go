@@ -57,7 +57,7 @@ func Observe(k Kernel, dummy string, kubeProxy bool) (Observed, error) {
 		return o, fmt.Errorf("observe %s: %w", dummy, err)
 	}
 	o.DummyAddresses = addrs
-	local, err := k.Links.LocalAddresses()
+	local, err := k.Links.LocalAddresses(dummy)
 	if err != nil {
 		return o, fmt.Errorf("observe node addresses: %w", err)
 	}

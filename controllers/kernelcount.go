@@ -161,8 +161,8 @@ func (c countedLinks) DelAddress(link string, a netip.Addr) error {
 	return err
 }
 
-func (c countedLinks) LocalAddresses() ([]netif.Address, error) {
-	as, err := c.Interface.LocalAddresses()
+func (c countedLinks) LocalAddresses(except string) ([]netif.Address, error) {
+	as, err := c.Interface.LocalAddresses(except)
 	c.m.KernelOp("link_list_local_addresses", err)
 	return as, err
 }

@@ -16,7 +16,7 @@ import (
 // which decides what is bound on the dummy link). It reports whether the
 // NodePort ones changed: the rules and host settings follow those.
 func (r *Reconciler) readNodeAddrs() (bool, error) {
-	local, err := r.k.Links.LocalAddresses()
+	local, err := r.k.Links.LocalAddresses(r.cfg.DummyInterface)
 	if err != nil {
 		return false, fmt.Errorf("list node addresses: %w", err)
 	}

@@ -16,7 +16,7 @@ import (
 
 // step calls one method: EnsureDummy (addr invalid) or the address methods
 // (link and addr), Addresses (check set, addr invalid) or LocalAddresses
-// (link empty). wantErr is nil, errAny or an error the result must wrap.
+// (link: the one left out). wantErr is nil, errAny or an error the result must wrap.
 type step struct {
 	op       Op
 	link     string
@@ -28,11 +28,13 @@ type step struct {
 
 var errAny = errors.New("any error")
 
-func ensureDummy(link string) step    { return step{op: OpEnsureDummy, link: link} }
-func addAddr(link, addr string) step  { return step{op: OpAddAddress, link: link, addr: parse(addr)} }
-func delAddr(link, addr string) step  { return step{op: OpDelAddress, link: link, addr: parse(addr)} }
-func localAddrs(want ...Address) step { return step{op: OpLocalAddresses, wantLocs: want} }
-func (st step) fails(err error) step  { st.wantErr = err; return st }
+func ensureDummy(link string) step   { return step{op: OpEnsureDummy, link: link} }
+func addAddr(link, addr string) step { return step{op: OpAddAddress, link: link, addr: parse(addr)} }
+func delAddr(link, addr string) step { return step{op: OpDelAddress, link: link, addr: parse(addr)} }
+func localAddrs(except string, want ...Address) step {
+	return step{op: OpLocalAddresses, link: except, wantLocs: want}
+}
+func (st step) fails(err error) step { st.wantErr = err; return st }
 func addrs(link string, want ...string) step {
 	st := step{op: OpAddresses, link: link}
 	for _, w := range want {
@@ -96,9 +98,15 @@ var rules = []struct {
 	{"local addresses of every link, with link names", []step{
 		ensureDummy("kube-ipvs0"), ensureDummy("other0"),
 		addAddr("kube-ipvs0", "10.96.0.10"), addAddr("kube-ipvs0", "fd00::a"),
-		addAddr("other0", "192.168.5.5"), addAddr("other0", "10.96.0.10"),
-		localAddrs(on("kube-ipvs0", "10.96.0.10"), on("kube-ipvs0", "fd00::a"),
-			on("other0", "10.96.0.10"), on("other0", "192.168.5.5")),
+		addAddr("other0", "192.168.5.5"), addAddr("other0", "10.96.0.10"), addAddr("other0", "fd00::5"),
+		localAddrs("", on("kube-ipvs0", "10.96.0.10"), on("kube-ipvs0", "fd00::a"),
+			on("other0", "10.96.0.10"), on("other0", "192.168.5.5"), on("other0", "fd00::5")),
+	}},
+	{"local addresses but the dummy link's", []step{
+		ensureDummy("kube-ipvs0"), ensureDummy("other0"), ensureDummy("other1"),
+		addAddr("kube-ipvs0", "10.96.0.10"), addAddr("kube-ipvs0", "fd00::a"),
+		addAddr("other0", "192.168.5.5"), addAddr("other1", "fd00::5"), addAddr("other1", "10.96.0.10"),
+		localAddrs("kube-ipvs0", on("other0", "192.168.5.5"), on("other1", "10.96.0.10"), on("other1", "fd00::5")),
 	}},
 }
 
@@ -125,7 +133,7 @@ func runRules(t *testing.T, newIface func(t *testing.T) Interface) {
 				case OpDelAddress:
 					err = ifc.DelAddress(st.link, st.addr)
 				case OpLocalAddresses:
-					gotLocs, err = ifc.LocalAddresses()
+					gotLocs, err = ifc.LocalAddresses(st.link)
 				}
 				switch {
 				case st.wantErr == nil && err != nil:

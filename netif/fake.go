@@ -225,7 +225,7 @@ func (f *Fake) DelAddress(link string, addr netip.Addr) error {
 
 // LocalAddresses implements Interface: every address of every link, sorted
 // by link name and address.
-func (f *Fake) LocalAddresses() ([]Address, error) {
+func (f *Fake) LocalAddresses(except string) ([]Address, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.fault(OpLocalAddresses, &f.calls.LocalAddresses); err != nil {
@@ -233,6 +233,9 @@ func (f *Fake) LocalAddresses() ([]Address, error) {
 	}
 	var out []Address
 	for name, l := range f.links {
+		if name == except {
+			continue
+		}
 		for a := range l.addrs {
 			out = append(out, Address{Link: name, Addr: a})
 		}

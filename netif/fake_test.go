@@ -50,7 +50,7 @@ func TestFakeAddLink(t *testing.T) {
 	f.AddLink("eth0", "device", netip.MustParseAddr("192.168.1.10"))
 	f.AddLink("eth0", "ignored", netip.MustParseAddr("fd00::10"))
 	f.AddLink("lo", "device", netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1"))
-	got, err := f.LocalAddresses()
+	got, err := f.LocalAddresses("kube-ipvs0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestFakeFailNext(t *testing.T) {
 		{OpEnsureDummy, func() error { return f.EnsureDummy("kube-ipvs0") }},
 		{OpAddAddress, func() error { return f.AddAddress("kube-ipvs0", a) }},
 		{OpAddresses, func() error { _, err := f.Addresses("kube-ipvs0"); return err }},
-		{OpLocalAddresses, func() error { _, err := f.LocalAddresses(); return err }},
+		{OpLocalAddresses, func() error { _, err := f.LocalAddresses("kube-ipvs0"); return err }},
 		{OpDelAddress, func() error { return f.DelAddress("kube-ipvs0", a) }},
 	}
 	for _, c := range calls {
@@ -127,7 +127,7 @@ func TestFakeConcurrent(t *testing.T) {
 			for i := 0; i < 100; i++ {
 				a := netip.MustParseAddr(fmt.Sprintf("10.96.%d.%d", g, i))
 				_ = f.AddAddress("kube-ipvs0", a)
-				_, _ = f.LocalAddresses()
+				_, _ = f.LocalAddresses("kube-ipvs0")
 				_ = f.Links()
 				if i%2 == 0 {
 					_ = f.DelAddress("kube-ipvs0", a)

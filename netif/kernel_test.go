@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -168,7 +169,7 @@ func TestKernelDelAddressAnyPrefix(t *testing.T) {
 func TestKernelLocalAddressesLoopback(t *testing.T) {
 	k, ns := kernelNetif(t)
 	ipCmd(t, ns, "link", "set", "lo", "up")
-	got, err := k.LocalAddresses()
+	got, err := k.LocalAddresses("kube-ipvs0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,5 +182,72 @@ func TestKernelLocalAddressesLoopback(t *testing.T) {
 	}
 	if _, err := os.Stat("/proc/net/if_inet6"); err == nil && !found[on("lo", "::1")] {
 		t.Fatalf("local addresses %v lack lo ::1", got)
+	}
+}
+
+// TestKernelLocalAddressesLeavesOutDummy: the dummy link's addresses are
+// left out (the kernel filters the dump per link), every other link's are
+// all there, IPv4 and IPv6.
+func TestKernelLocalAddressesLeavesOutDummy(t *testing.T) {
+	k, _ := kernelNetif(t)
+	for _, l := range []string{"kube-ipvs0", "other0"} {
+		if err := k.EnsureDummy(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 300 {
+		if err := k.AddAddress("kube-ipvs0", netip.AddrFrom4([4]byte{10, 96, byte(i >> 8), byte(i)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, a := range []string{"192.168.5.5", "10.96.0.1", "fd00::5"} {
+		if err := k.AddAddress("other0", netip.MustParseAddr(a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := k.LocalAddresses("kube-ipvs0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = withoutLinkLocal(got, func(a Address) netip.Addr { return a.Addr })
+	want := []Address{on("other0", "10.96.0.1"), on("other0", "192.168.5.5"), on("other0", "fd00::5")}
+	if !slices.Equal(got, want) {
+		t.Fatalf("local addresses but kube-ipvs0's = %v, want %v", got, want)
+	}
+	all, err := k.LocalAddresses("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(withoutLinkLocal(all, func(a Address) netip.Addr { return a.Addr })); n != 303 {
+		t.Fatalf("all local addresses: %d, want 303", n)
+	}
+}
+
+// BenchmarkKernelLocalAddresses: the node's addresses with 10,000 ClusterIPs
+// on the dummy link, read with the dummy left out (what a refresh does) and
+// with every link (what it did before).
+func BenchmarkKernelLocalAddresses(b *testing.B) {
+	k, _ := kernelNetif(b)
+	for _, l := range []string{"kube-ipvs0", "eth0"} {
+		if err := k.EnsureDummy(l); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := k.AddAddress("eth0", netip.MustParseAddr("192.168.5.5")); err != nil {
+		b.Fatal(err)
+	}
+	for i := range 10000 {
+		if err := k.AddAddress("kube-ipvs0", netip.AddrFrom4([4]byte{10, 96, byte(i >> 8), byte(i)})); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, except := range []string{"kube-ipvs0", ""} {
+		b.Run("except="+except, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := k.LocalAddresses(except); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,7 +20,8 @@ import (
 // the library's package-level functions open a socket per request). It is
 // safe for concurrent use.
 type Kernel struct {
-	h *netlink.Handle
+	h      *netlink.Handle
+	strict *nl.SocketHandle // addrsOf's (netlink_dump.go)
 }
 
 var _ Interface = (*Kernel)(nil)
@@ -30,11 +32,19 @@ func New() (*Kernel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netif: open rtnetlink socket: %w", err)
 	}
-	return &Kernel{h: h}, nil
+	strict, err := openStrictSocket()
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("netif: open rtnetlink socket: %w", err)
+	}
+	return &Kernel{h: h, strict: strict}, nil
 }
 
-// Close releases the socket.
-func (k *Kernel) Close() { k.h.Close() }
+// Close releases the sockets.
+func (k *Kernel) Close() {
+	k.h.Close()
+	k.strict.Close()
+}
 
 // dumpRetries bounds the retries of a dump the kernel reports as interrupted
 // (the table changed while it was being dumped).
@@ -156,32 +166,39 @@ func (k *Kernel) DelAddress(link string, addr netip.Addr) error {
 	return nil
 }
 
-// LocalAddresses dumps the addresses of every link, then the links for
-// their names (an address whose link went away in between is left out),
-// sorted by link name and address.
-func (k *Kernel) LocalAddresses() ([]Address, error) {
-	addrs, err := k.addrList(nil)
-	if err != nil {
-		return nil, fmt.Errorf("netif: local addresses: %w", err)
-	}
+// LocalAddresses dumps the links, then the addresses of each link but
+// except, sorted by link name and address. Each link's addresses are a dump
+// of their own, filtered by the kernel (see addrsOf), so the ClusterIPs on
+// the dummy link (tens of thousands in a large cluster) are neither sent nor
+// parsed.
+func (k *Kernel) LocalAddresses(except string) ([]Address, error) {
 	var links []netlink.Link
-	err = retryDump(func() (err error) {
+	err := retryDump(func() (err error) {
 		links, err = k.h.LinkList()
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("netif: local addresses: links: %w", err)
 	}
-	names := make(map[int]string, len(links))
+	var out []Address
 	for _, l := range links {
-		names[l.Attrs().Index] = l.Attrs().Name
-	}
-	out := make([]Address, 0, len(addrs))
-	for _, a := range addrs {
-		name, ok := names[a.LinkIndex]
-		ip, valid := fromNetlink(a)
-		if ok && valid {
-			out = append(out, Address{Link: name, Addr: ip})
+		a := l.Attrs()
+		if a.Name == except {
+			continue
+		}
+		var addrs []netip.Addr
+		err := retryDump(func() (err error) {
+			addrs, err = k.addrsOf(a.Index)
+			return err
+		})
+		if errors.Is(err, unix.ENODEV) {
+			continue // the link went away in between
+		}
+		if err != nil {
+			return nil, fmt.Errorf("netif: local addresses of %s: %w", a.Name, err)
+		}
+		for _, ip := range addrs {
+			out = append(out, Address{Link: a.Name, Addr: ip})
 		}
 	}
 	slices.SortFunc(out, func(a, b Address) int {

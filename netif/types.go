@@ -23,6 +23,7 @@ type Interface interface {
 	// DelAddress removes addr from link; a missing one is not an error.
 	DelAddress(link string, addr netip.Addr) error
 	// LocalAddresses lists every address on every link of this network
-	// namespace (the reconciler filters loopback, link-local and the dummy link).
-	LocalAddresses() ([]Address, error)
+	// namespace but except (the dummy link; the reconciler filters loopback
+	// and link-local).
+	LocalAddresses(except string) ([]Address, error)
 }
