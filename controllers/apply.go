@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,7 +32,7 @@ var Unowned = types.NamespacedName{}
 // returned. ctx is checked between operations: a cancelled apply stops at
 // once, and what it leaves is crash-safe because every object is made after
 // its ledger member and removed before it.
-func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) error {
+func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) (err error) {
 	// The operations are made one at a time (All), never all held at once:
 	// a cold sync at 100k Services has millions of them.
 	total := p.Len()
@@ -40,6 +41,14 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) error
 	if b, ok := r.k.IPVS.(ipvs.Batcher); ok {
 		x.batch = &opBatch{to: b}
 	}
+	if len(p.AddAddresses) >= addrLaneMin {
+		x.laneCap = len(p.AddAddresses) // addrlane.go
+	}
+	defer func() { // what the lane did is recorded, whatever stopped apply
+		if jerr := x.join(); err == nil {
+			err = cmp.Or(jerr, x.joinErr)
+		}
+	}()
 	r.cache.Reserve(p)
 	for i, o := range p.All(ledger.Records) {
 		if r.crash.due(i, total) { // crashpoint.go
@@ -56,6 +65,11 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) error
 				return err
 			}
 		}
+		if x.lane != nil && !laneKeepsGoing(op.Kind) {
+			if err := x.join(); err != nil {
+				return err
+			}
+		}
 		if root := x.blocked(op); root >= 0 {
 			x.cause[i] = int32(root) + 1
 			res.Skipped++
@@ -64,6 +78,14 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) error
 		}
 		if x.lastRecord(op) {
 			continue // see lastRecord
+		}
+		if op.Kind == state.AddAddress && x.laneCap > 0 {
+			if x.lane == nil {
+				x.lane = r.startAddrLane(x.laneCap)
+			}
+			if x.lane.take(i, op) {
+				continue
+			}
 		}
 		if x.batch.add(i, op) {
 			if x.batch.full() {
@@ -82,6 +104,9 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) error
 		}
 	}
 	if err := x.flush(ctx); err != nil {
+		return err
+	}
+	if err := cmp.Or(x.join(), x.joinErr); err != nil {
 		return err
 	}
 	x.finish()
@@ -154,6 +179,12 @@ type execution struct {
 	log  logr.Logger
 	// batch holds IPVS operations not sent yet (nil: no batching).
 	batch *opBatch
+	// lane binds addresses beside the rest (addrlane.go): laneCap is its
+	// size (0: no lane), lane the running one, joinErr a node-level
+	// failure its join found where it could not be returned (disown).
+	laneCap int
+	lane    *addrLane
+	joinErr error
 	// cause[i] is 0 while op i has not failed; else 1 + the index of the
 	// failed op that made it fail or be skipped (itself, if it failed).
 	cause []int32
@@ -283,6 +314,9 @@ func (x *execution) finish() {
 func (x *execution) disown(i int, op *state.Op) {
 	r := x.r
 	k := op.Service.Key
+	if err := x.join(); err != nil && x.joinErr == nil { // whether k's address was added is read below
+		x.joinErr = err
+	}
 	r.foreign[k] = struct{}{}
 	// The member adds taken back count as failed from here on: what
 	// depends on them (a later delete of the member they replace) is skipped.

@@ -111,17 +111,19 @@ run_proxy() {
       --cluster-cidr "$CLUSTER_CIDR" --node-port-addresses "$NODE_IP/32" \
       --healthz-address 127.0.0.1:10256 --metrics-address 127.0.0.1:10249 -v 1 \
       --enable-profiling="$PROFILE" >"$OUT/$who.log" 2>&1 &
+    pid=$!
     if [[ $PROFILE == true ]]; then # CPU profile of the cold start
-      (sleep 1; ip netns exec "$ns" curl -fsS -o "$OUT/$who-cold.pprof" \
-        "http://127.0.0.1:10249/debug/pprof/profile?seconds=${BENCH_PROFILE_COLD:-120}" || say "$who: no cold-start profile") &
+      (for _ in $(seq 300); do ip netns exec "$ns" curl -fsS -o /dev/null http://127.0.0.1:10249/healthz 2>/dev/null && break; sleep 0.1; done
+        ip netns exec "$ns" curl -fsS -o "$OUT/$who-cold.pprof" \
+          "http://127.0.0.1:10249/debug/pprof/profile?seconds=${BENCH_PROFILE_COLD:-120}" || say "$who: no cold-start profile") &
     fi
   else
     ip netns exec "$ns" "$KP" --proxy-mode=ipvs --kubeconfig "$KCFG" --hostname-override=bench-node \
       --cluster-cidr="$CLUSTER_CIDR" --nodeport-addresses="$NODE_IP/32" \
       --healthz-bind-address=127.0.0.1:10256 --metrics-bind-address=127.0.0.1:10249 \
       --conntrack-max-per-core=0 --v=1 >"$OUT/$who.log" 2>&1 &
+    pid=$!
   fi
-  pid=$!
   full_wait "$who" "$ns" "$t0" >"/tmp/$who.full" &
   local fw=$!
   kernel=$(ip netns exec "$ns" "$BIN/benchdrive" wait -vs "$VS" -rs "$RS" -since "$t0" -timeout "${LIMIT}s")
@@ -144,7 +146,9 @@ run_proxy() {
     echo "limit_s=$LIMIT"
   } >>"$OUT/$who.env"
   if ! kill -0 "$pid" 2>/dev/null; then
-    say "$who: exited early (log $OUT/$who.log)"; tail -n 20 "$OUT/$who.log" >&2
+    wait "$pid"
+    say "$who: exited early with status $? (log $OUT/$who.log)"; tail -n 20 "$OUT/$who.log" >&2
+    dmesg | tail -n 20 >&2
   elif [[ $kernel == timeout || $full == timeout ]]; then
     say "$who: cut at the ${LIMIT}s limit: no latency or idle figures"
   else

@@ -251,3 +251,38 @@ func BenchmarkKernelLocalAddresses(b *testing.B) {
 		})
 	}
 }
+
+// TestKernelAddressAfterLinkMadeAgain: the link's index is remembered
+// between address changes; a link deleted and made again (a new index) is
+// found again, and the address lands on it.
+func TestKernelAddressAfterLinkMadeAgain(t *testing.T) {
+	k, ns := kernelNetif(t)
+	a, b := netip.MustParseAddr("10.96.0.10"), netip.MustParseAddr("10.96.0.11")
+	if err := k.EnsureDummy("kube-ipvs0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.AddAddress("kube-ipvs0", a); err != nil {
+		t.Fatal(err)
+	}
+	ipCmd(t, ns, "link", "del", "kube-ipvs0")
+	ipCmd(t, ns, "link", "add", "other0", "type", "dummy") // takes the next index
+	if err := k.EnsureDummy("kube-ipvs0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.AddAddress("kube-ipvs0", b); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.DelAddress("kube-ipvs0", a); err != nil {
+		t.Fatal(err)
+	}
+	got, err := k.Addresses("kube-ipvs0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got = withoutLinkLocal(got, func(a netip.Addr) netip.Addr { return a }); !slices.Equal(got, []netip.Addr{b}) {
+		t.Fatalf("kube-ipvs0 made again holds %v, want [%v]", got, b)
+	}
+	if got, _ := k.Addresses("other0"); len(withoutLinkLocal(got, func(a netip.Addr) netip.Addr { return a })) != 0 {
+		t.Fatalf("other0 holds %v", got)
+	}
+}

@@ -22,6 +22,7 @@ import (
 type Kernel struct {
 	h      *netlink.Handle
 	strict *nl.SocketHandle // addrsOf's (netlink_dump.go)
+	links  linkIndexes      // linkcache.go
 }
 
 var _ Interface = (*Kernel)(nil)
@@ -121,11 +122,10 @@ func (k *Kernel) AddAddress(link string, addr netip.Addr) error {
 	if err := validateAddr(addr); err != nil {
 		return fmt.Errorf("netif: add address to %s: %w", link, err)
 	}
-	l, err := k.link(link)
+	err := k.withLink(link, func(l netlink.Link) error {
+		return k.h.AddrReplace(l, toNetlink(addr, addr.BitLen()))
+	})
 	if err != nil {
-		return fmt.Errorf("netif: add address %s: %w", addr, err)
-	}
-	if err := k.h.AddrReplace(l, toNetlink(addr, addr.BitLen())); err != nil {
 		return fmt.Errorf("netif: add address %s to %s: %w", addr, link, err)
 	}
 	return nil
@@ -139,11 +139,11 @@ func (k *Kernel) DelAddress(link string, addr netip.Addr) error {
 	if err := validateAddr(addr); err != nil {
 		return fmt.Errorf("netif: delete address from %s: %w", link, err)
 	}
-	l, err := k.link(link)
-	if err != nil {
-		return fmt.Errorf("netif: delete address %s: %w", addr, err)
-	}
-	err = k.h.AddrDel(l, toNetlink(addr, addr.BitLen()))
+	var l netlink.Link
+	err := k.withLink(link, func(cl netlink.Link) error {
+		l = cl
+		return k.h.AddrDel(cl, toNetlink(addr, addr.BitLen()))
+	})
 	if !errors.Is(err, unix.EADDRNOTAVAIL) {
 		if err != nil {
 			return fmt.Errorf("netif: delete address %s from %s: %w", addr, link, err)
