@@ -5,6 +5,10 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
@@ -200,11 +204,14 @@ func TestFullKeepsUnchangedFragments(t *testing.T) {
 	}
 }
 
-// 1. A stepped refresh round checks at most max Services per step, covers
-// all of them (deleted ones included) and recomputes only the changed.
+// 1. A stepped refresh checks at most limit Services per step, covers all
+// of them (deleted ones included) when the audit is off, and recomputes
+// only the changed.
 func TestRefreshStepIsBounded(t *testing.T) {
 	fk := newFakeKernel()
-	r := newTestReconciler(t, fk)
+	cfg := testConfig()
+	cfg.AuditPeriod = 0
+	r := NewReconciler(fk.Kernel, cfg)
 	src := benchSource(10)
 	mustFull(t, r, src)
 	changed := nsn("default/svc-3")
@@ -265,4 +272,52 @@ func TestAuditHostRemakesDestroyedSet(t *testing.T) {
 	}
 	assertText(t, "kernel after the audit", fk.dump(), want)
 	assertCacheTruthful(t, r)
+}
+
+// The walk over every Service is spread over the refreshes of an
+// AuditPeriod (a change comes through its own incremental sync: the walk
+// is a net); a node-wide change makes the next refresh walk them all.
+func TestRefreshWalkSpreadOverAuditPeriod(t *testing.T) {
+	fk := newFakeKernel()
+	cfg := testConfig()
+	cfg.SyncPeriod, cfg.AuditPeriod = 30*time.Second, 150*time.Second // 5 refreshes a walk
+	r := NewReconciler(fk.Kernel, cfg)
+	src := benchSource(10)
+	mustFull(t, r, src)
+	src.setSlices(nsn("default/svc-9"), benchSlice(10, 9, 1)) // no event: the net finds it
+	refresh := func() (checked int, recomputed []string) {
+		t.Helper()
+		before := r.refresh.pos
+		for more := true; more; {
+			res, m, err := r.RefreshStep(context.Background(), src, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for n := range res.Problems {
+				recomputed = append(recomputed, n.String())
+			}
+			more = m
+		}
+		if r.refresh.names == nil {
+			return 10 - before, recomputed
+		}
+		return r.refresh.pos - before, recomputed
+	}
+	var found []string
+	for i := range 5 {
+		checked, rec := refresh()
+		if checked != 2 {
+			t.Errorf("refresh %d checked %d Services, want 2 (10 over 5 refreshes)", i, checked)
+		}
+		found = append(found, rec...)
+	}
+	if strings.Join(found, ",") != "default/svc-9" {
+		t.Errorf("the walk recomputed %v, want default/svc-9", found)
+	}
+	// The node's labels change: every fragment is stale, all at once.
+	r.SetNode(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: cfg.NodeName, Labels: map[string]string{"topology.kubernetes.io/zone": "z2"}}})
+	checked, rec := refresh()
+	if checked != 10 || len(rec) != 10 {
+		t.Errorf("after a node change: checked %d, recomputed %d, want 10 and 10", checked, len(rec))
+	}
 }

@@ -44,7 +44,9 @@ func (s listerSource) Services() []*corev1.Service {
 func BenchmarkPeriodicIdle(b *testing.B) {
 	src := listerSource{benchSource(benchServices)}
 	fk := newFakeKernel()
-	r := newTestReconciler(b, fk)
+	cfg := testConfig()
+	cfg.SyncPeriod, cfg.AuditPeriod = v1alpha1.Defaults().SyncPeriod, v1alpha1.Defaults().AuditPeriod
+	r := NewReconciler(fk.Kernel, cfg)
 	ctx := context.Background()
 	if _, err := r.Full(ctx, src); err != nil {
 		b.Fatal(err)

@@ -18,6 +18,9 @@ import (
 type fragCache struct {
 	gen     uint64
 	entries map[types.NamespacedName]fragInputs
+	// nodeWide tells that invalidate or invalidateIf made entries stale
+	// since the last walk over every Service began (see RefreshStep).
+	nodeWide bool
 }
 
 type fragInputs struct {
@@ -39,7 +42,7 @@ func newFragCache() fragCache {
 }
 
 // invalidate makes every entry stale (the node's addresses changed).
-func (c *fragCache) invalidate() { c.gen++ }
+func (c *fragCache) invalidate() { c.gen++; c.nodeWide = true }
 
 // invalidateIf makes stale the entries whose Service matches.
 func (c *fragCache) invalidateIf(match func(*corev1.Service) bool) {
@@ -47,6 +50,7 @@ func (c *fragCache) invalidateIf(match func(*corev1.Service) bool) {
 		if !in.dirty && match(in.svc) {
 			in.dirty = true
 			c.entries[n] = in
+			c.nodeWide = true
 		}
 	}
 }

@@ -172,6 +172,7 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 			r.frags.forget(n)
 		}
 	}
+	r.frags.nodeWide = false // every fragment is current now
 
 	want := r.index.All()
 	// Every family in use: node addresses and cluster IPs alike.
