@@ -29,7 +29,8 @@ var Unowned = types.NamespacedName{}
 // skipped. A per-object failure (see perObject) is reported to the Services
 // that want the object or a skipped dependent, listed in res for a retry,
 // and does not fail the sync; a node-level failure stops the apply and is
-// returned. ctx is checked between operations: a cancelled apply stops at
+// returned (one of an address bound on the address lane, addrlane.go, at
+// the lane's next join). ctx is checked between operations: a cancelled apply stops at
 // once, and what it leaves is crash-safe because every object is made after
 // its ledger member and removed before it.
 func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) (err error) {
