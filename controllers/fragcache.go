@@ -90,11 +90,15 @@ func (c *fragCache) current(n types.NamespacedName, svc *corev1.Service, sls []*
 func (c *fragCache) names(src Source) []types.NamespacedName {
 	svcs := src.Services()
 	out := make([]types.NamespacedName, 0, len(svcs)+len(c.entries)/16)
+	listed := make(map[types.NamespacedName]struct{}, len(svcs))
 	for _, svc := range svcs {
-		out = append(out, types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name})
+		n := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+		out = append(out, n)
+		listed[n] = struct{}{}
 	}
 	for n := range c.entries {
-		if _, ok := src.Service(n); !ok {
+		// Not src.Service(n): a lister lookup builds its key string.
+		if _, ok := listed[n]; !ok {
 			out = append(out, n)
 		}
 	}
