@@ -43,8 +43,8 @@ func batchSteps() []BatchOp {
 		a(v6IP, ip6),
 		a(named(v4Port, "T-MISSING"), ep("10.96.0.10", "tcp", 53)), // no such set
 		d(named(v4Port, "T-MISSING"), ep("10.96.0.10", "tcp", 53)), // no such set
-		a(v4Port, Entry{}),                                          // invalid: refused before sending
-		d(v4Port, ep("10.96.0.99", "tcp", 1)),                       // missing: no error with the exist flag
+		a(v4Port, Entry{}),                    // invalid: refused before sending
+		d(v4Port, ep("10.96.0.99", "tcp", 1)), // missing: no error with the exist flag
 		d(v4Port, ep("10.96.0.10", "udp", 53)),
 		d(v4IP, ip4),
 		d(v4IP, ip4),
