@@ -37,8 +37,11 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) error
 	total := p.Len()
 	x := execution{r: r, plan: p, res: res, log: logr.FromContextOrDiscard(ctx).V(2),
 		cause: make([]int32, total), errs: map[int]error{}}
-	if b, ok := r.k.IPVS.(ipvs.Batcher); ok {
-		x.batch = &opBatch{to: b}
+	b := &opBatch{}
+	b.to, _ = r.k.IPVS.(ipvs.Batcher)
+	b.sets, _ = r.k.Sets.(ipset.Batcher)
+	if b.to != nil || b.sets != nil {
+		x.batch = b
 	}
 	r.cache.Reserve(p)
 	for i, o := range p.All(ledger.Records) {
@@ -152,7 +155,7 @@ type execution struct {
 	plan state.Plan // its ops are plan.All; plan.At(i) is op i without Deps
 	res  *Result
 	log  logr.Logger
-	// batch holds IPVS operations not sent yet (nil: no batching).
+	// batch holds IPVS or member operations not sent yet (nil: no batching).
 	batch *opBatch
 	// cause[i] is 0 while op i has not failed; else 1 + the index of the
 	// failed op that made it fail or be skipped (itself, if it failed).

@@ -3,7 +3,7 @@ package ipset
 import (
 	"context"
 	"errors"
-	"net"
+	"syscall"
 )
 
 // BatchCmd is the kind of one operation of a batch: the member adds and
@@ -46,10 +46,6 @@ var errUnknownBatchCmd = errors.New("ipset: unknown batch command")
 // no errno, so callers treat it as a node-level failure.
 var errUnknown = errors.New("outcome unknown")
 
-// errLibrary marks a failure inside the netlink library (see call): the
-// request's fate is unknown.
-var errLibrary = errors.New("netlink library")
-
 // call runs op through the single-request Interface method.
 func (op BatchOp) call(i Interface) error {
 	switch op.Cmd {
@@ -58,7 +54,7 @@ func (op BatchOp) call(i Interface) error {
 	case BatchDel:
 		return i.Del(op.Set, op.Entry)
 	}
-	return errUnknownBatchCmd
+	return invalid(errUnknownBatchCmd)
 }
 
 // OneByOne runs ops through i one request each, as Batch promises to:
@@ -78,11 +74,17 @@ func OneByOne(ctx context.Context, i Interface, ops []BatchOp) []error {
 	return errs
 }
 
-// verdict tells whether err judges the request (the kernel's answer, or
-// the adapter's refusal of an invalid one before it is sent), as opposed to
-// a failure to ask whose outcome is unknown.
+// verdict tells whether err judges the request: the kernel's answer (an
+// errno, ipset's own numbers included), the Fake's (its sentinels), or the
+// adapter's refusal of an invalid request it does not send; as opposed to a
+// failure to ask (outcome unknown) or an error injected in a test, after
+// which OneByOne stops, as Batch does.
 func verdict(err error) bool {
-	return !errors.Is(err, errUnknown) && !errors.Is(err, errLibrary) && !errors.Is(err, net.ErrClosed)
+	var errno syscall.Errno
+	var ie *invalidError
+	var ee *Errno
+	return errors.As(err, &errno) || errors.As(err, &ee) || errors.As(err, &ie) ||
+		errors.Is(err, ErrFull) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrBusy)
 }
 
 var _ Batcher = (*Fake)(nil)

@@ -200,7 +200,7 @@ func (k *Kernel) Destroy(name string) error {
 func call(f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", errLibrary, r)
+			err = fmt.Errorf("netlink library: %v", r)
 		}
 	}()
 	return f()

@@ -123,7 +123,7 @@ func (k *Kernel) batchLocked(ops []BatchOp, errs []error) int {
 		if op.Cmd == BatchDel {
 			cmd = nl.IPSET_CMD_DEL
 		} else if op.Cmd != BatchAdd {
-			errs[i] = errUnknownBatchCmd
+			errs[i] = invalid(errUnknownBatchCmd)
 			continue
 		}
 		s.seq++
