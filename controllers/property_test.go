@@ -68,6 +68,11 @@ func (s chaosSets) Del(name string, e ipset.Entry) error {
 	return s.Interface.Del(name, e)
 }
 
+// Batch makes apply batch member operations, through the chaotic calls.
+func (s chaosSets) Batch(ctx context.Context, ops []ipset.BatchOp) []error {
+	return ipset.OneByOne(ctx, s, ops)
+}
+
 type chaosLinks struct {
 	netif.Interface
 	c *chaos
