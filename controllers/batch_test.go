@@ -11,6 +11,8 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/ledger"
+	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
 
 // oneByOne hides the fake's Batch: apply then makes one call per operation.
@@ -127,5 +129,104 @@ func TestBatchedApplyEqualsOneByOne(t *testing.T) {
 			}
 			assertText(t, "batched vs one by one", batched, single)
 		})
+	}
+}
+
+// A set that fills up in the middle of a batched run of member adds (the
+// ClusterIP ledger, maxelem 8, referenced by a rule, holding 4 members
+// when an incremental sync adds 8 more) grows once, without a member
+// missing after any call, and the adds it refused are made again: the
+// same kernel, cache and result as one call each.
+func TestBatchedApplyGrowsASetFullMidRun(t *testing.T) {
+	run := func(batched bool) (string, *fakeKernel) {
+		fk := newFakeKernel()
+		cip := desired.Sets(mustKey("tcp 10.96.0.1:80").Address).ClusterIP
+		if err := fk.sets.Ensure(ipset.Set{Name: cip, Type: ipset.HashIPPort, Family: ipset.FamilyInet, MaxElem: 8}); err != nil {
+			t.Fatal(err)
+		}
+		fk.sets.Reference(cip)
+		w := &watchedSets{Fake: fk.sets, set: cip}
+		fk.Kernel.Sets = w
+		if !batched {
+			fk.Kernel.IPVS = oneByOne{fk.ipvs}
+			fk.Kernel.Sets = oneByOneSets{w}
+		}
+		r := newTestReconciler(t, fk)
+		src := newSource()
+		smallSetsSource(src, 0, 4)
+		mustFull(t, r, src)
+		var err error
+		if w.keep, err = fk.sets.List(cip); err != nil || len(w.keep) != 4 {
+			t.Fatalf("ClusterIP ledger after the first sync: %v, %v", w.keep, err)
+		}
+		fk.resetCalls()
+		batches := fk.sets.Batches()
+		res, err := r.Incremental(context.Background(), src, smallSetsSource(src, 4, 12))
+		if err != nil || len(res.Failed) > 0 || len(res.Retry) > 0 {
+			t.Fatalf("incremental sync past maxelem: %v, failed %v, retry %v", err, res.Failed, res.Retry)
+		}
+		if len(w.gaps) > 0 || w.checks == 0 {
+			t.Fatalf("%d checks; members missing:\n%s", w.checks, strings.Join(w.gaps, "\n"))
+		}
+		c := fk.sets.Calls()
+		if c.Swap != 1 || c.Create != 1 {
+			t.Fatalf("ipset calls %+v: want one grow (one create, one swap)", c)
+		}
+		if got := fk.sets.Batches() > batches; got != batched {
+			t.Fatalf("member batches sent: %v, want %v", got, batched)
+		}
+		info, err := fk.sets.Info(cip)
+		if err != nil || info.Size != 12 || info.References != 1 {
+			t.Fatalf("ClusterIP ledger: %+v, %v; want 12 members and the rule's reference", info, err)
+		}
+		assertCacheTruthful(t, r)
+		// Not the add count: one by one, the adds after the grow are not
+		// refused; batched, all four were sent before it and are sent again.
+		return fmt.Sprintf("skipped: %d\nretry: %v\n%s", res.Skipped, res.Retry, fk.dump()), fk
+	}
+	batched, _ := run(true)
+	single, _ := run(false)
+	assertText(t, "batched vs one by one", batched, single)
+}
+
+// A run is of IPVS operations or of member operations, never both; an
+// operation needing one in the run waits; and a ledger member delete that
+// lastRecord judges waits for the run's members recording its address to
+// be recorded (lastRecord counts the cache's), while one of another
+// address joins.
+func TestOpBatchRuns(t *testing.T) {
+	b := &opBatch{to: ipvs.NewFake(), sets: ipset.NewFake()}
+	k := mustKey("tcp 10.96.0.1:80")
+	cip := func(k ipvs.Key) state.Member { return ledger.Members(k)[0] }
+	nodePort := func(k ipvs.Key) state.Member { return ledger.Members(k)[1] }
+	del := func(m state.Member, deps ...int) *state.Op {
+		return &state.Op{Kind: state.DeleteMember, Member: m, Deps: deps}
+	}
+	if !b.add(0, del(cip(k))) || b.len() != 1 || !b.members {
+		t.Fatalf("a member delete did not start a member run")
+	}
+	other := mustKey("tcp 10.96.0.2:80")
+	sameAddr := mustKey("udp 10.96.0.1:53")
+	for _, tc := range []struct {
+		name string
+		op   *state.Op
+		want bool
+	}{
+		{"IPVS operation", &state.Op{Kind: state.DeleteService, Service: ipvs.VirtualServer{Key: other}}, false},
+		{"address operation", &state.Op{Kind: state.DeleteAddress, Address: other.Address}, false},
+		{"member of another address", del(cip(other)), true},
+		{"member recording the same address", del(cip(sameAddr)), false},
+		{"member of the same address recording no address", del(nodePort(sameAddr)), true},
+		{"member needing the run", del(cip(other), 0), false},
+		{"member needing an earlier op", &state.Op{Kind: state.AddMember, Member: cip(other)}, true},
+	} {
+		if got := b.accepts(tc.op); got != tc.want {
+			t.Errorf("%s: accepts %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// Without an ipset.Batcher, member operations are not batched.
+	nb := &opBatch{to: ipvs.NewFake()}
+	if nb.add(0, del(cip(k))) {
+		t.Error("a member operation joined a run without an ipset.Batcher")
 	}
 }
