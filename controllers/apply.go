@@ -14,6 +14,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/ledger"
+	"github.com/ipvs-proxy/ipvs-proxy/netif"
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
 
@@ -37,10 +38,11 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) error
 	total := p.Len()
 	x := execution{r: r, plan: p, res: res, log: logr.FromContextOrDiscard(ctx).V(2),
 		cause: make([]int32, total), errs: map[int]error{}}
-	b := &opBatch{}
+	b := &opBatch{dev: r.cfg.DummyInterface}
 	b.to, _ = r.k.IPVS.(ipvs.Batcher)
 	b.sets, _ = r.k.Sets.(ipset.Batcher)
-	if b.to != nil || b.sets != nil {
+	b.links, _ = r.k.Links.(netif.Batcher)
+	if b.to != nil || b.sets != nil || b.links != nil {
 		x.batch = b
 	}
 	r.cache.Reserve(p)
@@ -155,7 +157,7 @@ type execution struct {
 	plan state.Plan // its ops are plan.All; plan.At(i) is op i without Deps
 	res  *Result
 	log  logr.Logger
-	// batch holds IPVS or member operations not sent yet (nil: no batching).
+	// batch holds IPVS, member or address operations not sent yet (nil: no batching).
 	batch *opBatch
 	// cause[i] is 0 while op i has not failed; else 1 + the index of the
 	// failed op that made it fail or be skipped (itself, if it failed).

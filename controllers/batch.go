@@ -11,6 +11,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/ledger"
+	"github.com/ipvs-proxy/ipvs-proxy/netif"
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
 
@@ -20,22 +21,27 @@ const batchOps = 1024
 
 // opBatch collects a run of batchable operations for one Batch call: IPVS
 // operations (virtual-server and real-server adds, updates and deletes) for
-// an ipvs.Batcher, or set member adds and deletes for an ipset.Batcher; a
-// run is of one kind or the other. The kernel runs them in order, and a
+// an ipvs.Batcher, set member adds and deletes for an ipset.Batcher, or
+// address adds and deletes (on the dummy link) for a netif.Batcher; a run
+// is of one kind. The kernel runs them in order, and a
 // failure fails only its own operation, so apply sees the same results as
 // from one call each; an operation joins the run only when none of its
 // dependencies is in it, and any other operation sends the run first, so
 // nothing runs before what it needs nor out of the plan's order. A nil
 // *opBatch batches nothing; a nil Batcher leaves its kind unbatched.
 type opBatch struct {
-	to   ipvs.Batcher
-	sets ipset.Batcher
-	// members tells the run's kind: member operations, else IPVS ones.
-	members bool
+	to    ipvs.Batcher
+	sets  ipset.Batcher
+	links netif.Batcher
+	// dev is the dummy link the address operations are about.
+	dev string
+	// kind is the run's.
+	kind    runKind
 	idx     []int      // plan indexes of ops
 	ops     []state.Op // the run, in plan order
 	req     []ipvs.BatchOp
 	setReq  []ipset.BatchOp
+	addrReq []netif.BatchOp
 	// recorded are the addresses whose ClusterIP ledger members (see
 	// lastRecord) the run adds or deletes.
 	recorded map[netip.Addr]bool
@@ -59,8 +65,8 @@ func (b *opBatch) accepts(op *state.Op) bool {
 	if b.len() == 0 {
 		return true
 	}
-	members, ok := b.kind(op)
-	if !ok || members != b.members {
+	kind, ok := b.kindOf(op)
+	if !ok || kind != b.kind {
 		return false
 	}
 	first := b.idx[0]
@@ -77,14 +83,25 @@ func (b *opBatch) accepts(op *state.Op) bool {
 	return true
 }
 
-// kind tells whether op is batchable and, if so, whether it is a member
-// operation.
-func (b *opBatch) kind(op *state.Op) (members, ok bool) {
-	if op.Kind == state.AddMember || op.Kind == state.DeleteMember {
-		return true, b.sets != nil
+// runKind is the kind of operations of a run, and of its Batcher.
+type runKind uint8
+
+const (
+	ipvsRun runKind = iota
+	memberRun
+	addressRun
+)
+
+// kindOf tells whether op is batchable and, if so, in which kind of run.
+func (b *opBatch) kindOf(op *state.Op) (runKind, bool) {
+	switch op.Kind {
+	case state.AddMember, state.DeleteMember:
+		return memberRun, b.sets != nil
+	case state.AddAddress, state.DeleteAddress:
+		return addressRun, b.links != nil
 	}
-	_, ok = batchCmd(op.Kind)
-	return false, ok && b.to != nil
+	_, ok := batchCmd(op.Kind)
+	return ipvsRun, ok && b.to != nil
 }
 
 // add puts op i in the run when it is batchable.
@@ -92,18 +109,26 @@ func (b *opBatch) add(i int, op *state.Op) bool {
 	if b == nil {
 		return false
 	}
-	members, ok := b.kind(op)
+	kind, ok := b.kindOf(op)
 	if !ok {
 		return false
 	}
 	if b.len() == 0 {
-		b.members = members
+		b.kind = kind
 	}
 	b.idx = append(b.idx, i)
 	b.ops = append(b.ops, *op)
-	if !members {
+	switch kind {
+	case ipvsRun:
 		cmd, _ := batchCmd(op.Kind)
 		b.req = append(b.req, ipvs.BatchOp{Cmd: cmd, VirtualServer: op.Service, RealServer: op.RealServer})
+		return true
+	case addressRun:
+		cmd := netif.BatchAddAddress
+		if op.Kind == state.DeleteAddress {
+			cmd = netif.BatchDelAddress
+		}
+		b.addrReq = append(b.addrReq, netif.BatchOp{Cmd: cmd, Link: b.dev, Addr: op.Address})
 		return true
 	}
 	cmd := ipset.BatchAdd
@@ -148,14 +173,17 @@ func (x *execution) flush(ctx context.Context) error {
 		return nil
 	}
 	defer func() {
-		b.idx, b.ops, b.req, b.setReq = b.idx[:0], b.ops[:0], b.req[:0], b.setReq[:0]
+		b.idx, b.ops, b.req, b.setReq, b.addrReq = b.idx[:0], b.ops[:0], b.req[:0], b.setReq[:0], b.addrReq[:0]
 		clear(b.recorded)
 	}()
 	var errs []error
-	if b.members {
+	switch b.kind {
+	case memberRun:
 		errs = b.sets.Batch(ctx, b.setReq)
 		x.growFull(ctx, errs)
-	} else {
+	case addressRun:
+		errs = b.links.Batch(ctx, b.addrReq)
+	default:
 		errs = b.to.Batch(ctx, b.req)
 	}
 	var first error

@@ -12,14 +12,37 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/ledger"
+	"github.com/ipvs-proxy/ipvs-proxy/netif"
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
 
 // oneByOne hides the fake's Batch: apply then makes one call per operation.
 type oneByOne struct{ ipvs.Interface }
 
-// oneByOneSets hides the ipset fake's Batch likewise.
-type oneByOneSets struct{ ipset.Interface }
+// oneByOneSets and oneByOneLinks hide the ipset and netif fakes' Batch likewise.
+type (
+	oneByOneSets  struct{ ipset.Interface }
+	oneByOneLinks struct{ netif.Interface }
+)
+
+// failingLinks fails the address adds fail refuses, one call at a time or
+// batched (Batch runs the calls one by one).
+type failingLinks struct {
+	*netif.Fake
+	fail func(a netip.Addr) error
+}
+
+func (f failingLinks) AddAddress(link string, a netip.Addr) error {
+	if err := f.fail(a); err != nil {
+		return fmt.Errorf("netif: add address %s to %s: %w", a, link, err)
+	}
+	return f.Fake.AddAddress(link, a)
+}
+
+func (f failingLinks) Batch(ctx context.Context, ops []netif.BatchOp) []error {
+	f.Fake.Batch(ctx, nil) // counted as a batch
+	return netif.OneByOne(ctx, f, ops)
+}
 
 // hookedSets fails the member adds and deletes hook refuses, one call at a
 // time or batched (Batch runs the calls one by one, hook included).
@@ -53,37 +76,50 @@ func (h hookedSets) Batch(ctx context.Context, ops []ipset.BatchOp) []error {
 func TestBatchedApplyEqualsOneByOne(t *testing.T) {
 	vip := func(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("10.96.0.%d", i)) }
 	for _, tc := range []struct {
-		name    string
-		hook    func(op ipvs.Op, k ipvs.Key) error
-		setHook func(op ipset.Op, set string, e ipset.Entry) error
+		name     string
+		hook     func(op ipvs.Op, k ipvs.Key) error
+		setHook  func(op ipset.Op, set string, e ipset.Entry) error
+		addrFail func(a netip.Addr) error
 	}{
-		{"no failure", nil, nil},
+		{"no failure", nil, nil, nil},
 		{"real servers refused mid-run", func(op ipvs.Op, k ipvs.Key) error {
 			if op == ipvs.OpAddRealServer && k.Address == vip(5) {
 				return syscall.EINVAL
 			}
 			return nil
-		}, nil},
+		}, nil, nil},
 		{"virtual server refused, its real servers skipped", func(op ipvs.Op, k ipvs.Key) error {
 			if op == ipvs.OpAddVirtualServer && (k.Address == vip(3) || k.Address == vip(40)) {
 				return syscall.ERANGE
 			}
 			return nil
-		}, nil},
+		}, nil, nil},
 		{"node-level failure mid-run", func(op ipvs.Op, k ipvs.Key) error {
 			if op == ipvs.OpAddRealServer && k.Address == vip(7) {
 				return errBoom
 			}
 			return nil
-		}, nil},
+		}, nil, nil},
 		{"member adds refused mid-run, their virtual servers skipped", nil, func(op ipset.Op, set string, e ipset.Entry) error {
 			if op == ipset.OpAdd && (e.IP == vip(5) || e.IP == vip(31)) {
 				return syscall.EINVAL
 			}
 			return nil
-		}},
+		}, nil},
 		{"node-level member failure mid-run", nil, func(op ipset.Op, set string, e ipset.Entry) error {
 			if op == ipset.OpAdd && e.IP == vip(9) && set == desired.Sets(e.IP).ClusterIP {
+				return errBoom
+			}
+			return nil
+		}, nil},
+		{"addresses refused mid-run, their virtual servers skipped", nil, nil, func(a netip.Addr) error {
+			if a == vip(4) || a == vip(44) {
+				return syscall.EADDRINUSE
+			}
+			return nil
+		}},
+		{"node-level address failure mid-run", nil, nil, func(a netip.Addr) error {
+			if a == vip(12) {
 				return errBoom
 			}
 			return nil
@@ -95,9 +131,13 @@ func TestBatchedApplyEqualsOneByOne(t *testing.T) {
 				if tc.setHook != nil {
 					fk.Kernel.Sets = hookedSets{fk.sets, tc.setHook}
 				}
+				if tc.addrFail != nil {
+					fk.Kernel.Links = failingLinks{fk.links, tc.addrFail}
+				}
 				if !batched {
 					fk.Kernel.IPVS = oneByOne{fk.ipvs}
 					fk.Kernel.Sets = oneByOneSets{fk.Kernel.Sets}
+					fk.Kernel.Links = oneByOneLinks{fk.Kernel.Links}
 				}
 				r := newTestReconciler(t, fk)
 				fk.ipvs.Inject(tc.hook)
@@ -109,14 +149,20 @@ func TestBatchedApplyEqualsOneByOne(t *testing.T) {
 			}
 			batched, fk := run(true)
 			single, fk1 := run(false)
-			if fk.ipvs.Batches() == 0 && tc.setHook == nil { // a node-level member failure stops the sync before
+			if fk.ipvs.Batches() == 0 && tc.setHook == nil && tc.addrFail == nil { // a node-level failure stops the sync before
 				t.Error("no batch was sent")
 			}
-			if fk1.ipvs.Batches() != 0 || fk1.sets.Batches() != 0 {
+			if fk1.ipvs.Batches() != 0 || fk1.sets.Batches() != 0 || fk1.links.Batches() != 0 {
 				t.Error("the one-by-one run batched")
 			}
 			if fk.sets.Batches() == 0 {
 				t.Error("no member batch was sent")
+			}
+			if fk.links.Batches() == 0 && tc.setHook == nil {
+				t.Error("no address batch was sent")
+			}
+			if c, c1 := fk.links.Calls(), fk1.links.Calls(); c != c1 {
+				t.Errorf("netif calls batched %+v, one by one %+v", c, c1)
 			}
 			if c, c1 := fk.sets.Calls(), fk1.sets.Calls(); c != c1 {
 				t.Errorf("ipset calls batched %+v, one by one %+v", c, c1)
@@ -124,8 +170,8 @@ func TestBatchedApplyEqualsOneByOne(t *testing.T) {
 			if c, c1 := fk.ipvs.Calls(), fk1.ipvs.Calls(); c.Mutations() != c1.Mutations() {
 				t.Errorf("batched made %d requests, one by one %d", c.Mutations(), c1.Mutations())
 			}
-			if failed := !strings.Contains(batched, "failed: []") || !strings.HasPrefix(batched, "err: <nil>"); failed != (tc.hook != nil || tc.setHook != nil) {
-				t.Errorf("failures %v, want %v:\n%s", failed, tc.hook != nil || tc.setHook != nil, batched)
+			if failed := !strings.Contains(batched, "failed: []") || !strings.HasPrefix(batched, "err: <nil>"); failed != (tc.hook != nil || tc.setHook != nil || tc.addrFail != nil) {
+				t.Errorf("failures %v, want %v:\n%s", failed, !failed, batched)
 			}
 			assertText(t, "batched vs one by one", batched, single)
 		})
@@ -195,14 +241,14 @@ func TestBatchedApplyGrowsASetFullMidRun(t *testing.T) {
 // be recorded (lastRecord counts the cache's), while one of another
 // address joins.
 func TestOpBatchRuns(t *testing.T) {
-	b := &opBatch{to: ipvs.NewFake(), sets: ipset.NewFake()}
+	b := &opBatch{to: ipvs.NewFake(), sets: ipset.NewFake(), links: netif.NewFake(), dev: dummy}
 	k := mustKey("tcp 10.96.0.1:80")
 	cip := func(k ipvs.Key) state.Member { return ledger.Members(k)[0] }
 	nodePort := func(k ipvs.Key) state.Member { return ledger.Members(k)[1] }
 	del := func(m state.Member, deps ...int) *state.Op {
 		return &state.Op{Kind: state.DeleteMember, Member: m, Deps: deps}
 	}
-	if !b.add(0, del(cip(k))) || b.len() != 1 || !b.members {
+	if !b.add(0, del(cip(k))) || b.len() != 1 || b.kind != memberRun {
 		t.Fatalf("a member delete did not start a member run")
 	}
 	other := mustKey("tcp 10.96.0.2:80")
@@ -224,9 +270,21 @@ func TestOpBatchRuns(t *testing.T) {
 			t.Errorf("%s: accepts %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	// Without an ipset.Batcher, member operations are not batched.
+	// Without an ipset.Batcher, member operations are not batched, nor
+	// address operations without a netif.Batcher.
 	nb := &opBatch{to: ipvs.NewFake()}
 	if nb.add(0, del(cip(k))) {
 		t.Error("a member operation joined a run without an ipset.Batcher")
+	}
+	if nb.add(0, &state.Op{Kind: state.AddAddress, Address: k.Address}) {
+		t.Error("an address operation joined a run without a netif.Batcher")
+	}
+	// An address run takes address operations only.
+	ab := &opBatch{to: ipvs.NewFake(), sets: ipset.NewFake(), links: netif.NewFake(), dev: dummy}
+	if !ab.add(0, &state.Op{Kind: state.DeleteAddress, Address: k.Address}) || ab.kind != addressRun {
+		t.Fatal("an address delete did not start an address run")
+	}
+	if !ab.accepts(&state.Op{Kind: state.DeleteAddress, Address: other.Address}) || ab.accepts(del(cip(other))) {
+		t.Error("an address run takes another address delete and no member operation")
 	}
 }

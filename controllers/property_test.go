@@ -78,6 +78,11 @@ type chaosLinks struct {
 	c *chaos
 }
 
+// Batch makes apply batch address operations, through the chaotic calls.
+func (l chaosLinks) Batch(ctx context.Context, ops []netif.BatchOp) []error {
+	return netif.OneByOne(ctx, l, ops)
+}
+
 func (l chaosLinks) AddAddress(link string, a netip.Addr) error {
 	if err := l.c.fault(true); err != nil {
 		return fmt.Errorf("add address %s: %w", a, err)
