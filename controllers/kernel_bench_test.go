@@ -12,20 +12,25 @@ import (
 // BenchmarkKernelColdSync is a cold full sync of 1,000 Services x 10
 // endpoints into the real kernel (IPVS, ipset and the dummy link, in a
 // fresh network namespace per iteration; rules and sysctls are fakes),
-// with member adds batched (as apply makes them through an ipset.Batcher)
-// and one request each (the Batcher hidden); IPVS is batched in both.
-// Compare s/sync and ns/change between the two; run it in hack/sandbox.
+// with everything batched (as apply makes it through the adapters'
+// Batchers), with the address adds one request each (netif's Batcher
+// hidden), and with the member and address adds one request each (ipset's
+// hidden too); IPVS is batched in all three. Compare s/sync and ns/change;
+// run it in hack/sandbox.
 func BenchmarkKernelColdSync(b *testing.B) {
 	const services = 1000
 	src := benchSource(services)
-	for _, mode := range []string{"sets=batched", "sets=one-by-one"} {
+	for _, mode := range []string{"batched", "addresses=one-by-one", "sets+addresses=one-by-one"} {
 		b.Run(mode, func(b *testing.B) {
 			var elapsed time.Duration
 			changes, iters := 0, 0
 			for b.Loop() {
 				b.StopTimer()
 				k, _, _ := kernelInNetns(b)
-				if mode == "sets=one-by-one" {
+				if mode != "batched" {
+					k.Links = oneByOneLinks{k.Links}
+				}
+				if mode == "sets+addresses=one-by-one" {
 					k.Sets = oneByOneSets{k.Sets}
 				}
 				r := NewReconciler(k, testConfig())
