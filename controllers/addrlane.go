@@ -1,6 +1,12 @@
 package controllers
 
 import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ipvs-proxy/ipvs-proxy/netif"
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
 
@@ -33,18 +39,70 @@ type addrJob struct {
 	err error
 }
 
+// laneBatch bounds the addresses the lane sends in one netif.Batcher call.
+const laneBatch = 128
+
 // startAddrLane starts the goroutine; n is how many addresses may come.
-func (r *Reconciler) startAddrLane(n int) *addrLane {
+// It sends what is queued in batches when the link adapter batches, else
+// one call each; once ctx is done the rest fail unsent.
+func (r *Reconciler) startAddrLane(ctx context.Context, n int) *addrLane {
 	l := &addrLane{in: make(chan addrJob, n), out: make(chan addrJob, n)}
+	bt, _ := r.k.Links.(netif.Batcher)
 	go func() {
 		defer close(l.out)
+		buf := make([]addrJob, 0, laneBatch)
+		req := make([]netif.BatchOp, 0, laneBatch)
 		for j := range l.in {
-			j.err = r.do(&j.op)
-			l.out <- j
+			buf = append(buf[:0], j)
+		queued:
+			for len(buf) < laneBatch {
+				select {
+				case j, ok := <-l.in:
+					if !ok {
+						break queued
+					}
+					buf = append(buf, j)
+				default:
+					break queued
+				}
+			}
+			r.laneSend(ctx, bt, buf, req[:0])
+			for _, j := range buf {
+				l.out <- j
+			}
 		}
 	}()
 	return l
 }
+
+// laneSend makes the address adds of buf, setting each one's err.
+func (r *Reconciler) laneSend(ctx context.Context, bt netif.Batcher, buf []addrJob, req []netif.BatchOp) {
+	if err := ctx.Err(); err != nil {
+		for k := range buf {
+			buf[k].err = fmt.Errorf("not sent: %w", err)
+		}
+		return
+	}
+	if bt == nil {
+		for k := range buf {
+			buf[k].err = r.do(&buf[k].op)
+		}
+		return
+	}
+	for _, j := range buf {
+		req = append(req, netif.BatchOp{Cmd: netif.BatchAddAddress, Link: r.cfg.DummyInterface, Addr: j.op.Address})
+	}
+	errs := bt.Batch(ctx, req)
+	for k := range buf {
+		if k < len(errs) {
+			buf[k].err = errs[k]
+		} else {
+			buf[k].err = fmt.Errorf("not sent: the batch stopped before it: %w", cmp.Or(ctx.Err(), errLaneStopped))
+		}
+	}
+}
+
+var errLaneStopped = errors.New("an earlier request's outcome is unknown")
 
 // take queues op i. It tells false when the lane is full (then op runs in
 // its turn on apply's goroutine).

@@ -15,6 +15,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/ledger"
+	"github.com/ipvs-proxy/ipvs-proxy/netif"
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
 
@@ -39,8 +40,12 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) (err 
 	total := p.Len()
 	x := execution{r: r, plan: p, res: res, log: logr.FromContextOrDiscard(ctx).V(2),
 		cause: make([]int32, total), errs: map[int]error{}}
-	if b, ok := r.k.IPVS.(ipvs.Batcher); ok {
-		x.batch = &opBatch{to: b}
+	b := &opBatch{dev: r.cfg.DummyInterface}
+	b.to, _ = r.k.IPVS.(ipvs.Batcher)
+	b.sets, _ = r.k.Sets.(ipset.Batcher)
+	b.links, _ = r.k.Links.(netif.Batcher)
+	if b.to != nil || b.sets != nil || b.links != nil {
+		x.batch = b
 	}
 	if len(p.AddAddresses) >= addrLaneMin {
 		x.laneCap = len(p.AddAddresses) // addrlane.go
@@ -82,7 +87,7 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) (err 
 		}
 		if op.Kind == state.AddAddress && x.laneCap > 0 {
 			if x.lane == nil {
-				x.lane = r.startAddrLane(x.laneCap)
+				x.lane = r.startAddrLane(ctx, x.laneCap)
 			}
 			if x.lane.take(i, op) {
 				continue
@@ -178,7 +183,7 @@ type execution struct {
 	plan state.Plan // its ops are plan.All; plan.At(i) is op i without Deps
 	res  *Result
 	log  logr.Logger
-	// batch holds IPVS operations not sent yet (nil: no batching).
+	// batch holds IPVS, member or address operations not sent yet (nil: no batching).
 	batch *opBatch
 	// lane binds addresses beside the rest (addrlane.go): laneCap is its
 	// size (0: no lane), lane the running one, joinErr a node-level

@@ -2,28 +2,49 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
 
+	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/ledger"
+	"github.com/ipvs-proxy/ipvs-proxy/netif"
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
 
-// batchOps is how many IPVS operations apply collects before it sends them
+// batchOps is how many operations apply collects before it sends them
 // (the adapter splits them further into what one sendmsg carries).
 const batchOps = 1024
 
-// opBatch collects a run of batchable IPVS operations (virtual-server and
-// real-server adds, updates and deletes) for one ipvs.Batcher call. The
-// kernel runs them in order, and a failure fails only its own operation,
-// so apply sees the same results as from one call each; an operation joins
-// the run only when none of its dependencies is in it, and any other
-// operation sends the run first, so nothing runs before what it needs nor
-// out of the plan's order. A nil *opBatch batches nothing.
+// opBatch collects a run of batchable operations for one Batch call: IPVS
+// operations (virtual-server and real-server adds, updates and deletes) for
+// an ipvs.Batcher, set member adds and deletes for an ipset.Batcher, or
+// address adds and deletes (on the dummy link) for a netif.Batcher; a run
+// is of one kind. The kernel runs them in order, and a
+// failure fails only its own operation, so apply sees the same results as
+// from one call each; an operation joins the run only when none of its
+// dependencies is in it, and any other operation sends the run first, so
+// nothing runs before what it needs nor out of the plan's order. A nil
+// *opBatch batches nothing; a nil Batcher leaves its kind unbatched.
 type opBatch struct {
-	to  ipvs.Batcher
-	idx []int      // plan indexes of ops
-	ops []state.Op // the run, in plan order
-	req []ipvs.BatchOp
+	to    ipvs.Batcher
+	sets  ipset.Batcher
+	links netif.Batcher
+	// dev is the dummy link the address operations are about.
+	dev string
+	// kind is the run's.
+	kind    runKind
+	idx     []int      // plan indexes of ops
+	ops     []state.Op // the run, in plan order
+	req     []ipvs.BatchOp
+	setReq  []ipset.BatchOp
+	addrReq []netif.BatchOp
+	// recorded are the addresses whose ClusterIP ledger members (see
+	// lastRecord) the run adds or deletes.
+	recorded map[netip.Addr]bool
 }
 
 func (b *opBatch) len() int {
@@ -36,12 +57,16 @@ func (b *opBatch) len() int {
 func (b *opBatch) full() bool { return len(b.idx) >= batchOps }
 
 // accepts tells whether op may be made without sending the run first: the
-// run is empty, or op is batchable and needs nothing in the run.
+// run is empty, or op is batchable, of the run's kind and needs nothing in
+// the run. A member delete that lastRecord must judge waits for the run's
+// members recording the same address to be recorded: lastRecord counts
+// the cache's.
 func (b *opBatch) accepts(op *state.Op) bool {
 	if b.len() == 0 {
 		return true
 	}
-	if _, ok := batchCmd(op.Kind); !ok {
+	kind, ok := b.kindOf(op)
+	if !ok || kind != b.kind {
 		return false
 	}
 	first := b.idx[0]
@@ -50,7 +75,33 @@ func (b *opBatch) accepts(op *state.Op) bool {
 			return false
 		}
 	}
+	if op.Kind == state.DeleteMember {
+		if _, ok, addr := ledger.Records(op.Member); ok && addr && b.recorded[op.Member.Entry.IP] {
+			return false
+		}
+	}
 	return true
+}
+
+// runKind is the kind of operations of a run, and of its Batcher.
+type runKind uint8
+
+const (
+	ipvsRun runKind = iota
+	memberRun
+	addressRun
+)
+
+// kindOf tells whether op is batchable and, if so, in which kind of run.
+func (b *opBatch) kindOf(op *state.Op) (runKind, bool) {
+	switch op.Kind {
+	case state.AddMember, state.DeleteMember:
+		return memberRun, b.sets != nil
+	case state.AddAddress, state.DeleteAddress:
+		return addressRun, b.links != nil
+	}
+	_, ok := batchCmd(op.Kind)
+	return ipvsRun, ok && b.to != nil
 }
 
 // add puts op i in the run when it is batchable.
@@ -58,13 +109,39 @@ func (b *opBatch) add(i int, op *state.Op) bool {
 	if b == nil {
 		return false
 	}
-	cmd, ok := batchCmd(op.Kind)
+	kind, ok := b.kindOf(op)
 	if !ok {
 		return false
 	}
+	if b.len() == 0 {
+		b.kind = kind
+	}
 	b.idx = append(b.idx, i)
 	b.ops = append(b.ops, *op)
-	b.req = append(b.req, ipvs.BatchOp{Cmd: cmd, VirtualServer: op.Service, RealServer: op.RealServer})
+	switch kind {
+	case ipvsRun:
+		cmd, _ := batchCmd(op.Kind)
+		b.req = append(b.req, ipvs.BatchOp{Cmd: cmd, VirtualServer: op.Service, RealServer: op.RealServer})
+		return true
+	case addressRun:
+		cmd := netif.BatchAddAddress
+		if op.Kind == state.DeleteAddress {
+			cmd = netif.BatchDelAddress
+		}
+		b.addrReq = append(b.addrReq, netif.BatchOp{Cmd: cmd, Link: b.dev, Addr: op.Address})
+		return true
+	}
+	cmd := ipset.BatchAdd
+	if op.Kind == state.DeleteMember {
+		cmd = ipset.BatchDel
+	}
+	b.setReq = append(b.setReq, ipset.BatchOp{Cmd: cmd, Set: op.Member.Set, Entry: op.Member.Entry})
+	if _, ok, addr := ledger.Records(op.Member); ok && addr {
+		if b.recorded == nil {
+			b.recorded = map[netip.Addr]bool{}
+		}
+		b.recorded[op.Member.Entry.IP] = true
+	}
 	return true
 }
 
@@ -95,8 +172,20 @@ func (x *execution) flush(ctx context.Context) error {
 	if b.len() == 0 {
 		return nil
 	}
-	defer func() { b.idx, b.ops, b.req = b.idx[:0], b.ops[:0], b.req[:0] }()
-	errs := b.to.Batch(ctx, b.req)
+	defer func() {
+		b.idx, b.ops, b.req, b.setReq, b.addrReq = b.idx[:0], b.ops[:0], b.req[:0], b.setReq[:0], b.addrReq[:0]
+		clear(b.recorded)
+	}()
+	var errs []error
+	switch b.kind {
+	case memberRun:
+		errs = b.sets.Batch(ctx, b.setReq)
+		x.growFull(ctx, errs)
+	case addressRun:
+		errs = b.links.Batch(ctx, b.addrReq)
+	default:
+		errs = b.to.Batch(ctx, b.req)
+	}
 	var first error
 	for j, err := range errs {
 		if err := x.result(b.idx[j], &b.ops[j], err); err != nil && first == nil {
@@ -107,4 +196,50 @@ func (x *execution) flush(ctx context.Context) error {
 		first = fmt.Errorf("apply stopped after %d of %d operations: %w", b.idx[len(errs)], x.plan.Len(), context.Cause(ctx))
 	}
 	return first
+}
+
+// growFull gives the member adds of the run (errs: their results) that a
+// full set refused what apply gives a single one (growForAdds): each such
+// set grows once, for what it holds after the run and every add of the
+// plan, and its refused adds are tried again, in one more batch; errs
+// takes their new results. A set that could not grow leaves its adds
+// failed with ipset.ErrFull joined with why.
+func (x *execution) growFull(ctx context.Context, errs []error) {
+	b := x.batch
+	var full map[string][]int // set -> run positions of its refused adds
+	for j, err := range errs {
+		if b.ops[j].Kind == state.AddMember && errors.Is(err, ipset.ErrFull) {
+			if full == nil {
+				full = map[string][]int{}
+			}
+			full[b.ops[j].Member.Set] = append(full[b.ops[j].Member.Set], j)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(full)) {
+		js := full[name]
+		var done []state.Op
+		for j, err := range errs {
+			if err == nil && b.ops[j].Member.Set == name {
+				done = append(done, b.ops[j])
+			}
+		}
+		ours, err := x.r.growSet(name, done, x.plan.AddMembers) // setsize.go
+		if !ours {
+			continue
+		}
+		if err != nil {
+			for _, j := range js {
+				errs[j] = errors.Join(errs[j], err)
+			}
+			continue
+		}
+		again := make([]ipset.BatchOp, len(js))
+		for k, j := range js {
+			again[k] = b.setReq[j]
+		}
+		// An add not tried again (ctx done) keeps its refusal.
+		for k, err := range b.sets.Batch(ctx, again) {
+			errs[js[k]] = err
+		}
+	}
 }

@@ -25,7 +25,7 @@ import (
 // routes for the real servers, and opens the real IPVS, ipset and link
 // adapters there; rules and sysctls stay fakes. It skips unless root on a
 // kernel with IPVS (run it in hack/sandbox).
-func kernelInNetns(t *testing.T) (Kernel, *ipvs.Kernel, *ipset.Kernel) {
+func kernelInNetns(t testing.TB) (Kernel, *ipvs.Kernel, *ipset.Kernel) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("kernel test: needs root (run the test binary in hack/sandbox)")

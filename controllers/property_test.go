@@ -68,9 +68,19 @@ func (s chaosSets) Del(name string, e ipset.Entry) error {
 	return s.Interface.Del(name, e)
 }
 
+// Batch makes apply batch member operations, through the chaotic calls.
+func (s chaosSets) Batch(ctx context.Context, ops []ipset.BatchOp) []error {
+	return ipset.OneByOne(ctx, s, ops)
+}
+
 type chaosLinks struct {
 	netif.Interface
 	c *chaos
+}
+
+// Batch makes apply batch address operations, through the chaotic calls.
+func (l chaosLinks) Batch(ctx context.Context, ops []netif.BatchOp) []error {
+	return netif.OneByOne(ctx, l, ops)
 }
 
 func (l chaosLinks) AddAddress(link string, a netip.Addr) error {

@@ -3,6 +3,7 @@ package controllers
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
@@ -81,35 +82,57 @@ func (r *Reconciler) dropTempSets() error {
 }
 
 // growForAdds handles an add (op, one of the plan's adds) that an incremental
-// sync's apply saw refused with ipset.ErrFull: it grows op's set, the same
-// way fitSets does, to ipset.Sized of what the set holds (the cache: apply
-// keeps it equal to the kernel for our sets) plus every member of adds not
-// in it yet, then tries op again. So one grow covers the whole apply and
-// the Service does not wait for the next full sync. It returns op's error:
-// full, joined with why the grow failed, when the set could not grow.
+// sync's apply saw refused with ipset.ErrFull: it grows op's set (growSet)
+// for every member of adds, then tries op again. So one grow covers the
+// whole apply and the Service does not wait for the next full sync. It
+// returns op's error: full, joined with why the grow failed, when the set
+// could not grow.
 func (r *Reconciler) growForAdds(op *state.Op, adds []state.Member, full error) error {
-	name := op.Member.Set
-	i := slices.IndexFunc(desired.AllSets(), func(s ipset.Set) bool { return s.Name == name })
-	if i < 0 {
+	ours, err := r.growSet(op.Member.Set, nil, adds)
+	if !ours {
 		return full // not one of ours: nothing we may grow
 	}
-	var members []ipset.Entry
+	if err != nil {
+		return errors.Join(full, err)
+	}
+	return r.do(op)
+}
+
+// growSet grows our set name, the same way fitSets does, to ipset.Sized
+// of what the set holds plus every member of adds not in it yet. What it
+// holds is the cache (apply keeps it equal to the kernel for our sets)
+// changed by done: member adds and deletes of a batched run (batch.go)
+// that the kernel made and apply has not recorded yet. ours is false, and
+// nothing is done, for a set that is not one of ours.
+func (r *Reconciler) growSet(name string, done []state.Op, adds []state.Member) (ours bool, err error) {
+	i := slices.IndexFunc(desired.AllSets(), func(s ipset.Set) bool { return s.Name == name })
+	if i < 0 {
+		return false, nil
+	}
+	holds := map[ipset.Entry]struct{}{}
 	for m := range r.cache.Members {
 		if m.Set == name {
-			members = append(members, m.Entry)
+			holds[m.Entry] = struct{}{}
 		}
 	}
+	for _, op := range done {
+		switch {
+		case op.Member.Set != name:
+		case op.Kind == state.AddMember:
+			holds[op.Member.Entry] = struct{}{}
+		case op.Kind == state.DeleteMember:
+			delete(holds, op.Member.Entry)
+		}
+	}
+	members := slices.Collect(maps.Keys(holds))
 	need := len(members)
 	for _, m := range adds {
 		if m.Set != name {
 			continue
 		}
-		if _, ok := r.cache.Members[m]; !ok {
+		if _, ok := holds[m.Entry]; !ok {
 			need++
 		}
 	}
-	if err := ipset.Grow(r.k.Sets, ipset.Sized(desired.AllSets()[i], need), members); err != nil {
-		return errors.Join(full, err)
-	}
-	return r.do(op)
+	return true, ipset.Grow(r.k.Sets, ipset.Sized(desired.AllSets()[i], need), members)
 }

@@ -68,6 +68,13 @@ func (w *watchedSets) Destroy(name string) error {
 	return w.Fake.Destroy(name)
 }
 
+// Batch runs the adds and deletes through the checked calls (and counts a
+// batch on the Fake), so a batched apply is watched as closely.
+func (w *watchedSets) Batch(ctx context.Context, ops []ipset.BatchOp) []error {
+	w.Fake.Batch(ctx, nil)
+	return ipset.OneByOne(ctx, w, ops)
+}
+
 func (w *watchedSets) Swap(a, b string) error {
 	defer w.check("swap " + a + " " + b)
 	return w.Fake.Swap(a, b)

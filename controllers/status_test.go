@@ -27,6 +27,7 @@ import (
 	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/ipvs-proxy/ipvs-proxy/conntrack"
+	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/metrics"
 )
@@ -361,6 +362,44 @@ func TestCountKernelKeepsBatching(t *testing.T) {
 		`ipvs_proxy_kernel_operations_total{kind="ipvs_add_virtual_server",result="success"}`: 1,
 		`ipvs_proxy_kernel_operations_total{kind="ipvs_add_real_server",result="success"}`:    1,
 		`ipvs_proxy_kernel_operations_total{kind="ipvs_add_real_server",result="error"}`:      1,
+	} {
+		if got[key] != v {
+			t.Errorf("%s = %v, want %v", key, got[key], v)
+		}
+	}
+}
+
+// Counting keeps the ipset adapter's batching too, and counts each member
+// add and delete of a batch as its single call.
+func TestCountKernelKeepsSetBatching(t *testing.T) {
+	fk := newFakeKernel()
+	m := metrics.New()
+	k := countKernel(fk.Kernel, m)
+	b, ok := k.Sets.(ipset.Batcher)
+	if !ok {
+		t.Fatal("counted ipset lost Batcher: a cold sync would send one request per member")
+	}
+	s := ipset.Set{Name: "T", Type: ipset.HashIP, Family: ipset.FamilyInet, MaxElem: 1}
+	if err := fk.sets.Ensure(s); err != nil {
+		t.Fatal(err)
+	}
+	e := func(ip string) ipset.Entry { return ipset.Entry{IP: netip.MustParseAddr(ip)} }
+	errs := b.Batch(context.Background(), []ipset.BatchOp{
+		{Cmd: ipset.BatchAdd, Set: s.Name, Entry: e("10.96.0.1")},
+		{Cmd: ipset.BatchAdd, Set: s.Name, Entry: e("10.96.0.2")}, // full
+		{Cmd: ipset.BatchDel, Set: s.Name, Entry: e("10.96.0.1")},
+	})
+	if len(errs) != 3 || errs[0] != nil || !errors.Is(errs[1], ipset.ErrFull) || errs[2] != nil {
+		t.Fatalf("Batch = %v, want nil, ErrFull, nil", errs)
+	}
+	if fk.sets.Batches() != 1 {
+		t.Errorf("fake saw %d batches, want 1", fk.sets.Batches())
+	}
+	got := gather(t, m)
+	for key, v := range map[string]float64{
+		`ipvs_proxy_kernel_operations_total{kind="ipset_add",result="success"}`: 1,
+		`ipvs_proxy_kernel_operations_total{kind="ipset_add",result="error"}`:   1,
+		`ipvs_proxy_kernel_operations_total{kind="ipset_del",result="success"}`: 1,
 	} {
 		if got[key] != v {
 			t.Errorf("%s = %v, want %v", key, got[key], v)

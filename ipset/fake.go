@@ -42,6 +42,8 @@ type Fake struct {
 	refs   map[string]int
 	calls  Calls
 	faults map[Op][]error
+	// batches counts Batch calls (batch.go).
+	batches int
 }
 
 type fakeSet struct {

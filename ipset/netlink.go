@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -22,6 +23,9 @@ import (
 type Kernel struct {
 	h    *netlink.Handle
 	sock *nl.SocketHandle
+	// bs is Batch's socket (netlink_batch.go), used under bmu.
+	bmu sync.Mutex
+	bs  *batchSocket
 }
 
 var _ Interface = (*Kernel)(nil)
@@ -37,13 +41,23 @@ func New() (*Kernel, error) {
 		h.Close()
 		return nil, fmt.Errorf("ipset: open netfilter netlink socket: %w", err)
 	}
-	return &Kernel{h: h, sock: &nl.SocketHandle{Socket: s}}, nil
+	bs, err := openBatchSocket()
+	if err != nil {
+		h.Close()
+		s.Close()
+		return nil, fmt.Errorf("ipset: %w", err)
+	}
+	return &Kernel{h: h, sock: &nl.SocketHandle{Socket: s}, bs: bs}, nil
 }
 
 // Close releases the sockets.
 func (k *Kernel) Close() {
 	k.h.Close()
 	k.sock.Close()
+	k.bmu.Lock()
+	k.bs.close()
+	k.bs = nil
+	k.bmu.Unlock()
 }
 
 // Ensure lists the set's header and creates it only if the kernel has no set

@@ -1,6 +1,7 @@
 package ipset
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -61,7 +62,7 @@ func validateSet(s Set) error {
 	return nil
 }
 
-func validateName(name string) error {
+func checkName(name string) error {
 	if name == "" {
 		return fmt.Errorf("empty set name")
 	}
@@ -74,7 +75,7 @@ func validateName(name string) error {
 // validateEntry checks what can be checked without knowing the set: valid,
 // unzoned addresses of one family (IPv4-mapped IPv6 is refused: netlink would
 // send it as IPv4) and a known protocol.
-func validateEntry(e Entry) error {
+func checkEntry(e Entry) error {
 	if !e.IP.IsValid() {
 		return fmt.Errorf("entry %s: no IP", e)
 	}
@@ -113,7 +114,7 @@ func checkAddr(e Entry, what string, a netip.Addr) error {
 
 // validateEntryFor adds the checks that need the set: the entry's shape must
 // match the type and its addresses the family.
-func validateEntryFor(s Set, e Entry) error {
+func checkEntryFor(s Set, e Entry) error {
 	if err := validateEntry(e); err != nil {
 		return err
 	}
@@ -124,4 +125,25 @@ func validateEntryFor(s Set, e Entry) error {
 		return fmt.Errorf("entry %s: wrong address family for a set of family %s", e, s.Family)
 	}
 	return nil
+}
+
+// validateName, validateEntry and validateEntryFor mark their refusals as
+// the adapter's verdict on a request it does not send (see verdict).
+func validateName(name string) error        { return invalid(checkName(name)) }
+func validateEntry(e Entry) error           { return invalid(checkEntry(e)) }
+func validateEntryFor(s Set, e Entry) error { return invalid(checkEntryFor(s, e)) }
+
+// invalidError is a request refused before it is sent; it reads as the
+// error it wraps.
+type invalidError struct{ err error }
+
+func (e *invalidError) Error() string { return e.err.Error() }
+func (e *invalidError) Unwrap() error { return e.err }
+
+func invalid(err error) error {
+	var ie *invalidError
+	if err == nil || errors.As(err, &ie) {
+		return err
+	}
+	return &invalidError{err}
 }

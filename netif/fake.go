@@ -46,6 +46,8 @@ type Fake struct {
 	links  map[string]*fakeLink
 	calls  Calls
 	faults map[Op][]error
+	// batches counts Batch calls (batch.go).
+	batches int
 }
 
 type fakeLink struct {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -23,6 +24,9 @@ type Kernel struct {
 	h      *netlink.Handle
 	strict *nl.SocketHandle // addrsOf's (netlink_dump.go)
 	links  linkIndexes      // linkcache.go
+	// bs is Batch's socket (netlink_batch.go), used under bmu.
+	bmu sync.Mutex
+	bs  *batchSocket
 }
 
 var _ Interface = (*Kernel)(nil)
@@ -38,13 +42,23 @@ func New() (*Kernel, error) {
 		h.Close()
 		return nil, fmt.Errorf("netif: open rtnetlink socket: %w", err)
 	}
-	return &Kernel{h: h, strict: strict}, nil
+	bs, err := openBatchSocket()
+	if err != nil {
+		h.Close()
+		strict.Close()
+		return nil, fmt.Errorf("netif: %w", err)
+	}
+	return &Kernel{h: h, strict: strict, bs: bs}, nil
 }
 
 // Close releases the sockets.
 func (k *Kernel) Close() {
 	k.h.Close()
 	k.strict.Close()
+	k.bmu.Lock()
+	k.bs.close()
+	k.bs = nil
+	k.bmu.Unlock()
 }
 
 // dumpRetries bounds the retries of a dump the kernel reports as interrupted
@@ -150,6 +164,12 @@ func (k *Kernel) DelAddress(link string, addr netip.Addr) error {
 		}
 		return nil
 	}
+	return k.delOtherPrefixes(l, link, addr)
+}
+
+// delOtherPrefixes deletes addr from link l with whatever prefix it is
+// bound (the kernel found no /32 or /128 of it); DelAddress's second step.
+func (k *Kernel) delOtherPrefixes(l netlink.Link, link string, addr netip.Addr) error {
 	addrs, err := k.addrList(l)
 	if err != nil {
 		return fmt.Errorf("netif: delete address %s from %s: %w", addr, link, err)

@@ -11,7 +11,7 @@ import (
 const MaxLinkNameLen = 15
 
 // validateLinkName applies the kernel's dev_valid_name.
-func validateLinkName(name string) error {
+func checkLinkName(name string) error {
 	switch {
 	case name == "" || name == "." || name == "..":
 		return fmt.Errorf("invalid link name %q", name)
@@ -25,7 +25,7 @@ func validateLinkName(name string) error {
 
 // validateAddr refuses what cannot be bound as a /32 or /128: an invalid or
 // zoned address, and an IPv4-mapped IPv6 one (netlink would bind it as IPv4).
-func validateAddr(addr netip.Addr) error {
+func checkAddr(addr netip.Addr) error {
 	switch {
 	case !addr.IsValid():
 		return fmt.Errorf("invalid address")
@@ -36,3 +36,8 @@ func validateAddr(addr netip.Addr) error {
 	}
 	return nil
 }
+
+// validateLinkName and validateAddr mark their refusals as the adapter's
+// verdict on a request it does not send (see verdict).
+func validateLinkName(name string) error { return invalid(checkLinkName(name)) }
+func validateAddr(addr netip.Addr) error { return invalid(checkAddr(addr)) }
