@@ -2,8 +2,12 @@ package controllers
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -224,7 +228,7 @@ func BenchmarkFullSyncMemory100k(b *testing.B) {
 		stop := make(chan struct{})
 		peak := make(chan uint64)
 		go func() {
-			var p uint64
+			var p, written uint64
 			t := time.NewTicker(5 * time.Millisecond)
 			defer t.Stop()
 			for {
@@ -234,6 +238,10 @@ func BenchmarkFullSyncMemory100k(b *testing.B) {
 					return
 				case <-t.C:
 					p = max(p, heapInUse())
+					if l := liveHeap(); l > written+written/20 {
+						writePeakProfile(b)
+						written = l
+					}
 				}
 			}
 		}()
@@ -258,6 +266,37 @@ func BenchmarkFullSyncMemory100k(b *testing.B) {
 		b.ReportMetric(float64(withR-base)/(1<<20), "retained-MB")
 		b.StartTimer()
 	}
+}
+
+// peakProfile names a file that BenchmarkFullSyncMemory100k overwrites
+// with a heap profile each time the heap live after a GC grows 5 % past the
+// last one written: the largest live heap, which the peak (about twice
+// it at GOGC=100) follows.
+//
+//	go test -run '^$' -bench FullSyncMemory100k ./controllers/ -args -peakprofile /tmp/peak.out
+//	go tool pprof -sample_index=inuse_space controllers.test /tmp/peak.out
+var peakProfile = flag.String("peakprofile", "", "write a heap profile near the peak heap of BenchmarkFullSyncMemory100k to this file")
+
+func writePeakProfile(b *testing.B) {
+	if *peakProfile == "" {
+		return
+	}
+	f, err := os.Create(*peakProfile)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Error(err)
+	}
+}
+
+// liveHeap is the heap found live by the last GC.
+func liveHeap() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 func heapInUse() uint64 {
