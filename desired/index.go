@@ -268,6 +268,16 @@ func (ix *Index) All() state.State {
 	return out
 }
 
+// Service returns the desired virtual server k (the first owner's), nil
+// when none: shared with the index, read-only.
+func (ix *Index) Service(k ipvs.Key) *state.Service {
+	owners := ix.owners[k]
+	if len(owners) == 0 {
+		return nil
+	}
+	return ix.frags[owners[0]].service(k)
+}
+
 func (ix *Index) addService(out *state.State, k ipvs.Key) {
 	owners := ix.owners[k]
 	if len(owners) == 0 {

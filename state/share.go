@@ -3,6 +3,8 @@ package state
 import (
 	"maps"
 	"reflect"
+
+	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 )
 
 // Share makes s's virtual servers whose real servers equal those of the
@@ -13,17 +15,24 @@ import (
 // fragments never do). It returns how many maps it shared.
 func (s State) Share(o State) int {
 	n := 0
-	for k, svc := range s.Services {
-		want, ok := o.Services[k]
-		if !ok || len(want.RealServers) != len(svc.RealServers) || len(svc.RealServers) == 0 || sameMap(svc.RealServers, want.RealServers) {
-			continue
-		}
-		if maps.Equal(svc.RealServers, want.RealServers) {
-			svc.RealServers, svc.borrowed = want.RealServers, true
+	for k := range s.Services {
+		if want, ok := o.Services[k]; ok && s.ShareOne(k, want) {
 			n++
 		}
 	}
 	return n
+}
+
+// ShareOne is Share for the one virtual server k, whose desired state is
+// want (nil: none); it reports whether it shared.
+func (s State) ShareOne(k ipvs.Key, want *Service) bool {
+	svc, ok := s.Services[k]
+	if !ok || want == nil || len(want.RealServers) != len(svc.RealServers) || len(svc.RealServers) == 0 ||
+		sameMap(svc.RealServers, want.RealServers) || !maps.Equal(svc.RealServers, want.RealServers) {
+		return false
+	}
+	svc.RealServers, svc.borrowed = want.RealServers, true
+	return true
 }
 
 // sameMap tells whether a and b are one map.
