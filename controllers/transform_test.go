@@ -122,3 +122,39 @@ func TestTrimmedObjectsGiveTheSameFragment(t *testing.T) {
 		t.Fatal("the fragment is empty: the test proves nothing")
 	}
 }
+
+// 3. Trimmed endpoints keep their conditions and node names as values
+// while sharing the pointers (one bool for every true condition, one node
+// name for a run of endpoints on one node), and drop hostname and zone.
+func TestTrimSharesEndpointValues(t *testing.T) {
+	sl := epSlice("default/web-1", "web", "http", "", 8080, "10.244.1.1", "10.244.1.2", "10.244.2.1")
+	no, yes := false, true
+	nodes := []string{"node-a", "node-a", "node-b"}
+	for i := range sl.Endpoints {
+		ep := &sl.Endpoints[i]
+		ep.NodeName = &nodes[i]
+		h, z := "h", "zone-a"
+		ep.Hostname, ep.Zone = &h, &z
+	}
+	sl.Endpoints[1].Conditions = discoveryv1.EndpointConditions{Ready: &no, Serving: &yes, Terminating: &yes}
+	got, _ := trim(sl)
+	e := got.(*discoveryv1.EndpointSlice)
+	for i, ep := range e.Endpoints {
+		in := sl.Endpoints[i]
+		if ep.Hostname != nil || ep.Zone != nil {
+			t.Errorf("endpoint %d kept hostname or zone", i)
+		}
+		if *ep.NodeName != *in.NodeName || !reflect.DeepEqual(ep.Conditions, in.Conditions) || !reflect.DeepEqual(ep.Addresses, in.Addresses) {
+			t.Errorf("endpoint %d: %+v, want the values of %+v", i, ep, in)
+		}
+	}
+	if e.Endpoints[0].NodeName != e.Endpoints[1].NodeName || e.Endpoints[0].Conditions.Ready != e.Endpoints[2].Conditions.Ready {
+		t.Error("repeated node name or condition not shared")
+	}
+	if e.Endpoints[1].Conditions.Serving != e.Endpoints[1].Conditions.Terminating || e.Endpoints[0].Conditions.Serving != nil {
+		t.Errorf("conditions %+v", e.Endpoints[1].Conditions)
+	}
+	if sl.Endpoints[0].Hostname == nil || sl.Endpoints[0].NodeName != &nodes[0] {
+		t.Error("trim changed its input")
+	}
+}
