@@ -15,7 +15,7 @@ var keptAnnotationPrefixes = []string{"ipvs-proxy.io/", "service.kubernetes.io/"
 // trim is the informers' transform: the caches keep only what the proxy
 // reads, so that 10,000 Services and their EndpointSlices cost what their
 // endpoints cost, not what their managedFields and annotations cost.
-// Services keep their spec, labels, our annotations and
+// Services keep their spec (but its pod selector), labels, our annotations and
 // status.loadBalancer; EndpointSlices their endpoints (without the
 // TargetRef, hostname, zone and deprecated topology; conditions and
 // repeated node names shared), ports, labels and address type; Nodes
@@ -24,11 +24,13 @@ var keptAnnotationPrefixes = []string{"ipvs-proxy.io/", "service.kubernetes.io/"
 func trim(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.Service:
-		return &corev1.Service{
+		out := &corev1.Service{
 			ObjectMeta: trimMeta(o.ObjectMeta, true),
 			Spec:       o.Spec,
 			Status:     corev1.ServiceStatus{LoadBalancer: o.Status.LoadBalancer},
-		}, nil
+		}
+		out.Spec.Selector = nil // EndpointSlices say which pods back a Service
+		return out, nil
 	case *discoveryv1.EndpointSlice:
 		out := &discoveryv1.EndpointSlice{
 			ObjectMeta:  trimMeta(o.ObjectMeta, false),

@@ -24,6 +24,7 @@ func fatObjects() (*corev1.Service, *discoveryv1.EndpointSlice, *corev1.Node) {
 	svc.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply}}
 	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.0.2.1"}}
 	svc.Status.Conditions = []metav1.Condition{{Type: "Ready"}}
+	svc.Spec.Selector = map[string]string{"app": "web"}
 
 	sl := epSlice("default/web-1", "web", "http", "", 8080, "10.244.1.1", "10.244.2.2")
 	sl.ResourceVersion = "7"
@@ -53,14 +54,19 @@ func TestTrimKeepsWhatTheProxyReads(t *testing.T) {
 	svc, sl, node := fatObjects()
 	got, _ := trim(svc)
 	s := got.(*corev1.Service)
-	if len(s.ManagedFields) != 0 || len(s.Status.Conditions) != 0 {
-		t.Errorf("Service kept managedFields or conditions: %+v", s)
+	if len(s.ManagedFields) != 0 || len(s.Status.Conditions) != 0 || s.Spec.Selector != nil {
+		t.Errorf("Service kept managedFields, conditions or its selector: %+v", s)
+	}
+	if svc.Spec.Selector == nil {
+		t.Error("trim changed its input")
 	}
 	wantAnn := map[string]string{"ipvs-proxy.io/scheduler": "wrr", "service.kubernetes.io/topology-mode": "Auto"}
 	if !reflect.DeepEqual(s.Annotations, wantAnn) {
 		t.Errorf("annotations %v, want %v", s.Annotations, wantAnn)
 	}
-	if !reflect.DeepEqual(s.Spec, svc.Spec) || !reflect.DeepEqual(s.Status.LoadBalancer, svc.Status.LoadBalancer) ||
+	spec := svc.Spec
+	spec.Selector = nil
+	if !reflect.DeepEqual(s.Spec, spec) || !reflect.DeepEqual(s.Status.LoadBalancer, svc.Status.LoadBalancer) ||
 		!reflect.DeepEqual(s.Labels, svc.Labels) || s.ResourceVersion != "42" || s.UID != "u1" {
 		t.Errorf("Service lost what the proxy reads: %+v", s)
 	}
