@@ -204,7 +204,7 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	res.Plan = r.drainPlan(state.Diff(want, r.cache), true)
 	r.retry = state.NewScope() // a full diff covers everything
 	err = errors.Join(sizeErr, r.apply(ctx, res.Plan, &res))
-	r.cache.Share(want) // one copy of the real servers, not two
+	r.shareAll() // share.go: what apply did not share (unchanged virtual servers re-read from the kernel)
 	r.cleanConntrack(ctx, res.Plan)
 	if err == nil && r.takeover != nil {
 		err = r.finishTakeOver(obs.kubeProxy, &res)
@@ -237,7 +237,6 @@ func (r *Reconciler) Incremental(ctx context.Context, src Source, names []types.
 	r.dropConflicts(&want, res.Problems)
 	res.Plan = r.drainPlan(state.Diff(want, r.cache.Restrict(sc)), false)
 	err := r.apply(ctx, res.Plan, &res)
-	r.cache.Share(want)
 	r.cleanConntrack(ctx, res.Plan)
 	return res, err
 }

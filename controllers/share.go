@@ -3,13 +3,15 @@ package controllers
 import "github.com/ipvs-proxy/ipvs-proxy/state"
 
 // shareDone runs after op took effect in the kernel cache: once the cached
-// real servers of op's virtual server equal the desired ones (the last of a
-// cold sync's adds for it), the cache uses the index's map instead of its
-// own (state.State.ShareOne), so a large apply never holds two copies of
-// every real server. The check costs a length comparison until the lengths
-// match.
+// real servers of op's virtual server equal the desired ones (after the
+// last of a cold sync's adds for it, or of a change's adds and deletes),
+// the cache uses the index's map instead of its own (state.State.ShareOne),
+// so a large apply never holds two copies of every real server. The check
+// costs a length comparison until the lengths match.
 func (r *Reconciler) shareDone(op *state.Op) {
-	if op.Kind != state.AddRealServer && op.Kind != state.UpdateRealServer {
+	switch op.Kind {
+	case state.AddRealServer, state.UpdateRealServer, state.DeleteRealServer:
+	default:
 		return
 	}
 	k := op.Service.Key
@@ -22,4 +24,14 @@ func (r *Reconciler) shareDone(op *state.Op) {
 		return
 	}
 	r.cache.ShareOne(k, want)
+}
+
+// shareAll shares every cached virtual server's real servers that equal the
+// desired ones; after a full sync's observe the cache holds a fresh copy
+// of what the kernel has, most of it equal to the index. Asking the index
+// (not the sync's desired State) lets that State be freed before the apply.
+func (r *Reconciler) shareAll() {
+	for k := range r.cache.Services {
+		r.cache.ShareOne(k, r.index.Service(k))
+	}
 }
