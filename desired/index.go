@@ -25,7 +25,8 @@ type Index struct {
 	claims  map[types.NamespacedName]Claim
 	owners  map[ipvs.Key][]types.NamespacedName // sorted by claim
 	addrs   map[netip.Addr]int
-	members map[state.Member]int
+	members map[memberKey]int
+	wide    map[state.Member]int // members no memberKey holds
 }
 
 // compactFrag is a fragment as the Index keeps it: plain slices instead of the
@@ -35,7 +36,8 @@ type Index struct {
 type compactFrag struct {
 	services []*state.Service
 	addrs    []netip.Addr
-	members  []state.Member
+	members  []memberKey
+	wide     []state.Member
 }
 
 func compact(st state.State) compactFrag {
@@ -50,7 +52,14 @@ func compact(st state.State) compactFrag {
 		f.addrs = slices.AppendSeq(make([]netip.Addr, 0, len(st.Addresses)), maps.Keys(st.Addresses))
 	}
 	if len(st.Members) > 0 {
-		f.members = slices.AppendSeq(make([]state.Member, 0, len(st.Members)), maps.Keys(st.Members))
+		f.members = make([]memberKey, 0, len(st.Members))
+		for m := range st.Members {
+			if k, ok := packMember(m); ok {
+				f.members = append(f.members, k)
+			} else {
+				f.wide = append(f.wide, m)
+			}
+		}
 	}
 	return f
 }
@@ -87,7 +96,10 @@ func (f compactFrag) cover(sc state.Scope) {
 	for _, a := range f.addrs {
 		sc.Addresses[a] = struct{}{}
 	}
-	for _, m := range f.members {
+	for _, k := range f.members {
+		sc.Members[k.member()] = struct{}{}
+	}
+	for _, m := range f.wide {
 		sc.Members[m] = struct{}{}
 	}
 }
@@ -99,7 +111,8 @@ func NewIndex() *Index {
 		claims:  map[types.NamespacedName]Claim{},
 		owners:  map[ipvs.Key][]types.NamespacedName{},
 		addrs:   map[netip.Addr]int{},
-		members: map[state.Member]int{},
+		members: map[memberKey]int{},
+		wide:    map[state.Member]int{},
 	}
 }
 
@@ -215,11 +228,24 @@ func (ix *Index) count(n types.NamespacedName, f compactFrag, d int) {
 			delete(ix.addrs, a)
 		}
 	}
-	for _, m := range f.members {
-		if ix.members[m] += d; ix.members[m] <= 0 {
-			delete(ix.members, m)
+	for _, k := range f.members {
+		if ix.members[k] += d; ix.members[k] <= 0 {
+			delete(ix.members, k)
 		}
 	}
+	for _, m := range f.wide {
+		if ix.wide[m] += d; ix.wide[m] <= 0 {
+			delete(ix.wide, m)
+		}
+	}
+}
+
+// wants tells whether some fragment holds member m.
+func (ix *Index) wants(m state.Member) bool {
+	if k, ok := packMember(m); ok {
+		return ix.members[k] > 0
+	}
+	return ix.wide[m] > 0
 }
 
 // Addresses yields every desired dummy-link address, once each.
@@ -242,7 +268,7 @@ func (ix *Index) Desired(sc state.Scope) state.State {
 		}
 	}
 	for m := range sc.Members {
-		if ix.members[m] > 0 {
+		if ix.wants(m) {
 			out.Members[m] = struct{}{}
 		}
 	}
@@ -254,7 +280,7 @@ func (ix *Index) All() state.State {
 	out := state.State{
 		Services:  make(map[ipvs.Key]*state.Service, len(ix.owners)),
 		Addresses: make(map[netip.Addr]struct{}, len(ix.addrs)),
-		Members:   make(map[state.Member]struct{}, len(ix.members)),
+		Members:   make(map[state.Member]struct{}, len(ix.members)+len(ix.wide)),
 	}
 	for k := range ix.owners {
 		ix.addService(&out, k)
@@ -262,7 +288,10 @@ func (ix *Index) All() state.State {
 	for a := range ix.addrs {
 		out.Addresses[a] = struct{}{}
 	}
-	for m := range ix.members {
+	for k := range ix.members {
+		out.Members[k.member()] = struct{}{}
+	}
+	for m := range ix.wide {
 		out.Members[m] = struct{}{}
 	}
 	return out
