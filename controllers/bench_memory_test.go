@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -48,7 +49,9 @@ func sandboxSource(services int) *mapSource {
 // dropped, in this order: the fakes (the kernel's stand-in, not in the
 // process in production), the kernel cache, the fragment cache, the desired
 // index, the rest of the Reconciler, and the source (the informer caches'
-// objects). live-MB is the sum without the fakes: what the process holds.
+// objects). live-MB is the sum without the fakes: what the process holds;
+// peak-MB the largest heap in use during the sync (sampled every
+// millisecond), fakes and source included.
 //
 //	go test -run '^$' -bench LiveHeap10k -benchtime 1x ./controllers/
 func BenchmarkLiveHeap10k(b *testing.B) {
@@ -59,9 +62,12 @@ func BenchmarkLiveHeap10k(b *testing.B) {
 		src := sandboxSource(benchServices)
 		fk := newFakeKernel()
 		r := newTestReconciler(b, fk)
+		runtime.GC()
+		stop := peakHeap(time.Millisecond)
 		b.StartTimer()
 		res, err := r.Full(context.Background(), src)
 		b.StopTimer()
+		peak := float64(stop()-h0) / (1 << 20)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -90,6 +96,7 @@ func BenchmarkLiveHeap10k(b *testing.B) {
 		b.ReportMetric(rest, "rest-MB")
 		b.ReportMetric(source, "source-MB")
 		b.ReportMetric(cache+frags+index+rest+source, "live-MB")
+		b.ReportMetric(peak, "peak-MB")
 		b.ReportMetric(float64(int64(heapInUse())-int64(h0))/(1<<20), "left-MB")
 		runtime.KeepAlive(fk)
 		runtime.KeepAlive(r)
