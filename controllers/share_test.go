@@ -51,4 +51,22 @@ func TestCacheSharesRealServersWithIndex(t *testing.T) {
 		t.Error("a cache change went into the index")
 	}
 	assertText(t, "kernel vs oracle", fk.dump(), oracle(t, src))
+
+	// A full resync re-reads the kernel: what equals the index is shared
+	// as it is read, nothing is copied, and a real server changed behind
+	// our back (the cache's own map, not shared) is repaired.
+	mustFull(t, r, src)
+	for k, svc := range r.cache.Services {
+		if want := r.index.Service(k); want == nil || !oneMap(svc.RealServers, want.RealServers) {
+			t.Errorf("%s: not shared after a resync", k)
+		}
+	}
+	if err := fk.ipvs.DeleteRealServer(k, rs("10.244.7.9:8080").RealServerKey); err != nil {
+		t.Fatal(err)
+	}
+	mustFull(t, r, src)
+	if want := r.index.Service(k); len(want.RealServers) != 3 || !oneMap(r.cache.Services[k].RealServers, want.RealServers) {
+		t.Errorf("after the repair: index %v", want.RealServers)
+	}
+	assertText(t, "kernel vs oracle after the repair", fk.dump(), oracle(t, src))
 }

@@ -35,6 +35,15 @@ func (s State) ShareOne(k ipvs.Key, want *Service) bool {
 	return true
 }
 
+// AddShared adds (or replaces) virtual server vs with real servers rss,
+// borrowed read-only like Share's (copied before s's first change).
+func (s *State) AddShared(vs ipvs.VirtualServer, rss map[ipvs.RealServerKey]ipvs.RealServer) *Service {
+	s.init()
+	svc := &Service{VirtualServer: vs, RealServers: rss, borrowed: true}
+	s.Services[vs.Key] = svc
+	return svc
+}
+
 // sameMap tells whether a and b are one map.
 func sameMap[M ~map[K]V, K comparable, V any](a, b M) bool {
 	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()

@@ -85,3 +85,18 @@ func TestWithVirtualServerCopiesOnWrite(t *testing.T) {
 		t.Errorf("old %v, new %v", old.RealServers, cache.Services[same].RealServers)
 	}
 }
+
+// A Service added shared is copied before its first change.
+func TestAddSharedCopiesOnWrite(t *testing.T) {
+	_, desired, same, _ := shareFixture()
+	before := maps.Clone(desired.Services[same].RealServers)
+	s := New()
+	s.AddShared(desired.Services[same].VirtualServer, desired.Services[same].RealServers)
+	if !sameMap(s.Services[same].RealServers, desired.Services[same].RealServers) {
+		t.Fatal("not shared")
+	}
+	s.AddRealServer(same, rs("10.244.1.9:8080", 1))
+	if !maps.Equal(desired.Services[same].RealServers, before) || len(s.Services[same].RealServers) != 3 {
+		t.Errorf("desired %v, s %v", desired.Services[same].RealServers, s.Services[same].RealServers)
+	}
+}
