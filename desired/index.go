@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 
@@ -22,7 +23,6 @@ import (
 // Claim.Compare (see conflicts.go); Conflicts names the others.
 type Index struct {
 	frags   map[types.NamespacedName]compactFrag
-	claims  map[types.NamespacedName]Claim
 	owners  map[ipvs.Key][]types.NamespacedName // sorted by claim
 	addrs   map[netip.Addr]int
 	members map[memberKey]int
@@ -34,6 +34,7 @@ type Index struct {
 // per kind cost more than twice the items themselves at 100k Services).
 // The Service values are the fragment's own, shared read-only.
 type compactFrag struct {
+	created  time.Time // the Service's creation time: its Claim with its name
 	services []*state.Service
 	addrs    []netip.Addr
 	members  []memberKey
@@ -108,7 +109,6 @@ func (f compactFrag) cover(sc state.Scope) {
 func NewIndex() *Index {
 	return &Index{
 		frags:   map[types.NamespacedName]compactFrag{},
-		claims:  map[types.NamespacedName]Claim{},
 		owners:  map[ipvs.Key][]types.NamespacedName{},
 		addrs:   map[netip.Addr]int{},
 		members: map[memberKey]int{},
@@ -155,22 +155,18 @@ func (ix *Index) PutClaim(c Claim, fragment state.State) {
 	if old, ok := ix.frags[n]; ok {
 		ix.count(n, old, -1)
 		delete(ix.frags, n)
-		delete(ix.claims, n)
 	}
 	if len(fragment.Services) > 0 || len(fragment.Addresses) > 0 || len(fragment.Members) > 0 {
 		f := compact(fragment)
+		f.created = c.Created
 		ix.frags[n] = f
-		ix.claims[n] = c
 		ix.count(n, f, +1)
 	}
 }
 
 // claimOf is n's last claim, or one with no creation time.
 func (ix *Index) claimOf(n types.NamespacedName) Claim {
-	if c, ok := ix.claims[n]; ok {
-		return c
-	}
-	return Claim{Name: n}
+	return Claim{Name: n, Created: ix.frags[n].created} // zero when n has no fragment
 }
 
 // Conflicts returns the virtual servers in sc that more than one Service
@@ -205,8 +201,8 @@ func (ix *Index) count(n types.NamespacedName, f compactFrag, d int) {
 				ix.owners[k] = []types.NamespacedName{n}
 				continue
 			}
-			c := ix.claims[n]
-			i, _ := slices.BinarySearchFunc(o, c, func(x types.NamespacedName, c Claim) int { return ix.claims[x].Compare(c) })
+			c := ix.claimOf(n)
+			i, _ := slices.BinarySearchFunc(o, c, func(x types.NamespacedName, c Claim) int { return ix.claimOf(x).Compare(c) })
 			ix.owners[k] = slices.Insert(o[:len(o):len(o)], i, n) // never in place: Owners results stay as they were
 			continue
 		}
