@@ -27,9 +27,10 @@ func (r *Reconciler) shareDone(op *state.Op) {
 }
 
 // shareAll shares every cached virtual server's real servers that equal the
-// desired ones; after a full sync's observe the cache holds a fresh copy
-// of what the kernel has, most of it equal to the index. Asking the index
-// (not the sync's desired State) lets that State be freed before the apply.
+// desired ones and are not shared yet (observe shares what it reads equal
+// to the index, shareDone what an apply made equal; this catches the
+// rest). Asking the index, not the sync's desired State, lets that State
+// be freed before the apply.
 func (r *Reconciler) shareAll() {
 	for k := range r.cache.Services {
 		r.cache.ShareOne(k, r.index.Service(k))
