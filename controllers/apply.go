@@ -129,6 +129,7 @@ func (x *execution) result(i int, op *state.Op, err error) error {
 	}
 	if err == nil || (op.Kind == state.DeleteRealServer || op.Kind == state.DeleteService) && missing(err) {
 		op.ApplyTo(&r.cache)
+		r.shareDone(op) // share.go
 		if x.log.Enabled() {
 			x.log.Info("kernel changed", "op", op.String())
 		}

@@ -194,7 +194,7 @@ func (r *Reconciler) auditServices() (state.Scope, error) {
 			}
 			sc.Services[vs.Key] = struct{}{}
 		case cached.VirtualServer != vs:
-			r.cache.Services[vs.Key] = &state.Service{VirtualServer: vs, RealServers: cached.RealServers}
+			r.cache.Services[vs.Key] = cached.WithVirtualServer(vs)
 			sc.Services[vs.Key] = struct{}{}
 		}
 	}

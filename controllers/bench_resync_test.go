@@ -2,8 +2,12 @@ package controllers
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -185,7 +189,8 @@ func BenchmarkIncrementalDuringResync(b *testing.B) {
 
 // bigSource has services Services × 10 endpoints, half IPv4 and half IPv6
 // (each family's sets hold at most 65,536 members, as in the kernel), the
-// endpoints of each family drawn from 30,000 pods.
+// endpoints of each family drawn from 30,000 pods. Every object is passed
+// through the informers' transform (trim), as the informer caches hold it.
 func bigSource(services int) *mapSource {
 	const pods = 30000
 	src := newSource()
@@ -205,7 +210,9 @@ func bigSource(services int) *mapSource {
 			}
 			sl.AddressType = discoveryv1.AddressTypeIPv6
 		}
-		src.put(service("default/"+name, ip, tcp("http", 80)), sl)
+		svc, _ := trim(service("default/"+name, ip, tcp("http", 80)))
+		tsl, _ := trim(sl)
+		src.put(svc.(*corev1.Service), tsl.(*discoveryv1.EndpointSlice))
 	}
 	return src
 }
@@ -226,7 +233,7 @@ func BenchmarkFullSyncMemory100k(b *testing.B) {
 		stop := make(chan struct{})
 		peak := make(chan uint64)
 		go func() {
-			var p uint64
+			var p, written uint64
 			t := time.NewTicker(5 * time.Millisecond)
 			defer t.Stop()
 			for {
@@ -236,6 +243,10 @@ func BenchmarkFullSyncMemory100k(b *testing.B) {
 					return
 				case <-t.C:
 					p = max(p, heapInUse())
+					if l := liveHeap(); l > written+written/20 {
+						writePeakProfile(b)
+						written = l
+					}
 				}
 			}
 		}()
@@ -260,6 +271,37 @@ func BenchmarkFullSyncMemory100k(b *testing.B) {
 		b.ReportMetric(float64(withR-base)/(1<<20), "retained-MB")
 		b.StartTimer()
 	}
+}
+
+// peakProfile names a file that BenchmarkFullSyncMemory100k overwrites
+// with a heap profile each time the heap live after a GC grows 5 % past the
+// last one written: the largest live heap, which the peak (about twice
+// it at GOGC=100) follows.
+//
+//	go test -run '^$' -bench FullSyncMemory100k ./controllers/ -args -peakprofile /tmp/peak.out
+//	go tool pprof -sample_index=inuse_space controllers.test /tmp/peak.out
+var peakProfile = flag.String("peakprofile", "", "write a heap profile near the peak heap of BenchmarkFullSyncMemory100k to this file")
+
+func writePeakProfile(b *testing.B) {
+	if *peakProfile == "" {
+		return
+	}
+	f, err := os.Create(*peakProfile)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Error(err)
+	}
+}
+
+// liveHeap is the heap found live by the last GC.
+func liveHeap() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 func heapInUse() uint64 {

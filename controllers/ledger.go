@@ -66,7 +66,11 @@ func (r *Reconciler) observe() (observation, error) {
 			obs.foreign[s.Key] = s
 			continue
 		}
-		addService(&obs.owned, s)
+		if want := r.index.Service(s.Key); want != nil && sameRealServers(want.RealServers, s.RealServers) {
+			obs.owned.AddShared(s.VirtualServer, want.RealServers) // share.go: no copy of what the index holds
+		} else {
+			addService(&obs.owned, s)
+		}
 		r.drain.observed(&s)
 	}
 	addrs, err := r.k.Links.Addresses(r.cfg.DummyInterface)

@@ -205,6 +205,7 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	res.Plan = r.drainPlan(state.Diff(want, r.cache), true)
 	r.retry = state.NewScope() // a full diff covers everything
 	err = errors.Join(sizeErr, r.apply(ctx, res.Plan, &res))
+	r.shareAll() // share.go: what neither observe nor apply shared
 	r.cleanConntrack(ctx, res.Plan)
 	if err == nil && r.takeover != nil {
 		err = r.finishTakeOver(obs.kubeProxy, &res)

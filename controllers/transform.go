@@ -15,19 +15,22 @@ var keptAnnotationPrefixes = []string{"ipvs-proxy.io/", "service.kubernetes.io/"
 // trim is the informers' transform: the caches keep only what the proxy
 // reads, so that 10,000 Services and their EndpointSlices cost what their
 // endpoints cost, not what their managedFields and annotations cost.
-// Services keep their spec, labels, our annotations and
+// Services keep their spec (but its pod selector), labels, our annotations and
 // status.loadBalancer; EndpointSlices their endpoints (without the
-// TargetRef and deprecated topology), ports, labels and address type; Nodes
+// TargetRef, hostname, zone and deprecated topology; conditions and
+// repeated node names shared), ports, labels and address type; Nodes
 // their labels, addresses and pod CIDRs. Other objects pass unchanged. It
 // returns a new object and may be called on its own output.
 func trim(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.Service:
-		return &corev1.Service{
+		out := &corev1.Service{
 			ObjectMeta: trimMeta(o.ObjectMeta, true),
 			Spec:       o.Spec,
 			Status:     corev1.ServiceStatus{LoadBalancer: o.Status.LoadBalancer},
-		}, nil
+		}
+		out.Spec.Selector = nil // EndpointSlices say which pods back a Service
+		return out, nil
 	case *discoveryv1.EndpointSlice:
 		out := &discoveryv1.EndpointSlice{
 			ObjectMeta:  trimMeta(o.ObjectMeta, false),
@@ -36,9 +39,21 @@ func trim(obj any) (any, error) {
 		}
 		if len(o.Endpoints) > 0 {
 			out.Endpoints = make([]discoveryv1.Endpoint, len(o.Endpoints))
+			var node *string // the last node name, shared by the endpoints that repeat it
 			for i, ep := range o.Endpoints {
 				ep.TargetRef = nil
 				ep.DeprecatedTopology = nil
+				ep.Hostname = nil // kube-proxy reads neither hostname nor zone (only the zone hints)
+				ep.Zone = nil
+				ep.Conditions = discoveryv1.EndpointConditions{
+					Ready: sharedBool(ep.Conditions.Ready), Serving: sharedBool(ep.Conditions.Serving), Terminating: sharedBool(ep.Conditions.Terminating),
+				}
+				if n := ep.NodeName; n != nil {
+					if node == nil || *node != *n {
+						node = n
+					}
+					ep.NodeName = node
+				}
 				out.Endpoints[i] = ep
 			}
 		}
@@ -51,6 +66,24 @@ func trim(obj any) (any, error) {
 		}, nil
 	}
 	return obj, nil
+}
+
+// The values every trimmed condition points to: the decoder allocates one
+// bool per condition per endpoint, three per endpoint, and nothing writes
+// through them (informer caches are read-only).
+var (
+	trueValue  = true
+	falseValue = false
+)
+
+func sharedBool(b *bool) *bool {
+	switch {
+	case b == nil:
+		return nil
+	case *b:
+		return &trueValue
+	}
+	return &falseValue
 }
 
 // trimMeta keeps identity, version, labels and (when annotations is set)

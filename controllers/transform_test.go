@@ -24,6 +24,7 @@ func fatObjects() (*corev1.Service, *discoveryv1.EndpointSlice, *corev1.Node) {
 	svc.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply}}
 	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.0.2.1"}}
 	svc.Status.Conditions = []metav1.Condition{{Type: "Ready"}}
+	svc.Spec.Selector = map[string]string{"app": "web"}
 
 	sl := epSlice("default/web-1", "web", "http", "", 8080, "10.244.1.1", "10.244.2.2")
 	sl.ResourceVersion = "7"
@@ -53,14 +54,19 @@ func TestTrimKeepsWhatTheProxyReads(t *testing.T) {
 	svc, sl, node := fatObjects()
 	got, _ := trim(svc)
 	s := got.(*corev1.Service)
-	if len(s.ManagedFields) != 0 || len(s.Status.Conditions) != 0 {
-		t.Errorf("Service kept managedFields or conditions: %+v", s)
+	if len(s.ManagedFields) != 0 || len(s.Status.Conditions) != 0 || s.Spec.Selector != nil {
+		t.Errorf("Service kept managedFields, conditions or its selector: %+v", s)
+	}
+	if svc.Spec.Selector == nil {
+		t.Error("trim changed its input")
 	}
 	wantAnn := map[string]string{"ipvs-proxy.io/scheduler": "wrr", "service.kubernetes.io/topology-mode": "Auto"}
 	if !reflect.DeepEqual(s.Annotations, wantAnn) {
 		t.Errorf("annotations %v, want %v", s.Annotations, wantAnn)
 	}
-	if !reflect.DeepEqual(s.Spec, svc.Spec) || !reflect.DeepEqual(s.Status.LoadBalancer, svc.Status.LoadBalancer) ||
+	spec := svc.Spec
+	spec.Selector = nil
+	if !reflect.DeepEqual(s.Spec, spec) || !reflect.DeepEqual(s.Status.LoadBalancer, svc.Status.LoadBalancer) ||
 		!reflect.DeepEqual(s.Labels, svc.Labels) || s.ResourceVersion != "42" || s.UID != "u1" {
 		t.Errorf("Service lost what the proxy reads: %+v", s)
 	}
@@ -120,5 +126,41 @@ func TestTrimmedObjectsGiveTheSameFragment(t *testing.T) {
 	}
 	if (state.State{}).Format(dummy) == want.Format(dummy) {
 		t.Fatal("the fragment is empty: the test proves nothing")
+	}
+}
+
+// 3. Trimmed endpoints keep their conditions and node names as values
+// while sharing the pointers (one bool for every true condition, one node
+// name for a run of endpoints on one node), and drop hostname and zone.
+func TestTrimSharesEndpointValues(t *testing.T) {
+	sl := epSlice("default/web-1", "web", "http", "", 8080, "10.244.1.1", "10.244.1.2", "10.244.2.1")
+	no, yes := false, true
+	nodes := []string{"node-a", "node-a", "node-b"}
+	for i := range sl.Endpoints {
+		ep := &sl.Endpoints[i]
+		ep.NodeName = &nodes[i]
+		h, z := "h", "zone-a"
+		ep.Hostname, ep.Zone = &h, &z
+	}
+	sl.Endpoints[1].Conditions = discoveryv1.EndpointConditions{Ready: &no, Serving: &yes, Terminating: &yes}
+	got, _ := trim(sl)
+	e := got.(*discoveryv1.EndpointSlice)
+	for i, ep := range e.Endpoints {
+		in := sl.Endpoints[i]
+		if ep.Hostname != nil || ep.Zone != nil {
+			t.Errorf("endpoint %d kept hostname or zone", i)
+		}
+		if *ep.NodeName != *in.NodeName || !reflect.DeepEqual(ep.Conditions, in.Conditions) || !reflect.DeepEqual(ep.Addresses, in.Addresses) {
+			t.Errorf("endpoint %d: %+v, want the values of %+v", i, ep, in)
+		}
+	}
+	if e.Endpoints[0].NodeName != e.Endpoints[1].NodeName || e.Endpoints[0].Conditions.Ready != e.Endpoints[2].Conditions.Ready {
+		t.Error("repeated node name or condition not shared")
+	}
+	if e.Endpoints[1].Conditions.Serving != e.Endpoints[1].Conditions.Terminating || e.Endpoints[0].Conditions.Serving != nil {
+		t.Errorf("conditions %+v", e.Endpoints[1].Conditions)
+	}
+	if sl.Endpoints[0].Hostname == nil || sl.Endpoints[0].NodeName != &nodes[0] {
+		t.Error("trim changed its input")
 	}
 }

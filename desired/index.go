@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 
@@ -22,10 +23,10 @@ import (
 // Claim.Compare (see conflicts.go); Conflicts names the others.
 type Index struct {
 	frags   map[types.NamespacedName]compactFrag
-	claims  map[types.NamespacedName]Claim
 	owners  map[ipvs.Key][]types.NamespacedName // sorted by claim
 	addrs   map[netip.Addr]int
-	members map[state.Member]int
+	members map[memberKey]int
+	wide    map[state.Member]int // members no memberKey holds
 }
 
 // compactFrag is a fragment as the Index keeps it: plain slices instead of the
@@ -33,9 +34,11 @@ type Index struct {
 // per kind cost more than twice the items themselves at 100k Services).
 // The Service values are the fragment's own, shared read-only.
 type compactFrag struct {
+	created  time.Time // the Service's creation time: its Claim with its name
 	services []*state.Service
 	addrs    []netip.Addr
-	members  []state.Member
+	members  []memberKey
+	wide     []state.Member
 }
 
 func compact(st state.State) compactFrag {
@@ -50,7 +53,14 @@ func compact(st state.State) compactFrag {
 		f.addrs = slices.AppendSeq(make([]netip.Addr, 0, len(st.Addresses)), maps.Keys(st.Addresses))
 	}
 	if len(st.Members) > 0 {
-		f.members = slices.AppendSeq(make([]state.Member, 0, len(st.Members)), maps.Keys(st.Members))
+		f.members = make([]memberKey, 0, len(st.Members))
+		for m := range st.Members {
+			if k, ok := packMember(m); ok {
+				f.members = append(f.members, k)
+			} else {
+				f.wide = append(f.wide, m)
+			}
+		}
 	}
 	return f
 }
@@ -87,7 +97,10 @@ func (f compactFrag) cover(sc state.Scope) {
 	for _, a := range f.addrs {
 		sc.Addresses[a] = struct{}{}
 	}
-	for _, m := range f.members {
+	for _, k := range f.members {
+		sc.Members[k.member()] = struct{}{}
+	}
+	for _, m := range f.wide {
 		sc.Members[m] = struct{}{}
 	}
 }
@@ -96,10 +109,10 @@ func (f compactFrag) cover(sc state.Scope) {
 func NewIndex() *Index {
 	return &Index{
 		frags:   map[types.NamespacedName]compactFrag{},
-		claims:  map[types.NamespacedName]Claim{},
 		owners:  map[ipvs.Key][]types.NamespacedName{},
 		addrs:   map[netip.Addr]int{},
-		members: map[state.Member]int{},
+		members: map[memberKey]int{},
+		wide:    map[state.Member]int{},
 	}
 }
 
@@ -142,22 +155,18 @@ func (ix *Index) PutClaim(c Claim, fragment state.State) {
 	if old, ok := ix.frags[n]; ok {
 		ix.count(n, old, -1)
 		delete(ix.frags, n)
-		delete(ix.claims, n)
 	}
 	if len(fragment.Services) > 0 || len(fragment.Addresses) > 0 || len(fragment.Members) > 0 {
 		f := compact(fragment)
+		f.created = c.Created
 		ix.frags[n] = f
-		ix.claims[n] = c
 		ix.count(n, f, +1)
 	}
 }
 
 // claimOf is n's last claim, or one with no creation time.
 func (ix *Index) claimOf(n types.NamespacedName) Claim {
-	if c, ok := ix.claims[n]; ok {
-		return c
-	}
-	return Claim{Name: n}
+	return Claim{Name: n, Created: ix.frags[n].created} // zero when n has no fragment
 }
 
 // Conflicts returns the virtual servers in sc that more than one Service
@@ -192,8 +201,8 @@ func (ix *Index) count(n types.NamespacedName, f compactFrag, d int) {
 				ix.owners[k] = []types.NamespacedName{n}
 				continue
 			}
-			c := ix.claims[n]
-			i, _ := slices.BinarySearchFunc(o, c, func(x types.NamespacedName, c Claim) int { return ix.claims[x].Compare(c) })
+			c := ix.claimOf(n)
+			i, _ := slices.BinarySearchFunc(o, c, func(x types.NamespacedName, c Claim) int { return ix.claimOf(x).Compare(c) })
 			ix.owners[k] = slices.Insert(o[:len(o):len(o)], i, n) // never in place: Owners results stay as they were
 			continue
 		}
@@ -215,11 +224,24 @@ func (ix *Index) count(n types.NamespacedName, f compactFrag, d int) {
 			delete(ix.addrs, a)
 		}
 	}
-	for _, m := range f.members {
-		if ix.members[m] += d; ix.members[m] <= 0 {
-			delete(ix.members, m)
+	for _, k := range f.members {
+		if ix.members[k] += d; ix.members[k] <= 0 {
+			delete(ix.members, k)
 		}
 	}
+	for _, m := range f.wide {
+		if ix.wide[m] += d; ix.wide[m] <= 0 {
+			delete(ix.wide, m)
+		}
+	}
+}
+
+// wants tells whether some fragment holds member m.
+func (ix *Index) wants(m state.Member) bool {
+	if k, ok := packMember(m); ok {
+		return ix.members[k] > 0
+	}
+	return ix.wide[m] > 0
 }
 
 // Addresses yields every desired dummy-link address, once each.
@@ -242,7 +264,7 @@ func (ix *Index) Desired(sc state.Scope) state.State {
 		}
 	}
 	for m := range sc.Members {
-		if ix.members[m] > 0 {
+		if ix.wants(m) {
 			out.Members[m] = struct{}{}
 		}
 	}
@@ -254,7 +276,7 @@ func (ix *Index) All() state.State {
 	out := state.State{
 		Services:  make(map[ipvs.Key]*state.Service, len(ix.owners)),
 		Addresses: make(map[netip.Addr]struct{}, len(ix.addrs)),
-		Members:   make(map[state.Member]struct{}, len(ix.members)),
+		Members:   make(map[state.Member]struct{}, len(ix.members)+len(ix.wide)),
 	}
 	for k := range ix.owners {
 		ix.addService(&out, k)
@@ -262,10 +284,23 @@ func (ix *Index) All() state.State {
 	for a := range ix.addrs {
 		out.Addresses[a] = struct{}{}
 	}
-	for m := range ix.members {
+	for k := range ix.members {
+		out.Members[k.member()] = struct{}{}
+	}
+	for m := range ix.wide {
 		out.Members[m] = struct{}{}
 	}
 	return out
+}
+
+// Service returns the desired virtual server k (the first owner's), nil
+// when none: shared with the index, read-only.
+func (ix *Index) Service(k ipvs.Key) *state.Service {
+	owners := ix.owners[k]
+	if len(owners) == 0 {
+		return nil
+	}
+	return ix.frags[owners[0]].service(k)
 }
 
 func (ix *Index) addService(out *state.State, k ipvs.Key) {

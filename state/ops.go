@@ -105,6 +105,7 @@ func (o Op) ApplyTo(s *State) {
 		s.AddRealServer(o.Service.Key, o.RealServer)
 	case DeleteRealServer:
 		if svc, ok := s.Services[o.Service.Key]; ok {
+			svc.own()
 			delete(svc.RealServers, o.RealServer.RealServerKey)
 		}
 	case DeleteService:

@@ -36,7 +36,7 @@ type Plan struct {
 // scheduler or persistence differ, and real servers whose weight or forwarding
 // differ, are changed in place; nothing that exists is deleted to be re-added.
 func Diff(desired, observed State) Plan {
-	var p Plan
+	p := reserved(desired, observed)
 	for k, want := range desired.Services {
 		have, ok := observed.Services[k]
 		if !ok {
@@ -90,6 +90,42 @@ func Diff(desired, observed State) Plan {
 		}
 	}
 	p.sort()
+	p.AddServices, p.AddRealServers = nilIfEmpty(p.AddServices), nilIfEmpty(p.AddRealServers)
+	p.AddAddresses, p.AddMembers = nilIfEmpty(p.AddAddresses), nilIfEmpty(p.AddMembers)
+	return p
+}
+
+// nilIfEmpty keeps an empty list nil, as a Plan without reserved room has it.
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+// reserved returns a Plan whose add lists have room for what desired holds
+// beyond observed: exact for a cold sync (observed empty), where append's
+// growth would otherwise allocate the largest list (a million real servers
+// at 100k Services) several times over.
+func reserved(desired, observed State) Plan {
+	var vs, rs int
+	for k, want := range desired.Services {
+		if _, ok := observed.Services[k]; !ok {
+			vs++
+			rs += len(want.RealServers)
+		}
+	}
+	var p Plan
+	if vs > 0 {
+		p.AddServices = make([]ipvs.VirtualServer, 0, vs)
+		p.AddRealServers = make([]RealServerOp, 0, rs)
+	}
+	if n := len(desired.Addresses) - len(observed.Addresses); n > 0 {
+		p.AddAddresses = make([]netip.Addr, 0, n)
+	}
+	if n := len(desired.Members) - len(observed.Members); n > 0 {
+		p.AddMembers = make([]Member, 0, n)
+	}
 	return p
 }
 

@@ -15,6 +15,26 @@ import (
 type Service struct {
 	ipvs.VirtualServer
 	RealServers map[ipvs.RealServerKey]ipvs.RealServer
+	// borrowed: RealServers is another State's (see Share), read-only
+	// here; State's methods copy it before the first change.
+	borrowed bool
+}
+
+// own makes svc's real-server map its own before a change.
+func (svc *Service) own() {
+	if svc.borrowed {
+		svc.RealServers = maps.Clone(svc.RealServers)
+		svc.borrowed = false
+	}
+}
+
+// WithVirtualServer returns a copy of svc with virtual server vs and the
+// same real servers (shared: change neither map in place).
+func (svc *Service) WithVirtualServer(vs ipvs.VirtualServer) *Service {
+	out := *svc
+	out.VirtualServer = vs
+	out.borrowed = true
+	return &out
 }
 
 // Member is one entry of one of our ipsets.
@@ -56,6 +76,7 @@ func (s *State) AddService(vs ipvs.VirtualServer) *Service {
 // AddRealServer adds rs under the virtual server k, which must exist.
 func (s *State) AddRealServer(k ipvs.Key, rs ipvs.RealServer) {
 	if svc, ok := s.Services[k]; ok {
+		svc.own()
 		svc.RealServers[rs.RealServerKey] = rs
 	}
 }
@@ -118,6 +139,7 @@ func (s *State) Merge(o State) {
 	s.init()
 	for k, svc := range o.Services {
 		dst := s.AddService(svc.VirtualServer)
+		dst.own()
 		maps.Copy(dst.RealServers, svc.RealServers)
 		_ = k
 	}

@@ -1,0 +1,50 @@
+package state
+
+import (
+	"maps"
+	"reflect"
+
+	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+)
+
+// Share makes s's virtual servers whose real servers equal those of the
+// same virtual server in o use o's map, read-only (copied before s's first
+// change to it): the kernel cache after a sync holds what the desired
+// index holds, and sharing keeps one copy of the real servers instead of
+// two. o's maps must not change in place afterwards (the desired index's
+// fragments never do). It returns how many maps it shared.
+func (s State) Share(o State) int {
+	n := 0
+	for k := range s.Services {
+		if want, ok := o.Services[k]; ok && s.ShareOne(k, want) {
+			n++
+		}
+	}
+	return n
+}
+
+// ShareOne is Share for the one virtual server k, whose desired state is
+// want (nil: none); it reports whether it shared.
+func (s State) ShareOne(k ipvs.Key, want *Service) bool {
+	svc, ok := s.Services[k]
+	if !ok || want == nil || len(want.RealServers) != len(svc.RealServers) || len(svc.RealServers) == 0 ||
+		sameMap(svc.RealServers, want.RealServers) || !maps.Equal(svc.RealServers, want.RealServers) {
+		return false
+	}
+	svc.RealServers, svc.borrowed = want.RealServers, true
+	return true
+}
+
+// AddShared adds (or replaces) virtual server vs with real servers rss,
+// borrowed read-only like Share's (copied before s's first change).
+func (s *State) AddShared(vs ipvs.VirtualServer, rss map[ipvs.RealServerKey]ipvs.RealServer) *Service {
+	s.init()
+	svc := &Service{VirtualServer: vs, RealServers: rss, borrowed: true}
+	s.Services[vs.Key] = svc
+	return svc
+}
+
+// sameMap tells whether a and b are one map.
+func sameMap[M ~map[K]V, K comparable, V any](a, b M) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}

@@ -1,0 +1,102 @@
+package state
+
+import (
+	"maps"
+	"testing"
+
+	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+)
+
+// shareFixture is a cache holding what desired holds for one virtual server
+// and something else for another.
+func shareFixture() (cache, desired State, same, other ipvs.Key) {
+	same, other = k(ipvs.TCP, "10.96.0.10:80"), k(ipvs.TCP, "10.96.0.11:80")
+	cache, desired = New(), New()
+	for _, s := range []*State{&cache, &desired} {
+		s.AddService(vs(ipvs.TCP, "10.96.0.10:80", "rr", 0))
+		s.AddRealServer(same, rs("10.244.1.5:8080", 1))
+		s.AddRealServer(same, rs("10.244.1.6:8080", 1))
+		s.AddService(vs(ipvs.TCP, "10.96.0.11:80", "rr", 0))
+	}
+	cache.AddRealServer(other, rs("10.244.1.7:8080", 1))
+	desired.AddRealServer(other, rs("10.244.1.8:8080", 1))
+	return cache, desired, same, other
+}
+
+func TestShareTakesEqualRealServers(t *testing.T) {
+	cache, desired, same, other := shareFixture()
+	if n := cache.Share(desired); n != 1 {
+		t.Fatalf("Share = %d, want 1", n)
+	}
+	if !sameMap(cache.Services[same].RealServers, desired.Services[same].RealServers) {
+		t.Error("equal real servers not shared")
+	}
+	if sameMap(cache.Services[other].RealServers, desired.Services[other].RealServers) {
+		t.Error("different real servers shared")
+	}
+	if n := cache.Share(desired); n != 0 {
+		t.Errorf("Share again = %d, want 0 (already shared)", n)
+	}
+}
+
+// Every change to a shared map goes to a copy: the desired state (the
+// index's read-only fragments) never changes under the cache.
+func TestShareCopiesOnWrite(t *testing.T) {
+	for name, change := range map[string]func(s *State, k ipvs.Key){
+		"add real server":    func(s *State, k ipvs.Key) { s.AddRealServer(k, rs("10.244.1.9:8080", 1)) },
+		"update real server": func(s *State, k ipvs.Key) { s.AddRealServer(k, rs("10.244.1.5:8080", 0)) },
+		"delete real server": func(s *State, k ipvs.Key) {
+			Op{Kind: DeleteRealServer, Service: ipvs.VirtualServer{Key: k}, RealServer: rs("10.244.1.5:8080", 1)}.ApplyTo(s)
+		},
+		"merge": func(s *State, k ipvs.Key) {
+			o := New()
+			o.AddService(vs(ipvs.TCP, "10.96.0.10:80", "rr", 0))
+			o.AddRealServer(k, rs("10.244.1.9:8080", 1))
+			s.Merge(o)
+		},
+		"new settings, then a real server": func(s *State, k ipvs.Key) {
+			s.Services[k] = s.Services[k].WithVirtualServer(vs(ipvs.TCP, "10.96.0.10:80", "wrr", 0))
+			s.AddRealServer(k, rs("10.244.1.9:8080", 1))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cache, desired, same, _ := shareFixture()
+			before := maps.Clone(desired.Services[same].RealServers)
+			cache.Share(desired)
+			change(&cache, same)
+			if !maps.Equal(desired.Services[same].RealServers, before) {
+				t.Errorf("desired changed with the cache: %v", desired.Services[same].RealServers)
+			}
+			if maps.Equal(cache.Services[same].RealServers, before) {
+				t.Error("the cache did not change")
+			}
+		})
+	}
+}
+
+// WithVirtualServer leaves the Service it copies as it was.
+func TestWithVirtualServerCopiesOnWrite(t *testing.T) {
+	cache, _, same, _ := shareFixture()
+	old := cache.Services[same]
+	before := maps.Clone(old.RealServers)
+	cache.Services[same] = old.WithVirtualServer(vs(ipvs.TCP, "10.96.0.10:80", "wrr", 0))
+	cache.AddRealServer(same, rs("10.244.1.9:8080", 1))
+	if !maps.Equal(old.RealServers, before) || len(cache.Services[same].RealServers) != 3 {
+		t.Errorf("old %v, new %v", old.RealServers, cache.Services[same].RealServers)
+	}
+}
+
+// A Service added shared is copied before its first change.
+func TestAddSharedCopiesOnWrite(t *testing.T) {
+	_, desired, same, _ := shareFixture()
+	before := maps.Clone(desired.Services[same].RealServers)
+	s := New()
+	s.AddShared(desired.Services[same].VirtualServer, desired.Services[same].RealServers)
+	if !sameMap(s.Services[same].RealServers, desired.Services[same].RealServers) {
+		t.Fatal("not shared")
+	}
+	s.AddRealServer(same, rs("10.244.1.9:8080", 1))
+	if !maps.Equal(desired.Services[same].RealServers, before) || len(s.Services[same].RealServers) != 3 {
+		t.Errorf("desired %v, s %v", desired.Services[same].RealServers, s.Services[same].RealServers)
+	}
+}
