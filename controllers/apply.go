@@ -38,6 +38,9 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) (err 
 	// The operations are made one at a time (All), never all held at once:
 	// a cold sync at 100k Services has millions of them.
 	total := p.Len()
+	if total > 0 {
+		r.kernelGen++ // a read of the audit under way is out of date (auditread.go)
+	}
 	x := execution{r: r, plan: p, res: res, log: logr.FromContextOrDiscard(ctx).V(2),
 		cause: make([]int32, total), errs: map[int]error{}}
 	b := &opBatch{dev: r.cfg.DummyInterface}

@@ -31,6 +31,8 @@ type auditState struct {
 	phase int        // sets, then host, then services, then real servers
 	keys  []ipvs.Key // our virtual servers, read in the services phase
 	pos   int        // next index into keys
+	read  *auditRead // the phase's read under way off the loop (auditread.go)
+	stale int        // reads in a row thrown away
 }
 
 // AuditStep runs the next step of the rolling audit and tells whether it
@@ -46,13 +48,32 @@ func (r *Reconciler) AuditStep(ctx context.Context, steps int) (res Result, done
 	// Sets come first: host and services judge ownership by the ledger.
 	switch fixed := len(sets) + 2; {
 	case a.phase < len(sets):
-		sc, err = r.auditSet(sets[a.phase])
+		s := sets[a.phase]
+		v, rerr, ready := r.prefetched(func() (any, error) { return r.k.Sets.List(s.Name) })
+		if !ready {
+			return res, false, nil
+		}
+		entries, _ := v.([]ipset.Entry)
+		sc, err = r.auditSetFrom(s, entries, rerr)
 		a.phase++
 	case a.phase == len(sets):
-		sc, err = r.auditHost(ctx)
+		v, rerr, ready := r.prefetched(func() (any, error) { return r.k.Links.Addresses(r.cfg.DummyInterface) })
+		if !ready {
+			return res, false, nil
+		}
+		addrs, _ := v.([]netip.Addr)
+		if rerr != nil {
+			addrs = nil // read again once the host is mended
+		}
+		sc, err = r.auditHost(ctx, addrs)
 		a.phase++
 	case a.phase == len(sets)+1:
-		sc, err = r.auditServices()
+		v, rerr, ready := r.prefetched(func() (any, error) { return r.k.IPVS.Services() })
+		if !ready {
+			return res, false, nil
+		}
+		vss, _ := v.([]ipvs.VirtualServer)
+		sc, err = r.auditServicesFrom(vss, rerr)
 		a.phase++
 	default:
 		left := max(steps-fixed, 1)
@@ -79,8 +100,13 @@ func (r *Reconciler) AuditStep(ctx context.Context, steps int) (res Result, done
 // auditSet reads one set (creating it when missing) and makes the cache's
 // members of it equal to the kernel's; the scope is what differed.
 func (r *Reconciler) auditSet(s ipset.Set) (state.Scope, error) {
-	sc := state.NewScope()
 	entries, err := r.k.Sets.List(s.Name)
+	return r.auditSetFrom(s, entries, err)
+}
+
+// auditSetFrom is auditSet with the set's entries (or the error) read.
+func (r *Reconciler) auditSetFrom(s ipset.Set, entries []ipset.Entry, err error) (state.Scope, error) {
+	sc := state.NewScope()
 	if errors.Is(err, ipset.ErrNotFound) {
 		entries, err = nil, r.k.Sets.Ensure(s)
 	}
@@ -110,8 +136,8 @@ func (r *Reconciler) auditSet(s ipset.Set) (state.Scope, error) {
 
 // auditHost re-checks sysctls, the dummy link, that our sets exist, and the
 // rules (each a no-op when right) and compares our addresses on the dummy
-// link with the cache.
-func (r *Reconciler) auditHost(ctx context.Context) (state.Scope, error) {
+// link (addrs, or read here when nil) with the cache.
+func (r *Reconciler) auditHost(ctx context.Context, addrs []netip.Addr) (state.Scope, error) {
 	sc := state.NewScope()
 	inUse := r.addrsInUse()
 	if err := r.ensureHost(ctx, inUse); err != nil {
@@ -135,9 +161,11 @@ func (r *Reconciler) auditHost(ctx context.Context) (state.Scope, error) {
 	if err := r.ensureRules(inUse); err != nil {
 		return sc, err
 	}
-	addrs, err := r.k.Links.Addresses(r.cfg.DummyInterface)
-	if err != nil {
-		return sc, err
+	if addrs == nil {
+		var err error
+		if addrs, err = r.k.Links.Addresses(r.cfg.DummyInterface); err != nil {
+			return sc, err
+		}
 	}
 	own := ledger.Read(r.cache.Members)
 	have := make(map[netip.Addr]struct{}, len(addrs))
@@ -160,13 +188,13 @@ func (r *Reconciler) auditHost(ctx context.Context) (state.Scope, error) {
 	return sc, nil
 }
 
-// auditServices lists the virtual servers: foreign ones are noted, ours are
+// auditServicesFrom takes the list of virtual servers (vss, or the error
+// reading it): foreign ones are noted, ours are
 // compared with the cache (existence, scheduler, persistence) and queued for
 // the real-server slices. One the cache does not know has its real servers
 // read at once.
-func (r *Reconciler) auditServices() (state.Scope, error) {
+func (r *Reconciler) auditServicesFrom(vss []ipvs.VirtualServer, err error) (state.Scope, error) {
 	sc := state.NewScope()
-	vss, err := r.k.IPVS.Services()
 	if err != nil {
 		return sc, err
 	}

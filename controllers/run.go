@@ -43,10 +43,6 @@ func Run(ctx context.Context, cfg v1alpha1.Config) error {
 	// watches decode in a fraction of JSON's time and garbage.
 	restCfg.ContentType = "application/vnd.kubernetes.protobuf"
 	restCfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-	// No gzip: the lists and watches come over the cluster network, where
-	// inflating them cost more CPU than the bytes saved (at 10k Services,
-	// half of decoding the first list; the API server saves compressing).
-	restCfg.DisableCompression = true
 	reach := &reachability{} // reachability.go
 	restCfg.Wrap(reach.wrap)
 	client, err := kubernetes.NewForConfig(restCfg)
@@ -72,6 +68,7 @@ func Run(ctx context.Context, cfg v1alpha1.Config) error {
 		return err
 	}
 	rec := NewReconciler(countKernel(k, st.Metrics()), cfg)
+	rec.asyncAudit = true // auditread.go
 	if rec.crash, err = crashPointFrom(os.Getenv); err != nil {
 		return err
 	} else if rec.crash != nil {

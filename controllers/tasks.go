@@ -23,6 +23,10 @@ func (c *Controller) tasks() []Task {
 	return ts
 }
 
+// slowStep is how long a periodic step may take before it is logged (V(1)):
+// changes wait behind it.
+const slowStep = 100 * time.Millisecond
+
 // refreshStepServices bounds the Services one refresh step looks at.
 const refreshStepServices = 1000
 
@@ -38,6 +42,8 @@ func (c *Controller) refresh(ctx context.Context) (bool, error) {
 		log.Error(err, "refresh failed; retrying with a full sync", "changes", res.Plan.Len(), "elapsed", elapsed)
 	} else if res.Plan.Len() > 0 || len(res.Problems) > 0 {
 		log.V(1).Info("refreshed", "services", len(res.Problems), "changes", res.Plan.Len(), "elapsed", elapsed)
+	} else if elapsed > slowStep {
+		log.V(1).Info("slow refresh step", "elapsed", elapsed)
 	}
 	c.report(ctx, res.Problems)
 	return more, err
@@ -55,7 +61,12 @@ func (c *Controller) auditStep(ctx context.Context) (bool, error) {
 		c.auditStart = now
 	}
 	steps := int(c.cfg.AuditPeriod / auditStepEvery)
+	start := time.Now()
+	phase := c.rec.audit.phase
 	res, done, err := c.rec.AuditStep(ctx, steps)
+	if elapsed := time.Since(start); elapsed > slowStep {
+		log.V(1).Info("slow audit step", "phase", phase, "elapsed", elapsed)
+	}
 	c.status.recordAudit(res.Drift, res.Plan.Len())
 	if err != nil {
 		log.Error(err, "audit failed; retrying with a full sync", "drift", res.Drift, "repairs", res.Plan.Len())
