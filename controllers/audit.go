@@ -12,6 +12,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/ledger"
+	"github.com/ipvs-proxy/ipvs-proxy/rules"
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
 
@@ -57,15 +58,13 @@ func (r *Reconciler) AuditStep(ctx context.Context, steps int) (res Result, done
 		sc, err = r.auditSetFrom(s, entries, rerr)
 		a.phase++
 	case a.phase == len(sets):
-		v, rerr, ready := r.prefetched(func() (any, error) { return r.k.Links.Addresses(r.cfg.DummyInterface) })
+		fams := r.ruleFamilies(r.addrsInUse())
+		v, _, ready := r.prefetched(func() (any, error) { return r.readHost(fams), nil })
 		if !ready {
 			return res, false, nil
 		}
-		addrs, _ := v.([]netip.Addr)
-		if rerr != nil {
-			addrs = nil // read again once the host is mended
-		}
-		sc, err = r.auditHost(ctx, addrs)
+		h, _ := v.(hostRead)
+		sc, err = r.auditHost(ctx, h)
 		a.phase++
 	case a.phase == len(sets)+1:
 		v, rerr, ready := r.prefetched(func() (any, error) { return r.k.IPVS.Services() })
@@ -134,10 +133,30 @@ func (r *Reconciler) auditSetFrom(s ipset.Set, entries []ipset.Entry, err error)
 	return sc, nil
 }
 
+// hostRead is what the host step reads: the dummy link's addresses and our
+// rules per family (iptables-save), each with its error.
+type hostRead struct {
+	addrs   []netip.Addr
+	addrErr error
+	rules   map[rules.Family]ruleDump
+}
+
+func (r *Reconciler) readHost(fams []rules.Family) hostRead {
+	var h hostRead
+	h.addrs, h.addrErr = r.k.Links.Addresses(r.cfg.DummyInterface)
+	h.rules = make(map[rules.Family]ruleDump, len(fams))
+	for _, f := range fams {
+		rs, err := r.k.Rules.Dump(f)
+		h.rules[f] = ruleDump{rs, err}
+	}
+	return h
+}
+
 // auditHost re-checks sysctls, the dummy link, that our sets exist, and the
 // rules (each a no-op when right) and compares our addresses on the dummy
-// link (addrs, or read here when nil) with the cache.
-func (r *Reconciler) auditHost(ctx context.Context, addrs []netip.Addr) (state.Scope, error) {
+// link with the cache. What h holds was read before (what failed to read
+// is read here, after the host is mended).
+func (r *Reconciler) auditHost(ctx context.Context, h hostRead) (state.Scope, error) {
 	sc := state.NewScope()
 	inUse := r.addrsInUse()
 	if err := r.ensureHost(ctx, inUse); err != nil {
@@ -158,10 +177,11 @@ func (r *Reconciler) auditHost(ctx context.Context, addrs []netip.Addr) (state.S
 			sc.Members[k] = struct{}{}
 		}
 	}
-	if err := r.ensureRules(inUse); err != nil {
+	if err := r.ensureRulesRead(inUse, h.rules); err != nil {
 		return sc, err
 	}
-	if addrs == nil {
+	addrs := h.addrs
+	if h.addrErr != nil || h.rules == nil {
 		var err error
 		if addrs, err = r.k.Links.Addresses(r.cfg.DummyInterface); err != nil {
 			return sc, err

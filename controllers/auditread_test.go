@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
+	"github.com/ipvs-proxy/ipvs-proxy/rules"
 )
 
 // auditRoundAsync is auditRound with the large reads off the loop: between
@@ -52,6 +53,8 @@ func TestAuditReadsOffTheLoopRepairDrift(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	fk.rules.Bury(rules.IPv4, "nat", "PREROUTING") // someone's rule above our jump
+	applies := fk.rules.Applies()
 	fk.resetCalls()
 	res, done, err := r.AuditStep(context.Background(), 1)
 	if err != nil || done || res.Drift != 0 || r.audit.read == nil || r.audit.phase != 0 {
@@ -64,6 +67,9 @@ func TestAuditReadsOffTheLoopRepairDrift(t *testing.T) {
 	}
 	assertText(t, "kernel after the audit", fk.dump(), want)
 	assertCacheTruthful(t, r)
+	if fk.rules.Applies() != applies+1 {
+		t.Errorf("rules applied %d times by the audit, want once (the buried jump, read off the loop)", fk.rules.Applies()-applies)
+	}
 	if c := fk.ipvs.Calls(); c.Services != 1 {
 		t.Errorf("virtual-server lists: %d, want 1", c.Services)
 	}

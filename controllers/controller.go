@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -36,6 +37,8 @@ type Controller struct {
 	nodes  cache.Store // this node's Node (one object at most)
 	status *Status
 	hc     *healthcheck.Manager // nil: no health-check servers (see healthcheck.go)
+	// collected: the first full sync's garbage was collected (sync).
+	collected bool
 
 	// retries backs off the incremental retries of failed Services; after
 	// schedules them (time.AfterFunc; tests inject their own clock).
@@ -212,6 +215,15 @@ func (c *Controller) sync(ctx context.Context, full bool) error {
 	c.forget(full, err, names, res.Problems)
 	c.retryFailed(full, err, names, res.Retry)
 	c.status.problems(len(c.reported))
+	if full && err == nil && !c.collected {
+		// The first full sync's garbage (the informers' first lists, a
+		// plan of every object) is the largest of the process's life:
+		// collected at once, before changes are served, and its pages given
+		// back, rather than left to slow the first changes and to stay in
+		// the RSS.
+		c.collected = true
+		debug.FreeOSMemory()
+	}
 	return err
 }
 

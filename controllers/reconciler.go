@@ -20,6 +20,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/ledger"
+	"github.com/ipvs-proxy/ipvs-proxy/rules"
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
 
@@ -316,8 +317,34 @@ func (r *Reconciler) ensureHost(ctx context.Context, inUse []netip.Addr) error {
 // ensureRules installs our iptables rules where they differ from what the
 // kernel holds (one iptables-save per family, one restore only on change).
 func (r *Reconciler) ensureRules(inUse []netip.Addr) error {
+	return r.ensureRulesRead(inUse, nil)
+}
+
+// ruleFamilies are the families ensureRules writes for inUse.
+func (r *Reconciler) ruleFamilies(inUse []netip.Addr) []rules.Family {
+	var fs []rules.Family
 	for _, rs := range desired.RulesFor(r.cfg, inUse, desired.PodCIDRs(r.node)) {
-		have, err := r.k.Rules.Dump(rs.Family)
+		fs = append(fs, rs.Family)
+	}
+	return fs
+}
+
+// ruleDump is one family's rules as read (Rules.Dump), or the error.
+type ruleDump struct {
+	rs  rules.Ruleset
+	err error
+}
+
+// ensureRulesRead is ensureRules with some families' rules read already
+// (the audit reads them off the loop); a family missing from read, or whose
+// read failed, is read here.
+func (r *Reconciler) ensureRulesRead(inUse []netip.Addr, read map[rules.Family]ruleDump) error {
+	for _, rs := range desired.RulesFor(r.cfg, inUse, desired.PodCIDRs(r.node)) {
+		d, ok := read[rs.Family]
+		if !ok || d.err != nil {
+			d.rs, d.err = r.k.Rules.Dump(rs.Family)
+		}
+		have, err := d.rs, d.err
 		if err == nil && have.String() == rs.String() {
 			continue
 		}
