@@ -321,3 +321,22 @@ func TestRefreshWalkSpreadOverAuditPeriod(t *testing.T) {
 		t.Errorf("after a node change: checked %d, recomputed %d, want 10 and 10", checked, len(rec))
 	}
 }
+
+// A Node seen before the first full sync is followed by it (host settings,
+// rules): the first refresh has nothing of the node's to redo (it did, an
+// iptables-save per family and more, seconds under emulation at start).
+func TestFullFollowsTheNode(t *testing.T) {
+	fk := newFakeKernel()
+	cfg := testConfig()
+	r := NewReconciler(fk.Kernel, cfg)
+	r.SetNode(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: cfg.NodeName, Labels: map[string]string{"topology.kubernetes.io/zone": "z1"}}})
+	src := webAndDNS()
+	mustFull(t, r, src)
+	before := len(fk.rules.Calls())
+	if _, _, err := r.RefreshStep(context.Background(), src, 100); err != nil {
+		t.Fatal(err)
+	}
+	if calls := fk.rules.Calls()[before:]; len(calls) != 0 {
+		t.Errorf("the first refresh after the full sync redid the rules: %v", calls)
+	}
+}

@@ -202,6 +202,7 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	if err := r.ensureRules(inUse); err != nil {
 		return res, err
 	}
+	r.nodeChanged = false // the host settings and rules follow the Node now
 	recordConflicts(r.index.ConflictsAll(), res.Problems)
 	r.dropConflicts(&want, res.Problems)
 	sizeErr := r.fitSets(want) // setsize.go
