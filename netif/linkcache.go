@@ -45,19 +45,20 @@ func (c *linkIndexes) forget(name string) {
 // looked up. A link deleted since (and made again, with a new index) fails
 // with ENODEV: then it is looked up again and do runs once more. The kernel
 // hands out indexes in increasing order, so a remembered index does not come
-// to name another link.
-func (k *Kernel) withLink(name string, do func(netlink.Link) error) error {
+// to name another link. lookup tells that err is the lookup's (the callers
+// word it apart, as the batched requests do).
+func (k *Kernel) withLink(name string, do func(netlink.Link) error) (lookup bool, err error) {
 	if i, ok := k.links.get(name); ok {
 		err := do(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: i, Name: name}})
 		if !errors.Is(err, unix.ENODEV) {
-			return err
+			return false, err
 		}
 		k.links.forget(name)
 	}
 	l, err := k.link(name)
 	if err != nil {
-		return err
+		return true, err
 	}
 	k.links.set(name, l.Attrs().Index)
-	return do(l)
+	return false, do(l)
 }

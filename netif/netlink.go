@@ -136,9 +136,12 @@ func (k *Kernel) AddAddress(link string, addr netip.Addr) error {
 	if err := validateAddr(addr); err != nil {
 		return fmt.Errorf("netif: add address to %s: %w", link, err)
 	}
-	err := k.withLink(link, func(l netlink.Link) error {
+	lookup, err := k.withLink(link, func(l netlink.Link) error {
 		return k.h.AddrReplace(l, toNetlink(addr, addr.BitLen()))
 	})
+	if lookup {
+		return fmt.Errorf("netif: add address %s: %w", addr, err)
+	}
 	if err != nil {
 		return fmt.Errorf("netif: add address %s to %s: %w", addr, link, err)
 	}
@@ -154,10 +157,13 @@ func (k *Kernel) DelAddress(link string, addr netip.Addr) error {
 		return fmt.Errorf("netif: delete address from %s: %w", link, err)
 	}
 	var l netlink.Link
-	err := k.withLink(link, func(cl netlink.Link) error {
+	lookup, err := k.withLink(link, func(cl netlink.Link) error {
 		l = cl
 		return k.h.AddrDel(cl, toNetlink(addr, addr.BitLen()))
 	})
+	if lookup {
+		return fmt.Errorf("netif: delete address %s: %w", addr, err)
+	}
 	if !errors.Is(err, unix.EADDRNOTAVAIL) {
 		if err != nil {
 			return fmt.Errorf("netif: delete address %s from %s: %w", addr, link, err)
