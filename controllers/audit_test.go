@@ -16,10 +16,15 @@ import (
 )
 
 // auditRound runs AuditStep until a round is done and returns the drift
-// found and the repairs made. steps is what a round should take.
+// found and the repairs made. steps is what a round should take. With the
+// large reads off the loop (asyncAudit), it waits for the read under way
+// between steps, as the next step a second later would.
 func auditRound(t *testing.T, r *Reconciler, steps int) (drift, repairs, calls int) {
 	t.Helper()
 	for calls < 1000 {
+		if p := r.audit.read; p != nil {
+			<-p.done
+		}
 		res, done, err := r.AuditStep(context.Background(), steps)
 		calls++
 		if err != nil {
