@@ -64,47 +64,56 @@ func TestAuditNoDriftReadsOnceWritesNothing(t *testing.T) {
 
 // 2. Drift of every kind (a real server deleted, one added, a weight and a
 // scheduler changed, a virtual server deleted, an address and a ledger
-// member removed) is found by one round, counted and repaired, and the
-// kernel ends where a fresh full sync would put it.
+// member removed, a stranger's member added to a set of ours) is found by
+// one round, counted and repaired, and the kernel ends where a fresh full
+// sync would put it: alike with the large reads, and the sets' compare, in
+// the step or off the loop.
 func TestAuditRepairsDrift(t *testing.T) {
-	fk := newFakeKernel()
-	r := newTestReconciler(t, fk)
-	src := webAndDNS()
-	mustFull(t, r, src)
-	want := fk.dump()
+	for _, async := range []bool{false, true} {
+		t.Run(map[bool]string{false: "in the step", true: "off the loop"}[async], func(t *testing.T) {
+			fk := newFakeKernel()
+			r := newTestReconciler(t, fk)
+			r.asyncAudit = async
+			src := webAndDNS()
+			mustFull(t, r, src)
+			want := fk.dump()
 
-	web := mustKey("tcp 10.96.0.10:80")
-	np := mustKey("tcp 192.168.1.10:30080")
-	dns := mustKey("udp 10.96.0.53:53")
-	for _, err := range []error{
-		fk.ipvs.DeleteRealServer(web, rs("10.244.1.1:8080").RealServerKey),
-		fk.ipvs.AddRealServer(web, rs("10.244.9.9:8080")),
-		fk.ipvs.UpdateRealServer(np, ipvs.RealServer{RealServerKey: rs("10.244.2.2:8080").RealServerKey, Weight: 5}),
-		fk.ipvs.UpdateVirtualServer(ipvs.VirtualServer{Key: np, Scheduler: "lc"}),
-		fk.ipvs.DeleteVirtualServer(dns),
-		fk.links.DelAddress(dummy, netip.MustParseAddr("10.96.0.53")),
-		fk.sets.Del("IPVS-PROXY-HAIRPIN", ipset.Entry{IP: netip.MustParseAddr("10.244.3.3"), Protocol: "tcp", Port: 8080, IP2: netip.MustParseAddr("10.244.3.3")}),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	drift, repairs, _ := auditRound(t, r, 1)
-	// Objects: 1 member, 1 address, 2 virtual servers (lc, deleted) found
-	// by the list, web's real servers by its slice; np's weight by its slice.
-	if drift != 6 {
-		t.Errorf("drift = %d, want 6", drift)
-	}
-	// Repairs: member, address, np scheduler, dns + its real server, web's
-	// real server in and out, np's weight.
-	if repairs != 8 {
-		t.Errorf("repairs = %d, want 8", repairs)
-	}
-	assertText(t, "kernel after the audit", fk.dump(), want)
-	assertCacheTruthful(t, r)
-	// A second round finds nothing.
-	if drift, repairs, _ := auditRound(t, r, 1); drift != 0 || repairs != 0 {
-		t.Errorf("second round: drift %d, repairs %d", drift, repairs)
+			web := mustKey("tcp 10.96.0.10:80")
+			np := mustKey("tcp 192.168.1.10:30080")
+			dns := mustKey("udp 10.96.0.53:53")
+			for _, err := range []error{
+				fk.ipvs.DeleteRealServer(web, rs("10.244.1.1:8080").RealServerKey),
+				fk.ipvs.AddRealServer(web, rs("10.244.9.9:8080")),
+				fk.ipvs.UpdateRealServer(np, ipvs.RealServer{RealServerKey: rs("10.244.2.2:8080").RealServerKey, Weight: 5}),
+				fk.ipvs.UpdateVirtualServer(ipvs.VirtualServer{Key: np, Scheduler: "lc"}),
+				fk.ipvs.DeleteVirtualServer(dns),
+				fk.links.DelAddress(dummy, netip.MustParseAddr("10.96.0.53")),
+				fk.sets.Del("IPVS-PROXY-HAIRPIN", ipset.Entry{IP: netip.MustParseAddr("10.244.3.3"), Protocol: "tcp", Port: 8080, IP2: netip.MustParseAddr("10.244.3.3")}),
+				fk.sets.Add("IPVS-PROXY-HAIRPIN", ipset.Entry{IP: netip.MustParseAddr("10.244.7.7"), Protocol: "tcp", Port: 80, IP2: netip.MustParseAddr("10.244.7.7")}),
+			} {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			drift, repairs, _ := auditRound(t, r, 1)
+			// Objects: 2 members, 1 address, 2 virtual servers (lc, deleted)
+			// found by the list, web's real servers by its slice; np's weight
+			// by its slice.
+			if drift != 7 {
+				t.Errorf("drift = %d, want 7", drift)
+			}
+			// Repairs: 2 members, address, np scheduler, dns + its real
+			// server, web's real server in and out, np's weight.
+			if repairs != 9 {
+				t.Errorf("repairs = %d, want 9", repairs)
+			}
+			assertText(t, "kernel after the audit", fk.dump(), want)
+			assertCacheTruthful(t, r)
+			// A second round finds nothing.
+			if drift, repairs, _ := auditRound(t, r, 1); drift != 0 || repairs != 0 {
+				t.Errorf("second round: drift %d, repairs %d", drift, repairs)
+			}
+		})
 	}
 }
 
@@ -274,6 +283,25 @@ func TestAuditHostRemakesDestroyedSet(t *testing.T) {
 	d, _, _ := auditRound(t, r, 1)
 	if d != 0 {
 		t.Errorf("the rest of the round found drift %d", d)
+	}
+	assertText(t, "kernel after the audit", fk.dump(), want)
+	assertCacheTruthful(t, r)
+}
+
+// A set destroyed before its step is made again by that step, with the
+// members the cache had, when the set's read runs off the loop too (the
+// failed read is made again in the step, which makes the set).
+func TestAuditSetStepRemakesDestroyedSet(t *testing.T) {
+	fk := newFakeKernel()
+	r := newTestReconciler(t, fk)
+	r.asyncAudit = true
+	mustFull(t, r, webAndDNS())
+	want := fk.dump()
+	if err := fk.sets.Destroy("IPVS-PROXY-HAIRPIN"); err != nil {
+		t.Fatal(err)
+	}
+	if drift, _, _ := auditRound(t, r, 1); drift == 0 {
+		t.Error("the destroyed set's members were not counted as drift")
 	}
 	assertText(t, "kernel after the audit", fk.dump(), want)
 	assertCacheTruthful(t, r)

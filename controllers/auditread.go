@@ -7,7 +7,10 @@ package controllers
 // starts the read and returns; a later step compares what was read with
 // the cache, on the Runner's goroutine as always, provided no apply has
 // written the kernel since the read began (kernelGen): else the read is
-// thrown away and made again. After auditStaleMax reads in a row were
+// thrown away and made again. A set's read also compares: the step that
+// starts it notes the cache's members of the set, the read lists the set
+// and returns only the differences (readSet, audit.go); only an apply
+// changes the cache between, and that makes the read stale. After auditStaleMax reads in a row were
 // thrown away (the kernel keeps changing), the read is made in the step
 // itself, so the audit always goes on. The adapters serve a read beside an
 // apply: applies go through their batch sockets.
@@ -23,15 +26,20 @@ type auditRead struct {
 	err  error
 }
 
-// prefetched returns the result of read for the audit's current phase:
-// ready is false while a read runs off the loop (call again at the next
-// step). A read that failed is made again in the step (the step may have
-// mended its cause first, as the host step mends the dummy link).
-func (r *Reconciler) prefetched(read func() (any, error)) (val any, err error, ready bool) {
+// prefetched returns the result of the read for the audit's current
+// phase: ready is false while a read runs off the loop (call again at the
+// next step). begin runs on the loop when a read starts (it may note what
+// the read will be compared with) and returns the read. A read that failed
+// is made again in the step (the step may have mended its cause first, as
+// the host step mends the dummy link).
+func (r *Reconciler) prefetched(begin func() func() (any, error)) (val any, err error, ready bool) {
 	a := &r.audit
-	if !r.asyncAudit {
-		v, err := read()
+	inStep := func() (any, error, bool) {
+		v, err := begin()()
 		return v, err, true
+	}
+	if !r.asyncAudit {
+		return inStep()
 	}
 	if p := a.read; p != nil {
 		select {
@@ -41,8 +49,7 @@ func (r *Reconciler) prefetched(read func() (any, error)) (val any, err error, r
 		}
 		a.read = nil
 		if p.err != nil {
-			v, err := read()
-			return v, err, true
+			return inStep()
 		}
 		if p.gen == r.kernelGen {
 			a.stale = 0
@@ -52,10 +59,10 @@ func (r *Reconciler) prefetched(read func() (any, error)) (val any, err error, r
 	}
 	if a.stale >= auditStaleMax {
 		a.stale = 0
-		v, err := read()
-		return v, err, true
+		return inStep()
 	}
 	p := &auditRead{gen: r.kernelGen, done: make(chan struct{})}
+	read := begin()
 	go func() {
 		defer close(p.done)
 		p.val, p.err = read()

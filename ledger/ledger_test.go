@@ -72,7 +72,7 @@ func TestLedgerSetsAreDesiredSets(t *testing.T) {
 }
 
 func TestRead(t *testing.T) {
-	o := ledger.Read(members(
+	ms := members(
 		C4+" 10.96.0.10,tcp:80",
 		C4+" 10.96.0.10,udp:53",
 		N4+" 192.168.1.10,tcp:30080",
@@ -82,10 +82,11 @@ func TestRead(t *testing.T) {
 		H6+" fd00:244::5,tcp:8080,fd00:244::5",
 		"SOMEONE-ELSES-SET 10.96.0.99,tcp:80",
 		C4+" 10.96.0.98,icmp:0", // unknown protocol: ignored
-	))
+	)
+	o, oa := ledger.Read(ms), ledger.ReadAddresses(ms)
 	for _, k := range []string{"tcp 10.96.0.10:80", "udp 10.96.0.10:53", "tcp 192.168.1.10:30080", "sctp [fd00::10]:9999", "tcp [fd00:1::10]:30080"} {
-		if !o.OwnsService(key(k)) {
-			t.Errorf("OwnsService(%s) = false", k)
+		if !o.OwnsService(key(k)) || !ledger.Owns(ms, key(k)) {
+			t.Errorf("OwnsService(%s) = %v, Owns = %v, want true", k, o.OwnsService(key(k)), ledger.Owns(ms, key(k)))
 		}
 	}
 	for _, k := range []string{
@@ -95,19 +96,19 @@ func TestRead(t *testing.T) {
 		"udp 10.96.0.10:80",   // other protocol
 		"tcp 192.168.1.10:80", // other port on a node address
 	} {
-		if o.OwnsService(key(k)) {
-			t.Errorf("OwnsService(%s) = true", k)
+		if o.OwnsService(key(k)) || ledger.Owns(ms, key(k)) {
+			t.Errorf("OwnsService(%s) = %v, Owns = %v, want false", k, o.OwnsService(key(k)), ledger.Owns(ms, key(k)))
 		}
 	}
 	for _, a := range []string{"10.96.0.10", "fd00::10"} {
-		if !o.OwnsAddress(addr(a)) {
-			t.Errorf("OwnsAddress(%s) = false", a)
+		if !o.OwnsAddress(addr(a)) || !oa.OwnsAddress(addr(a)) {
+			t.Errorf("OwnsAddress(%s) = false (Read %v, ReadAddresses %v)", a, o.OwnsAddress(addr(a)), oa.OwnsAddress(addr(a)))
 		}
 	}
 	// NODE-PORT and HAIRPIN members imply no address.
 	for _, a := range []string{"192.168.1.10", "fd00:1::10", "10.244.1.5", "fd00:244::5", "10.96.0.99", "10.96.0.98"} {
-		if o.OwnsAddress(addr(a)) {
-			t.Errorf("OwnsAddress(%s) = true", a)
+		if o.OwnsAddress(addr(a)) || oa.OwnsAddress(addr(a)) {
+			t.Errorf("OwnsAddress(%s) = true (Read %v, ReadAddresses %v)", a, o.OwnsAddress(addr(a)), oa.OwnsAddress(addr(a)))
 		}
 	}
 	empty := ledger.Read(nil)

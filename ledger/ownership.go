@@ -34,3 +34,27 @@ func (o Ownership) OwnsService(k ipvs.Key) bool { _, ok := o.services[k]; return
 
 // OwnsAddress tells whether the dummy-link address a is ours.
 func (o Ownership) OwnsAddress(a netip.Addr) bool { _, ok := o.addresses[a]; return ok }
+
+// Owns tells whether members (ours, as listed or cached) record the
+// virtual server k: Read(members).OwnsService(k), without reading them all.
+func Owns(members map[state.Member]struct{}, k ipvs.Key) bool {
+	n, e := SetsFor(k.Address), Entry(k)
+	for _, set := range [...]string{n.ClusterIP, n.NodePort, n.ExternalIP, n.LoadBalancer} {
+		if _, ok := members[state.Member{Set: set, Entry: e}]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// ReadAddresses is Read for the addresses only (OwnsAddress); the
+// virtual servers are left out.
+func ReadAddresses(members map[state.Member]struct{}) Ownership {
+	o := Ownership{addresses: map[netip.Addr]struct{}{}}
+	for m := range members {
+		if k, ok, addr := Records(m); ok && addr {
+			o.addresses[k.Address] = struct{}{}
+		}
+	}
+	return o
+}
