@@ -237,7 +237,7 @@ func (r *Reconciler) auditHost(ctx context.Context, h hostRead) (state.Scope, er
 		return sc, err
 	}
 	addrs := h.addrs
-	if h.addrErr != nil || h.rules == nil {
+	if h.addrErr != nil { // read again, now that the link is mended
 		var err error
 		if addrs, err = r.k.Links.Addresses(r.cfg.DummyInterface); err != nil {
 			return sc, err

@@ -116,6 +116,7 @@ run_proxy() {
       (for _ in $(seq 300); do ip netns exec "$ns" curl -fsS -o /dev/null http://127.0.0.1:10249/healthz 2>/dev/null && break; sleep 0.1; done
         ip netns exec "$ns" curl -fsS -o "$OUT/$who-cold.pprof" \
           "http://127.0.0.1:10249/debug/pprof/profile?seconds=${BENCH_PROFILE_COLD:-120}" || say "$who: no cold-start profile") &
+      cold_prof=$!
     fi
   else
     ip netns exec "$ns" "$KP" --proxy-mode=ipvs --kubeconfig "$KCFG" --hostname-override=bench-node \
@@ -156,6 +157,10 @@ run_proxy() {
     ip netns exec "$ns" "$BIN/benchdrive" latency -kubeconfig "$KCFG" -n "$N" -changes "$CHANGES" \
       -out "$OUT/$who-latency.json" -limit "${BENCH_LAT_LIMIT:-900}s" || say "$who: latency failed"
     sleep 10 # let the restore (deleted test Services) settle
+    if [[ -n ${cold_prof:-} ]]; then # one CPU profile at a time
+      wait "$cold_prof" || true
+      cold_prof=
+    fi
     say "$who: idle ${IDLE}s"
     c0=$(cpu_ticks "$pid")
     if [[ $PROFILE == true && $who == ipvs-proxy ]]; then
