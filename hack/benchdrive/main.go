@@ -10,7 +10,8 @@
 //	                    print the seconds since -since.
 //	benchdrive latency  time single changes with N Services existing, from
 //	                    the API write until netlink shows them: a new
-//	                    Service, an endpoint added, that endpoint removed.
+//	                    Service, an endpoint added, that endpoint removed;
+//	                    and of each, the API path alone (apiwatch.go).
 //
 // It lives in the main module because it only needs client-go and
 // moby/ipvs; the table and the plot are drawn by hack/benchplot (its own
@@ -317,7 +318,17 @@ type kindResult struct {
 	Timeouts int       `json:"timeouts"`
 	P50      float64   `json:"p50"`
 	P99      float64   `json:"p99"`
+	// The API path of each change (apiwatch.go; -1: not seen) and its
+	// quantiles, and those of what is left (seconds minus the API path).
+	API     []float64 `json:"api_seconds,omitempty"`
+	APIP50  float64   `json:"api_p50,omitempty"`
+	APIP99  float64   `json:"api_p99,omitempty"`
+	RestP50 float64   `json:"rest_p50,omitempty"`
+	RestP99 float64   `json:"rest_p99,omitempty"`
 }
+
+// sample is one change's latency and its API path (-1: not seen).
+type sample struct{ total, api float64 }
 
 func latency(args []string) error {
 	fs := flag.NewFlagSet("latency", flag.ExitOnError)
@@ -372,8 +383,12 @@ func latency(args []string) error {
 	}
 	// Spread the touched Services over the table.
 	pick := func(k int) int { return (k * (*n / max(*changes, 1))) % *n }
+	aw, err := startAPIWatch(ctx, cs, namespace)
+	if err != nil {
+		return err
+	}
 	var results []kindResult
-	run := func(kind string, one func(k int) (float64, error)) error {
+	run := func(kind string, one func(k int) (sample, error)) error {
 		r := kindResult{Kind: kind}
 		start := time.Now()
 		for k := range *changes {
@@ -381,58 +396,70 @@ func latency(args []string) error {
 				fmt.Fprintf(os.Stderr, "benchdrive latency: %s cut after %d changes (limit %s)\n", kind, k, *limit)
 				break
 			}
-			s, err := one(k)
+			smp, err := one(k)
 			if err != nil {
 				return fmt.Errorf("%s %d: %w", kind, k, err)
 			}
+			s := smp.total
 			if s < 0 {
 				r.Timeouts++
 				s = timeout.Seconds()
 			}
 			r.Seconds = append(r.Seconds, s)
+			r.API = append(r.API, smp.api)
 			time.Sleep(200 * time.Millisecond) // one change at a time, not a burst
 		}
 		r.P50, r.P99 = quantile(r.Seconds, 0.50), quantile(r.Seconds, 0.99)
-		fmt.Fprintf(os.Stderr, "benchdrive latency: %-13s n=%d p50=%.3fs p99=%.3fs timeouts=%d\n", kind, len(r.Seconds), r.P50, r.P99, r.Timeouts)
+		var api, rest []float64
+		for i, a := range r.API {
+			if a >= 0 && r.Seconds[i] < timeout.Seconds() {
+				api, rest = append(api, a), append(rest, max(r.Seconds[i]-a, 0))
+			}
+		}
+		r.APIP50, r.APIP99 = quantile(api, 0.50), quantile(api, 0.99)
+		r.RestP50, r.RestP99 = quantile(rest, 0.50), quantile(rest, 0.99)
+		fmt.Fprintf(os.Stderr, "benchdrive latency: %-13s n=%d p50=%.3fs p99=%.3fs timeouts=%d (API path n=%d p50=%.3fs p99=%.3fs; the rest p50=%.3fs p99=%.3fs)\n",
+			kind, len(r.Seconds), r.P50, r.P99, r.Timeouts, len(api), r.APIP50, r.APIP99, r.RestP50, r.RestP99)
 		results = append(results, r)
 		return nil
 	}
-	err = run("new-service", func(k int) (float64, error) {
+	err = run("new-service", func(k int) (sample, error) {
 		name := svcName("new", k)
 		t0 := time.Now()
 		svc, err := cs.CoreV1().Services(namespace).Create(ctx, service(name, false), metav1.CreateOptions{})
 		if err != nil {
-			return 0, err
+			return sample{}, err
 		}
-		if _, err := cs.DiscoveryV1().EndpointSlices(namespace).Create(ctx, slice(name, readyIPs(*n+k, endpoints)),
-			metav1.CreateOptions{}); err != nil {
-			return 0, err
+		sl, err := cs.DiscoveryV1().EndpointSlices(namespace).Create(ctx, slice(name, readyIPs(*n+k, endpoints)),
+			metav1.CreateOptions{})
+		if err != nil {
+			return sample{}, err
 		}
 		vs := &ipvs.Service{Address: net.ParseIP(svc.Spec.ClusterIP), Protocol: syscall.IPPROTO_TCP, Port: svcPort,
 			AddressFamily: syscall.AF_INET}
 		last := endpointIP(*n+k, endpoints-1)
-		return poll(t0, func() bool { return hasRS(vs, last) }), nil
+		total := poll(t0, func() bool { return hasRS(vs, last) })
+		return sample{total, aw.since(t0, sl.Name, sl.ResourceVersion, 2*time.Second)}, nil
 	})
 	if err != nil {
 		return err
 	}
-	patchEndpoints := func(i, count int) error {
+	patchEndpoints := func(i, count int) (*discoveryv1.EndpointSlice, error) {
 		s := slice(svcName("svc", i), readyIPs(i, count))
 		b, err := json.Marshal(map[string]any{"endpoints": s.Endpoints})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		_, err = cs.DiscoveryV1().EndpointSlices(namespace).Patch(ctx, svcName("svc", i)+"-bench",
+		return cs.DiscoveryV1().EndpointSlices(namespace).Patch(ctx, svcName("svc", i)+"-bench",
 			types.MergePatchType, b, metav1.PatchOptions{})
-		return err
 	}
 	for _, kind := range []string{"endpoint-add", "endpoint-remove"} {
 		add := kind == "endpoint-add"
-		err = run(kind, func(k int) (float64, error) {
+		err = run(kind, func(k int) (sample, error) {
 			i := pick(k)
 			vs, err := vsOf(svcName("svc", i))
 			if err != nil {
-				return 0, err
+				return sample{}, err
 			}
 			extra := endpointIP(i, endpoints)
 			count := endpoints
@@ -440,10 +467,12 @@ func latency(args []string) error {
 				count++
 			}
 			t0 := time.Now()
-			if err := patchEndpoints(i, count); err != nil {
-				return 0, err
+			sl, err := patchEndpoints(i, count)
+			if err != nil {
+				return sample{}, err
 			}
-			return poll(t0, func() bool { return hasRS(vs, extra) == add }), nil
+			total := poll(t0, func() bool { return hasRS(vs, extra) == add })
+			return sample{total, aw.since(t0, sl.Name, sl.ResourceVersion, 2*time.Second)}, nil
 		})
 		if err != nil {
 			return err
@@ -453,7 +482,7 @@ func latency(args []string) error {
 	for k := range *changes {
 		_ = cs.CoreV1().Services(namespace).Delete(ctx, svcName("new", k), metav1.DeleteOptions{})
 		_ = cs.DiscoveryV1().EndpointSlices(namespace).Delete(ctx, svcName("new", k)+"-bench", metav1.DeleteOptions{})
-		_ = patchEndpoints(pick(k), endpoints)
+		_, _ = patchEndpoints(pick(k), endpoints)
 	}
 	b, err := json.MarshalIndent(results, "", "  ")
 	if err != nil {

@@ -39,6 +39,13 @@ type kindResult struct {
 	Timeouts int       `json:"timeouts"`
 	P50      float64   `json:"p50"`
 	P99      float64   `json:"p99"`
+	// The API path alone (benchdrive's own watch beside the proxy) and
+	// the rest of each change's latency (the proxy's share and the poll).
+	API     []float64 `json:"api_seconds"`
+	APIP50  float64   `json:"api_p50"`
+	APIP99  float64   `json:"api_p99"`
+	RestP50 float64   `json:"rest_p50"`
+	RestP99 float64   `json:"rest_p99"`
 }
 
 type run struct {
@@ -235,6 +242,37 @@ func render(pts []point) string {
 			r("kernel_s", "kube-proxy"), r("kernel_s", "floor"), r("full_s", "kube-proxy"),
 			p.latRatio("new-service"), p.latRatio("endpoint-add"), p.latRatio("endpoint-remove"),
 			r("idle_cpu_s", "kube-proxy"), r("rss_mb", "kube-proxy"))
+	}
+	split := false
+	for _, p := range pts {
+		for _, w := range who {
+			for _, k := range p.runs[w].latency {
+				split = split || len(k.API) > 0
+			}
+		}
+	}
+	if !split {
+		return b.String()
+	}
+	fmt.Fprintln(&b)
+	fmt.Fprintln(&b, "Each change's latency split in two: the API path (write to the event at a watch of benchdrive's own, in the proxy's namespace through the same relay; no proxy can be faster) and the rest (the proxy's watch, sync and kernel, and the 5 ms netlink poll), p50 / p99:")
+	fmt.Fprintln(&b)
+	fmt.Fprintln(&b, "| N | contender | new Service: API p50, p99 / rest p50, p99 | endpoint added: API / rest | endpoint removed: API / rest |")
+	fmt.Fprintln(&b, "|---|---|---|---|---|")
+	for _, p := range pts {
+		for _, w := range who {
+			if _, ok := p.runs[w].latency["endpoint-add"]; !ok {
+				continue
+			}
+			cell := func(kind string) string {
+				k, ok := p.runs[w].latency[kind]
+				if !ok || len(k.API) == 0 {
+					return "–"
+				}
+				return fmt.Sprintf("%s, %s / %s, %s", secs(k.APIP50), secs(k.APIP99), secs(k.RestP50), secs(k.RestP99))
+			}
+			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s |\n", p.n, w, cell("new-service"), cell("endpoint-add"), cell("endpoint-remove"))
+		}
 	}
 	return b.String()
 }
