@@ -13,6 +13,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/rules"
 )
 
 // auditRound runs AuditStep until a round is done and returns the drift
@@ -95,7 +96,23 @@ func TestAuditRepairsDrift(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			fk.rules.Bury(rules.IPv4, "nat", "PREROUTING") // someone's rule above our jump
+			applies := fk.rules.Applies()
+			fk.resetCalls()
+			if async { // the first step starts the first set's read and returns
+				res, done, err := r.AuditStep(context.Background(), 1)
+				if err != nil || done || res.Drift != 0 || r.audit.read == nil || r.audit.phase != 0 {
+					t.Fatalf("first step: err %v, done %v, drift %d, read under way %v, phase %d: want the read started and nothing else",
+						err, done, res.Drift, r.audit.read != nil, r.audit.phase)
+				}
+			}
 			drift, repairs, _ := auditRound(t, r, 1)
+			if fk.rules.Applies() != applies+1 {
+				t.Errorf("rules applied %d times by the audit, want once (the buried jump)", fk.rules.Applies()-applies)
+			}
+			if c := fk.ipvs.Calls(); c.Services != 1 {
+				t.Errorf("virtual-server lists: %d, want 1", c.Services)
+			}
 			// Objects: 2 members, 1 address, 2 virtual servers (lc, deleted)
 			// found by the list, web's real servers by its slice; np's weight
 			// by its slice.

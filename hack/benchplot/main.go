@@ -227,11 +227,9 @@ func render(pts []point) string {
 				idle, p.cell(w, "rss_mb", " MB"))
 		}
 	}
-	fmt.Fprintln(&b)
-	fmt.Fprintln(&b, "Ratios (ipvs-proxy / kube-proxy, ipvs-proxy / floor; below 1 is better for ipvs-proxy):")
-	fmt.Fprintln(&b)
-	fmt.Fprintln(&b, "| N | kernel-complete / kube-proxy | kernel-complete / floor | fully programmed / kube-proxy | new Service p50 / p99 | endpoint added p50 / p99 | endpoint removed p50 / p99 | idle CPU / kube-proxy | peak RSS / kube-proxy |")
-	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|---|")
+	section(&b, "Ratios (ipvs-proxy / kube-proxy, ipvs-proxy / floor; below 1 is better for ipvs-proxy):",
+		"N", "kernel-complete / kube-proxy", "kernel-complete / floor", "fully programmed / kube-proxy", "new Service p50 / p99",
+		"endpoint added p50 / p99", "endpoint removed p50 / p99", "idle CPU / kube-proxy", "peak RSS / kube-proxy")
 	for _, p := range pts {
 		r := func(key, other string) string {
 			a, okA := p.num("ipvs-proxy", key)
@@ -243,6 +241,18 @@ func render(pts []point) string {
 			p.latRatio("new-service"), p.latRatio("endpoint-add"), p.latRatio("endpoint-remove"),
 			r("idle_cpu_s", "kube-proxy"), r("rss_mb", "kube-proxy"))
 	}
+	renderSplit(&b, pts)
+	return b.String()
+}
+
+// section starts a table after a blank line and its introduction.
+func section(b *strings.Builder, intro string, cols ...string) {
+	fmt.Fprintf(b, "\n%s\n\n| %s |\n|%s\n", intro, strings.Join(cols, " | "), strings.Repeat("---|", len(cols)))
+}
+
+// renderSplit adds the table of the latencies split into the API path and
+// the rest, when the runs have it.
+func renderSplit(b *strings.Builder, pts []point) {
 	split := false
 	for _, p := range pts {
 		for _, w := range who {
@@ -252,13 +262,12 @@ func render(pts []point) string {
 		}
 	}
 	if !split {
-		return b.String()
+		return
 	}
-	fmt.Fprintln(&b)
-	fmt.Fprintln(&b, "Each change's latency split in two: the API path (write to the event at a watch of benchdrive's own, in the proxy's namespace through the same relay; no proxy can be faster) and the rest (the proxy's watch, sync and kernel, and the 5 ms netlink poll), p50 / p99:")
-	fmt.Fprintln(&b)
-	fmt.Fprintln(&b, "| N | contender | new Service: API p50, p99 / rest p50, p99 | endpoint added: API / rest | endpoint removed: API / rest |")
-	fmt.Fprintln(&b, "|---|---|---|---|---|")
+	section(b, "Each change's latency split in two: the API path (write to the event at a watch of benchdrive's own, "+
+		"in the proxy's namespace through the same relay; no proxy can be faster) and the rest (the proxy's watch, "+
+		"sync and kernel, and the 5 ms netlink poll), p50 / p99:",
+		"N", "contender", "new Service: API p50, p99 / rest p50, p99", "endpoint added: API / rest", "endpoint removed: API / rest")
 	for _, p := range pts {
 		for _, w := range who {
 			if _, ok := p.runs[w].latency["endpoint-add"]; !ok {
@@ -271,10 +280,9 @@ func render(pts []point) string {
 				}
 				return fmt.Sprintf("%s, %s / %s, %s", secs(k.APIP50), secs(k.APIP99), secs(k.RestP50), secs(k.RestP99))
 			}
-			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s |\n", p.n, w, cell("new-service"), cell("endpoint-add"), cell("endpoint-remove"))
+			fmt.Fprintf(b, "| %d | %s | %s | %s | %s |\n", p.n, w, cell("new-service"), cell("endpoint-add"), cell("endpoint-remove"))
 		}
 	}
-	return b.String()
 }
 
 var colors = map[string]color.Color{
