@@ -236,7 +236,6 @@ func endNest(b []byte, start int) []byte {
 	return b
 }
 
-
 func attrU16(b []byte, typ uint16, v uint16) []byte {
 	return nlbatch.Attr(b, typ, binary.NativeEndian.AppendUint16(nil, v))
 }
