@@ -176,28 +176,7 @@ func appendRequest(b []byte, op BatchOp) []byte {
 	}
 	b = append(b, cmd, ipvsGenlVersion, 0, 0)
 
-	vs := op.VirtualServer
-	svc := len(b)
-	b = attrHeader(b, ipvsCmdAttrService)
-	af, mask := uint16(unix.AF_INET), uint32(netmaskIPv4)
-	if !vs.Address.Is4() {
-		af, mask = unix.AF_INET6, netmaskIPv6
-	}
-	b = attrU16(b, ipvsSvcAttrAF, af)
-	b = attrU16(b, ipvsSvcAttrProtocol, uint16(vs.Protocol))
-	b = attrAddr(b, ipvsSvcAttrAddr, vs.Address)
-	b = attrBE16(b, ipvsSvcAttrPort, vs.Port)
-	if op.Cmd == BatchAddVirtualServer || op.Cmd == BatchUpdateVirtualServer {
-		b = nlbatch.Attr(b, ipvsSvcAttrSchedName, append([]byte(vs.Scheduler), 0))
-		flags := uint32(vs.Flags & SchedFlagsMask)
-		if vs.Timeout > 0 {
-			flags |= svcFlagPersistent
-		}
-		b = nlbatch.Attr(b, ipvsSvcAttrFlags, binary.NativeEndian.AppendUint32(binary.NativeEndian.AppendUint32(nil, flags), 0xffffffff))
-		b = attrU32(b, ipvsSvcAttrTimeout, vs.Timeout)
-		b = attrU32(b, ipvsSvcAttrNetmask, mask)
-	}
-	b = endNest(b, svc)
+	b = appendService(b, op.VirtualServer, op.Cmd == BatchAddVirtualServer || op.Cmd == BatchUpdateVirtualServer)
 
 	if !op.Cmd.virtualServerCmd() {
 		rs := op.RealServer
@@ -214,6 +193,32 @@ func appendRequest(b []byte, op BatchOp) []byte {
 		b = endNest(b, dst)
 	}
 	return b
+}
+
+// appendService appends the service attribute of vs: its key, and with
+// full its scheduler, flags, persistence and netmask, as moby encodes them.
+func appendService(b []byte, vs VirtualServer, full bool) []byte {
+	svc := len(b)
+	b = attrHeader(b, ipvsCmdAttrService)
+	af, mask := uint16(unix.AF_INET), uint32(netmaskIPv4)
+	if !vs.Address.Is4() {
+		af, mask = unix.AF_INET6, netmaskIPv6
+	}
+	b = attrU16(b, ipvsSvcAttrAF, af)
+	b = attrU16(b, ipvsSvcAttrProtocol, uint16(vs.Protocol))
+	b = attrAddr(b, ipvsSvcAttrAddr, vs.Address)
+	b = attrBE16(b, ipvsSvcAttrPort, vs.Port)
+	if full {
+		b = nlbatch.Attr(b, ipvsSvcAttrSchedName, append([]byte(vs.Scheduler), 0))
+		flags := uint32(vs.Flags & SchedFlagsMask)
+		if vs.Timeout > 0 {
+			flags |= svcFlagPersistent
+		}
+		b = nlbatch.Attr(b, ipvsSvcAttrFlags, binary.NativeEndian.AppendUint32(binary.NativeEndian.AppendUint32(nil, flags), 0xffffffff))
+		b = attrU32(b, ipvsSvcAttrTimeout, vs.Timeout)
+		b = attrU32(b, ipvsSvcAttrNetmask, mask)
+	}
+	return endNest(b, svc)
 }
 
 // virtualServerCmd tells whether the command is about a virtual server
