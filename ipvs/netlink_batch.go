@@ -242,15 +242,15 @@ func endNest(b []byte, start int) []byte {
 }
 
 func attrU16(b []byte, typ uint16, v uint16) []byte {
-	return nlbatch.Attr(b, typ, binary.NativeEndian.AppendUint16(nil, v))
+	return nlbatch.AttrU16(b, typ, v)
 }
 
 func attrBE16(b []byte, typ uint16, v uint16) []byte {
-	return nlbatch.Attr(b, typ, binary.BigEndian.AppendUint16(nil, v))
+	return nlbatch.AttrBE16(b, typ, v)
 }
 
 func attrU32(b []byte, typ uint16, v uint32) []byte {
-	return nlbatch.Attr(b, typ, binary.NativeEndian.AppendUint32(nil, v))
+	return nlbatch.AttrU32(b, typ, v)
 }
 
 // attrAddr is 4 bytes for IPv4, 16 for IPv6 (what moby sends).

@@ -197,3 +197,15 @@ func TestBatchSeqWraps(t *testing.T) {
 		t.Errorf("verdicts %v, want %v", v, want)
 	}
 }
+
+func TestAttrsEncodeAsAttr(t *testing.T) {
+	for _, tc := range []struct{ got, want []byte }{
+		{AttrU16([]byte{9, 9, 9, 9}, 3, 0x1234), Attr([]byte{9, 9, 9, 9}, 3, binary.NativeEndian.AppendUint16(nil, 0x1234))},
+		{AttrBE16(nil, 4, 8080), Attr(nil, 4, binary.BigEndian.AppendUint16(nil, 8080))},
+		{AttrU32(nil, 5, 0xdeadbeef), Attr(nil, 5, binary.NativeEndian.AppendUint32(nil, 0xdeadbeef))},
+	} {
+		if !slices.Equal(tc.got, tc.want) {
+			t.Errorf("% x, want % x", tc.got, tc.want)
+		}
+	}
+}

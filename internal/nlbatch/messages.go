@@ -116,3 +116,28 @@ func Attributes(b []byte, yield func(typ uint16, v []byte) bool) {
 }
 
 const attrTypeMask = 0x3fff // ~(NLA_F_NESTED|NLA_F_NET_BYTEORDER)
+
+// AttrU16 appends a 2-byte attribute in host byte order (padded to 4).
+func AttrU16(b []byte, typ uint16, v uint16) []byte {
+	b = attrHeader(b, typ, 2)
+	b = binary.NativeEndian.AppendUint16(b, v)
+	return append(b, 0, 0)
+}
+
+// AttrBE16 appends a 2-byte attribute in network byte order (a port).
+func AttrBE16(b []byte, typ uint16, v uint16) []byte {
+	b = attrHeader(b, typ, 2)
+	b = binary.BigEndian.AppendUint16(b, v)
+	return append(b, 0, 0)
+}
+
+// AttrU32 appends a 4-byte attribute in host byte order.
+func AttrU32(b []byte, typ uint16, v uint32) []byte {
+	b = attrHeader(b, typ, 4)
+	return binary.NativeEndian.AppendUint32(b, v)
+}
+
+func attrHeader(b []byte, typ uint16, n int) []byte {
+	b = binary.NativeEndian.AppendUint16(b, uint16(4+n))
+	return binary.NativeEndian.AppendUint16(b, typ)
+}

@@ -74,13 +74,22 @@ func (s *Socket) Exchange(failed func(op int, errno syscall.Errno)) error {
 	return s.batch.exchange(s, s.rbuf, failed)
 }
 
+// send writes b to the kernel (an unconnected netlink socket's
+// destination); write and read, unlike sendto and recvfrom, allocate no
+// socket address.
 func (s *Socket) send(b []byte) error {
-	return unix.Sendto(s.fd, b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+	for {
+		_, err := unix.Write(s.fd, b)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		return err
+	}
 }
 
 func (s *Socket) recv(b []byte) (int, error) {
 	for {
-		n, _, err := unix.Recvfrom(s.fd, b, 0)
+		n, err := unix.Read(s.fd, b)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
