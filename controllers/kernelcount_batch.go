@@ -5,6 +5,7 @@ import (
 
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/metrics"
 	"github.com/ipvs-proxy/ipvs-proxy/netif"
 )
 
@@ -25,15 +26,9 @@ var batchKinds = map[ipvs.BatchCmd]string{
 // ipvs.Batcher) and counts each operation of the batch. An adapter that
 // cannot batch is called one request at a time through the counted methods.
 func (c countedIPVS) Batch(ctx context.Context, ops []ipvs.BatchOp) []error {
-	b, ok := c.Interface.(ipvs.Batcher)
-	if !ok {
-		return ipvs.OneByOne(ctx, c, ops)
-	}
-	errs := b.Batch(ctx, ops)
-	for i, err := range errs {
-		c.m.KernelOp(batchKinds[ops[i].Cmd], err)
-	}
-	return errs
+	return countBatch(ctx, c.Interface, ops, c.m,
+		func(op ipvs.BatchOp) string { return batchKinds[op.Cmd] },
+		func() []error { return ipvs.OneByOne(ctx, c, ops) })
 }
 
 var _ ipvs.Batcher = countedIPVS{}
@@ -49,15 +44,9 @@ var setBatchKinds = map[ipset.BatchCmd]string{
 // counting wrapper, as countedIPVS.Batch does, and counts each member add
 // or delete of the batch as its single call.
 func (c countedSets) Batch(ctx context.Context, ops []ipset.BatchOp) []error {
-	b, ok := c.Interface.(ipset.Batcher)
-	if !ok {
-		return ipset.OneByOne(ctx, c, ops)
-	}
-	errs := b.Batch(ctx, ops)
-	for i, err := range errs {
-		c.m.KernelOp(setBatchKinds[ops[i].Cmd], err)
-	}
-	return errs
+	return countBatch(ctx, c.Interface, ops, c.m,
+		func(op ipset.BatchOp) string { return setBatchKinds[op.Cmd] },
+		func() []error { return ipset.OneByOne(ctx, c, ops) })
 }
 
 var _ ipset.Batcher = countedSets{}
@@ -73,15 +62,30 @@ var addrBatchKinds = map[netif.BatchCmd]string{
 // counting wrapper, as countedIPVS.Batch does, and counts each address
 // add or delete of the batch as its single call.
 func (c countedLinks) Batch(ctx context.Context, ops []netif.BatchOp) []error {
-	b, ok := c.Interface.(netif.Batcher)
-	if !ok {
-		return netif.OneByOne(ctx, c, ops)
-	}
-	errs := b.Batch(ctx, ops)
-	for i, err := range errs {
-		c.m.KernelOp(addrBatchKinds[ops[i].Cmd], err)
-	}
-	return errs
+	return countBatch(ctx, c.Interface, ops, c.m,
+		func(op netif.BatchOp) string { return addrBatchKinds[op.Cmd] },
+		func() []error { return netif.OneByOne(ctx, c, ops) })
 }
 
 var _ netif.Batcher = countedLinks{}
+
+// batcher is what ipvs.Batcher, ipset.Batcher and netif.Batcher are, for
+// their own operations.
+type batcher[Op any] interface {
+	Batch(ctx context.Context, ops []Op) []error
+}
+
+// countBatch is a counting wrapper's Batch: the wrapped adapter's own
+// batch when it has one, each operation counted under kind, its single
+// call's metric kind; else oneByOne, the wrapper's counted single calls.
+func countBatch[Op any](ctx context.Context, wrapped any, ops []Op, m *metrics.Metrics, kind func(Op) string, oneByOne func() []error) []error {
+	b, ok := wrapped.(batcher[Op])
+	if !ok {
+		return oneByOne()
+	}
+	errs := b.Batch(ctx, ops)
+	for i, err := range errs {
+		m.KernelOp(kind(ops[i]), err)
+	}
+	return errs
+}

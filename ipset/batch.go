@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"syscall"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/nlbatch"
 )
 
 // BatchCmd is the kind of one operation of a batch: the member adds and
@@ -60,18 +62,7 @@ func (op BatchOp) call(i Interface) error {
 // OneByOne runs ops through i one request each, as Batch promises to:
 // what Batch must equal. It checks ctx between requests.
 func OneByOne(ctx context.Context, i Interface, ops []BatchOp) []error {
-	errs := make([]error, 0, len(ops))
-	for _, op := range ops {
-		if ctx.Err() != nil {
-			break
-		}
-		err := op.call(i)
-		errs = append(errs, err)
-		if err != nil && !verdict(err) {
-			break
-		}
-	}
-	return errs
+	return nlbatch.OneByOne(ctx, ops, func(op BatchOp) error { return op.call(i) }, verdict)
 }
 
 // verdict tells whether err judges the request: the kernel's answer (an

@@ -55,7 +55,7 @@ func (k *Kernel) Close() {
 	k.h.Close()
 	k.sock.Close()
 	k.bmu.Lock()
-	k.bs.close()
+	k.bs.Close()
 	k.bs = nil
 	k.bmu.Unlock()
 }

@@ -150,26 +150,29 @@ func BenchmarkKernelDump(b *testing.B) {
 // What the rolling audit reads per step: the real servers of one virtual
 // server (one destination dump) in a table of vs. Its cost per request is
 // what paces the audit (controllers: auditPeriod); flat in the table size.
+// path=own is RealServers (netlink_dump.go), path=moby the moby/ipvs dump
+// it replaced (kernel_dump_test.go).
 func BenchmarkKernelRealServers(b *testing.B) {
 	for _, vs := range []int{100, 1000} {
-		b.Run(fmt.Sprintf("vs=%d,rs=%d", vs, realServersPerVS), func(b *testing.B) {
-			k := newTestKernel(b)
-			table := coldStart(vs)
-			for _, s := range table {
-				must(b, k.AddVirtualServer(s.VirtualServer))
-				for _, rs := range s.RealServers {
-					must(b, k.AddRealServer(s.Key, rs))
+		for _, path := range []string{"own", "moby"} {
+			b.Run(fmt.Sprintf("vs=%d,rs=%d,path=%s", vs, realServersPerVS, path), func(b *testing.B) {
+				k := newTestKernel(b)
+				table := coldStart(vs)
+				loadTable(b, k, table)
+				dump := k.RealServers
+				if path == "moby" {
+					dump = k.mobyRealServers
 				}
-			}
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				rss, _, err := k.RealServers(table[i%vs].Key)
-				if err != nil || len(rss) != realServersPerVS {
-					b.Fatalf("RealServers: %d, %v", len(rss), err)
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					rss, _, err := dump(table[i%vs].Key)
+					if err != nil || len(rss) != realServersPerVS {
+						b.Fatalf("RealServers: %d, %v", len(rss), err)
+					}
+					i++
 				}
-				i++
-			}
-		})
+			})
+		}
 	}
 }

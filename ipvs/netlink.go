@@ -16,11 +16,13 @@ import (
 
 // Kernel is the Interface on the kernel's IPVS through github.com/moby/ipvs:
 // one generic netlink socket (a moby Handle), opened in the network
-// namespace of the thread that called New, and one request per call (Dump:
-// one service dump plus one destination dump per service). Calls are
-// serialized: moby's Handle drops replies that are not for the request it
-// is waiting on, so two concurrent requests on one socket can lose each
-// other's acknowledgement and hang.
+// namespace of the thread that called New, and one request per call. Calls
+// are serialized: moby's Handle drops replies that are not for the request
+// it is waiting on, so two concurrent requests on one socket can lose each
+// other's acknowledgement and hang. Two more sockets of Kernel's own, in
+// the same namespace, carry Batch (netlink_batch.go) and the dumps (Dump:
+// one service dump plus one destination dump per service; Services;
+// RealServers: netlink_dump.go), the latter under a lock of their own.
 //
 // What moby/ipvs costs per request, and what Kernel does about it:
 //   - one socket per Handle, reused (good); New also runs `modprobe -va
@@ -49,6 +51,12 @@ type Kernel struct {
 	h  *mobyipvs.Handle
 	bs *batchSocket // Batch's own socket (netlink_batch.go)
 
+	// ds is the dumps' own socket (netlink_dump.go), used under dmu, and
+	// rss the destination dump's scratch (its result is a copy).
+	dmu sync.Mutex
+	ds  *batchSocket
+	rss []RealServer
+
 	// Scratch reused under mu; moby keeps no pointer to them.
 	svc          mobyipvs.Service
 	dst          mobyipvs.Destination
@@ -74,7 +82,13 @@ func New() (*Kernel, error) {
 		h.Close()
 		return nil, err
 	}
-	return &Kernel{h: h, bs: bs}, nil
+	ds, err := openBatchSocket()
+	if err != nil {
+		h.Close()
+		bs.close()
+		return nil, err
+	}
+	return &Kernel{h: h, bs: bs, ds: ds}, nil
 }
 
 // probe makes sure requests on h reach IPVS (see Kernel).
@@ -95,18 +109,20 @@ func probe(h *mobyipvs.Handle) (err error) {
 	return nil
 }
 
-// Close closes the socket. Later calls fail with net.ErrClosed.
+// Close closes the sockets. Later calls fail with net.ErrClosed.
 func (k *Kernel) Close() error {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	if k.h != nil {
 		k.h.Close()
 		k.h = nil
 	}
-	if k.bs != nil {
-		k.bs.close()
-		k.bs = nil
-	}
+	k.bs.close()
+	k.bs = nil
+	k.mu.Unlock()
+	k.dmu.Lock()
+	k.ds.close()
+	k.ds = nil
+	k.dmu.Unlock()
 	return nil
 }
 
@@ -119,23 +135,19 @@ var errClosed = fmt.Errorf("ipvs handle: %w", net.ErrClosed)
 // ipvs-proxy never creates them, so the reconciler must neither see nor
 // touch them.
 func (k *Kernel) Dump() ([]Service, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	ms, vss, err := k.servicesLocked()
+	k.dmu.Lock()
+	defer k.dmu.Unlock()
+	vss, err := k.servicesLocked()
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Service, 0, len(vss))
-	for i, vs := range vss {
-		dsts, err := k.h.GetDestinations(ms[i])
+	for _, vs := range vss {
+		s := Service{VirtualServer: vs}
+		s.RealServers, s.Conns, err = k.realServersLocked(vs.Key)
 		if errors.Is(err, syscall.ESRCH) {
 			continue // deleted by someone else since the service dump
 		}
-		if err != nil {
-			return nil, vsError("dump real servers of", vs.Key, err)
-		}
-		s := Service{VirtualServer: vs}
-		s.RealServers, s.Conns, err = fromMobyDestinations(dsts)
 		if err != nil {
 			return nil, vsError("dump real servers of", vs.Key, err)
 		}
@@ -149,40 +161,14 @@ func (k *Kernel) Dump() ([]Service, error) {
 // their real servers (one service dump); firewall-mark services are left
 // out as in Dump.
 func (k *Kernel) Services() ([]VirtualServer, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	_, vss, err := k.servicesLocked()
+	k.dmu.Lock()
+	defer k.dmu.Unlock()
+	vss, err := k.servicesLocked()
 	if err != nil {
 		return nil, err
 	}
 	slices.SortFunc(vss, func(a, b VirtualServer) int { return a.Key.Compare(b.Key) })
 	return vss, nil
-}
-
-// servicesLocked is one service dump: the kernel's services that a Key can
-// name (no firewall marks) and, index for index, our VirtualServer of each.
-// k.mu must be held.
-func (k *Kernel) servicesLocked() ([]*mobyipvs.Service, []VirtualServer, error) {
-	if k.h == nil {
-		return nil, nil, fmt.Errorf("dump virtual servers: %w", errClosed)
-	}
-	svcs, err := k.h.GetServices()
-	if err != nil {
-		return nil, nil, fmt.Errorf("dump virtual servers: %w", err)
-	}
-	ms := make([]*mobyipvs.Service, 0, len(svcs))
-	vss := make([]VirtualServer, 0, len(svcs))
-	for _, m := range svcs {
-		if m.FWMark != 0 {
-			continue
-		}
-		vs, err := fromMobyService(m)
-		if err != nil {
-			return nil, nil, fmt.Errorf("dump virtual servers: %w", err)
-		}
-		ms, vss = append(ms, m), append(vss, vs)
-	}
-	return ms, vss, nil
 }
 
 // AddVirtualServer creates vs (NEW_SERVICE); EEXIST if it exists, ENOENT
@@ -275,55 +261,6 @@ func (k *Kernel) doDestination(key Key, rs RealServer, op func(*mobyipvs.Handle,
 		return errClosed
 	}
 	return op(k.h, k.service(VirtualServer{Key: key}), k.destination(rs))
-}
-
-// fromMobyDestinations converts a destination dump: real servers in
-// RealServerKey.Compare order (nil when none) and the counts of those with
-// connections (nil when none has).
-func fromMobyDestinations(dsts []*mobyipvs.Destination) ([]RealServer, map[RealServerKey]Conns, error) {
-	var rss []RealServer
-	var conns map[RealServerKey]Conns
-	if len(dsts) > 0 {
-		rss = make([]RealServer, 0, len(dsts))
-	}
-	for _, d := range dsts {
-		rs, err := fromMobyDestination(d)
-		if err != nil {
-			return nil, nil, err
-		}
-		rss = append(rss, rs)
-		if c := (Conns{Active: d.ActiveConnections, Inactive: d.InactiveConnections}); !c.Zero() {
-			if conns == nil {
-				conns = map[RealServerKey]Conns{}
-			}
-			conns[rs.RealServerKey] = c
-		}
-	}
-	slices.SortFunc(rss, func(a, b RealServer) int { return a.RealServerKey.Compare(b.RealServerKey) })
-	return rss, conns, nil
-}
-
-// RealServers dumps the real servers of key with their connection counts
-// (GET_DEST). The kernel answers a dump for a missing virtual server with
-// nothing, so a missing one has no real servers.
-func (k *Kernel) RealServers(key Key) ([]RealServer, map[RealServerKey]Conns, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.h == nil {
-		return nil, nil, vsError("dump real servers of", key, errClosed)
-	}
-	dsts, err := k.h.GetDestinations(k.service(VirtualServer{Key: key}))
-	if errors.Is(err, syscall.ESRCH) {
-		return nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, vsError("dump real servers of", key, err)
-	}
-	rss, conns, err := fromMobyDestinations(dsts)
-	if err != nil {
-		return nil, nil, vsError("dump real servers of", key, err)
-	}
-	return rss, conns, nil
 }
 
 var _ TimeoutConfig = (*Kernel)(nil)

@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"net/netip"
 	"syscall"
-	"time"
 
+	"github.com/ipvs-proxy/ipvs-proxy/internal/nlbatch"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -19,19 +19,11 @@ import (
 // encoding, so Kernel keeps a second generic netlink socket of its own
 // (opened with moby's, in the same network namespace) and encodes the few
 // attributes of the batchable commands itself, exactly as moby does for the
-// single calls (same attributes, same values). A batch of up to
-// batchMessages requests goes out in one sendmsg; only its last request
-// asks for an acknowledgement, and the kernel, which runs the requests in
-// order and acknowledges every failed one anyway, answers with one error
-// message per failure and the final acknowledgement: a batch without
-// failures costs two syscalls whatever its size.
+// single calls (same attributes, same values). The batching itself (one
+// sendmsg per nlbatch.Max requests, replies matched by sequence number) is
+// internal/nlbatch's.
 
 const (
-	// batchMessages bounds one sendmsg: its error replies (at most one per
-	// request, small with NETLINK_CAP_ACK) must fit the receive buffer.
-	batchMessages = 128
-	batchTimeout  = 30 * time.Second
-
 	ipvsGenlVersion = 1
 
 	ipvsCmdNewService = 1
@@ -63,15 +55,11 @@ const (
 	fwdMask = 0x7
 )
 
-// batchSocket is the generic netlink socket Batch writes to.
+// batchSocket is the generic netlink socket Batch writes to, and the
+// IPVS family's id its requests are addressed to.
 type batchSocket struct {
-	fd     int
+	*nlbatch.Socket
 	family uint16
-	seq    uint32
-	buf    []byte // request scratch
-	rbuf   []byte // reply scratch
-	// lastOffset is where the last request appended to buf starts.
-	lastOffset int
 }
 
 // openBatchSocket opens a generic netlink socket in the calling thread's
@@ -81,50 +69,27 @@ func openBatchSocket() (*batchSocket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ipvs not available in this kernel (modprobe ip_vs): %w", err)
 	}
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_GENERIC)
+	s, err := nlbatch.Open(unix.NETLINK_GENERIC, "ipvs")
 	if err != nil {
-		return nil, fmt.Errorf("open ipvs batch socket: %w", err)
+		return nil, err
 	}
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("bind ipvs batch socket: %w", err)
-	}
-	// Error replies without the request echoed; a larger receive buffer
-	// where allowed (CAP_NET_ADMIN). Both best effort.
-	_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1)
-	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
-	tv := unix.NsecToTimeval(batchTimeout.Nanoseconds())
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("ipvs batch socket timeout: %w", err)
-	}
-	return &batchSocket{fd: fd, family: fam.ID, rbuf: make([]byte, 64<<10)}, nil
+	return &batchSocket{Socket: s, family: fam.ID}, nil
 }
 
 func (s *batchSocket) close() {
 	if s != nil {
-		unix.Close(s.fd)
+		s.Close()
 	}
 }
 
 var _ Batcher = (*Kernel)(nil)
 
-// Batch runs ops in order, batchMessages requests per sendmsg; errs[i] is
+// Batch runs ops in order, nlbatch.Max requests per sendmsg; errs[i] is
 // what op i's single call would have returned.
 func (k *Kernel) Batch(ctx context.Context, ops []BatchOp) []error {
-	errs := make([]error, len(ops))
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for start := 0; start < len(ops); start += batchMessages {
-		if ctx.Err() != nil {
-			return errs[:start]
-		}
-		end := min(start+batchMessages, len(ops))
-		if n := k.batchLocked(ops[start:end], errs[start:end]); n < end-start {
-			return errs[:start+n]
-		}
-	}
-	return errs
+	return nlbatch.Run(ctx, ops, k.batchLocked)
 }
 
 // batchLocked sends one batch and returns how many of its results are
@@ -135,68 +100,25 @@ func (k *Kernel) batchLocked(ops []BatchOp, errs []error) int {
 		errs[0] = ops[0].wrap(errClosed)
 		return 1
 	}
-	s := k.bs
 	// Requests that the kernel would refuse (or that moby would misencode)
 	// fail here, as in the single calls; the others are sent.
-	sent := make([]int, 0, len(ops)) // seq offset -> op index
-	s.buf = s.buf[:0]
-	base := s.seq + 1
+	b := k.bs.Start()
 	for i, op := range ops {
 		if err := op.check(); err != nil {
 			errs[i] = op.wrap(err)
 			continue
 		}
-		s.seq++
-		sent = append(sent, i)
-		s.buf = s.appendRequest(s.buf, op, s.seq)
+		b.End(appendRequest(b.Begin(k.bs.family, unix.NLM_F_REQUEST), op), i)
 	}
-	if len(sent) == 0 {
-		return len(ops)
+	err := k.bs.Exchange(func(i int, errno syscall.Errno) {
+		errs[i] = ops[i].wrap(errno)
+	})
+	var ue *nlbatch.UnknownError
+	if errors.As(err, &ue) {
+		errs[ue.Op] = ops[ue.Op].wrap(fmt.Errorf("%w: %v", errUnknown, err))
+		return ue.Op + 1
 	}
-	// Only the last request asks for an acknowledgement: it comes after
-	// every error reply of the batch.
-	last := s.seq
-	flags := binary.NativeEndian.Uint16(s.buf[s.lastOffset+6:]) | unix.NLM_F_ACK
-	binary.NativeEndian.PutUint16(s.buf[s.lastOffset+6:], flags)
-	// Replies come in request order and a success sends none: the ops
-	// up to the last one replied to are done, unless they failed.
-	replied := -1
-	unknown := func(err error) int {
-		i := sent[replied+1]
-		errs[i] = ops[i].wrap(fmt.Errorf("%w: %v", errUnknown, err))
-		return i + 1
-	}
-	if err := unix.Sendto(s.fd, s.buf, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return unknown(fmt.Errorf("send batch: %w", err))
-	}
-	for {
-		n, _, err := unix.Recvfrom(s.fd, s.rbuf, 0)
-		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			// The fate of the ops with no reply yet is unknown.
-			return unknown(fmt.Errorf("read batch replies: %w", err))
-		}
-		msgs, err := syscall.ParseNetlinkMessage(s.rbuf[:n])
-		if err != nil {
-			return unknown(fmt.Errorf("read batch replies: %w", err))
-		}
-		for _, m := range msgs {
-			if m.Header.Type != unix.NLMSG_ERROR || m.Header.Seq < base || m.Header.Seq > last || len(m.Data) < 4 {
-				continue // not a reply to this batch
-			}
-			j := int(m.Header.Seq - base)
-			replied = max(replied, j)
-			i := sent[j]
-			if errno := -int32(binary.NativeEndian.Uint32(m.Data[:4])); errno != 0 {
-				errs[i] = ops[i].wrap(syscall.Errno(errno))
-			}
-			if m.Header.Seq == last {
-				return len(ops)
-			}
-		}
-	}
+	return len(ops)
 }
 
 // check is what the single call checks before it sends.
@@ -234,10 +156,9 @@ func (op BatchOp) wrap(err error) error {
 	return err
 }
 
-// appendRequest appends op's request (sequence number seq, no
-// acknowledgement asked) to b, encoded as moby/ipvs encodes the single call.
-func (s *batchSocket) appendRequest(b []byte, op BatchOp, seq uint32) []byte {
-	s.lastOffset = len(b)
+// appendRequest appends the body of op's request to b (a request header
+// just begun), encoded as moby/ipvs encodes the single call.
+func appendRequest(b []byte, op BatchOp) []byte {
 	var cmd uint8
 	switch op.Cmd {
 	case BatchAddVirtualServer:
@@ -253,36 +174,9 @@ func (s *batchSocket) appendRequest(b []byte, op BatchOp, seq uint32) []byte {
 	case BatchDeleteVirtualServer:
 		cmd = ipvsCmdDelService // the key is all the kernel reads
 	}
-	start := len(b)
-	b = binary.NativeEndian.AppendUint32(b, 0) // length, set below
-	b = binary.NativeEndian.AppendUint16(b, s.family)
-	b = binary.NativeEndian.AppendUint16(b, unix.NLM_F_REQUEST)
-	b = binary.NativeEndian.AppendUint32(b, seq)
-	b = binary.NativeEndian.AppendUint32(b, 0) // port id: the kernel's
 	b = append(b, cmd, ipvsGenlVersion, 0, 0)
 
-	vs := op.VirtualServer
-	svc := len(b)
-	b = attrHeader(b, ipvsCmdAttrService)
-	af, mask := uint16(unix.AF_INET), uint32(netmaskIPv4)
-	if !vs.Address.Is4() {
-		af, mask = unix.AF_INET6, netmaskIPv6
-	}
-	b = attrU16(b, ipvsSvcAttrAF, af)
-	b = attrU16(b, ipvsSvcAttrProtocol, uint16(vs.Protocol))
-	b = attrAddr(b, ipvsSvcAttrAddr, vs.Address)
-	b = attrBE16(b, ipvsSvcAttrPort, vs.Port)
-	if op.Cmd == BatchAddVirtualServer || op.Cmd == BatchUpdateVirtualServer {
-		b = attr(b, ipvsSvcAttrSchedName, append([]byte(vs.Scheduler), 0))
-		flags := uint32(vs.Flags & SchedFlagsMask)
-		if vs.Timeout > 0 {
-			flags |= svcFlagPersistent
-		}
-		b = attr(b, ipvsSvcAttrFlags, binary.NativeEndian.AppendUint32(binary.NativeEndian.AppendUint32(nil, flags), 0xffffffff))
-		b = attrU32(b, ipvsSvcAttrTimeout, vs.Timeout)
-		b = attrU32(b, ipvsSvcAttrNetmask, mask)
-	}
-	b = endNest(b, svc)
+	b = appendService(b, op.VirtualServer, op.Cmd == BatchAddVirtualServer || op.Cmd == BatchUpdateVirtualServer)
 
 	if !op.Cmd.virtualServerCmd() {
 		rs := op.RealServer
@@ -298,8 +192,33 @@ func (s *batchSocket) appendRequest(b []byte, op BatchOp, seq uint32) []byte {
 		}
 		b = endNest(b, dst)
 	}
-	binary.NativeEndian.PutUint32(b[start:], uint32(len(b)-start))
 	return b
+}
+
+// appendService appends the service attribute of vs: its key, and with
+// full its scheduler, flags, persistence and netmask, as moby encodes them.
+func appendService(b []byte, vs VirtualServer, full bool) []byte {
+	svc := len(b)
+	b = attrHeader(b, ipvsCmdAttrService)
+	af, mask := uint16(unix.AF_INET), uint32(netmaskIPv4)
+	if !vs.Address.Is4() {
+		af, mask = unix.AF_INET6, netmaskIPv6
+	}
+	b = attrU16(b, ipvsSvcAttrAF, af)
+	b = attrU16(b, ipvsSvcAttrProtocol, uint16(vs.Protocol))
+	b = attrAddr(b, ipvsSvcAttrAddr, vs.Address)
+	b = attrBE16(b, ipvsSvcAttrPort, vs.Port)
+	if full {
+		b = nlbatch.Attr(b, ipvsSvcAttrSchedName, append([]byte(vs.Scheduler), 0))
+		flags := uint32(vs.Flags & SchedFlagsMask)
+		if vs.Timeout > 0 {
+			flags |= svcFlagPersistent
+		}
+		b = nlbatch.Attr(b, ipvsSvcAttrFlags, binary.NativeEndian.AppendUint32(binary.NativeEndian.AppendUint32(nil, flags), 0xffffffff))
+		b = attrU32(b, ipvsSvcAttrTimeout, vs.Timeout)
+		b = attrU32(b, ipvsSvcAttrNetmask, mask)
+	}
+	return endNest(b, svc)
 }
 
 // virtualServerCmd tells whether the command is about a virtual server
@@ -322,34 +241,24 @@ func endNest(b []byte, start int) []byte {
 	return b
 }
 
-func attr(b []byte, typ uint16, v []byte) []byte {
-	b = binary.NativeEndian.AppendUint16(b, uint16(4+len(v)))
-	b = binary.NativeEndian.AppendUint16(b, typ)
-	b = append(b, v...)
-	for len(b)%4 != 0 {
-		b = append(b, 0)
-	}
-	return b
-}
-
 func attrU16(b []byte, typ uint16, v uint16) []byte {
-	return attr(b, typ, binary.NativeEndian.AppendUint16(nil, v))
+	return nlbatch.AttrU16(b, typ, v)
 }
 
 func attrBE16(b []byte, typ uint16, v uint16) []byte {
-	return attr(b, typ, binary.BigEndian.AppendUint16(nil, v))
+	return nlbatch.AttrBE16(b, typ, v)
 }
 
 func attrU32(b []byte, typ uint16, v uint32) []byte {
-	return attr(b, typ, binary.NativeEndian.AppendUint32(nil, v))
+	return nlbatch.AttrU32(b, typ, v)
 }
 
 // attrAddr is 4 bytes for IPv4, 16 for IPv6 (what moby sends).
 func attrAddr(b []byte, typ uint16, a netip.Addr) []byte {
 	if a.Is4() {
 		v := a.As4()
-		return attr(b, typ, v[:])
+		return nlbatch.Attr(b, typ, v[:])
 	}
 	v := a.As16()
-	return attr(b, typ, v[:])
+	return nlbatch.Attr(b, typ, v[:])
 }

@@ -3,7 +3,6 @@
 package ipvs
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
 	"syscall"
@@ -98,48 +97,4 @@ func forwardingOf(flags uint32) Forwarding {
 		return Bypass
 	}
 	return Masquerade
-}
-
-// fromMobyService maps a dumped (non-fwmark) service. Persistence is the
-// flag; the timeout of a non-persistent service means nothing.
-func fromMobyService(s *mobyipvs.Service) (VirtualServer, error) {
-	addr, err := addrOf(s.Address, s.AddressFamily)
-	if err != nil {
-		return VirtualServer{}, err
-	}
-	vs := VirtualServer{
-		Key:       Key{Protocol: Protocol(s.Protocol), Address: addr, Port: s.Port},
-		Scheduler: s.SchedName,
-		Flags:     SchedFlags(s.Flags) & SchedFlagsMask,
-	}
-	if s.Flags&svcFlagPersistent != 0 {
-		vs.Timeout = s.Timeout
-	}
-	return vs, nil
-}
-
-func fromMobyDestination(d *mobyipvs.Destination) (RealServer, error) {
-	addr, err := addrOf(d.Address, d.AddressFamily)
-	if err != nil {
-		return RealServer{}, err
-	}
-	return RealServer{
-		RealServerKey: RealServerKey{Address: addr, Port: d.Port},
-		Weight:        d.Weight,
-		Forwarding:    forwardingOf(d.ConnectionFlags),
-	}, nil
-}
-
-func addrOf(ip net.IP, family uint16) (netip.Addr, error) {
-	switch family {
-	case syscall.AF_INET:
-		if ip4 := ip.To4(); ip4 != nil {
-			return netip.AddrFrom4([4]byte(ip4)), nil
-		}
-	case syscall.AF_INET6:
-		if len(ip) == net.IPv6len {
-			return netip.AddrFrom16([16]byte(ip)), nil
-		}
-	}
-	return netip.Addr{}, fmt.Errorf("address %v of family %d: %w", ip, family, syscall.EAFNOSUPPORT)
 }

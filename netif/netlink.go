@@ -56,7 +56,7 @@ func (k *Kernel) Close() {
 	k.h.Close()
 	k.strict.Close()
 	k.bmu.Lock()
-	k.bs.close()
+	k.bs.Close()
 	k.bs = nil
 	k.bmu.Unlock()
 }
