@@ -91,7 +91,15 @@ func (p packedRS) realServer() ipvs.RealServer {
 
 // compareKeys orders as ipvs.RealServerKey.Compare orders the keys.
 func compareKeys(a, b packedRS) int {
-	return cmp.Or(cmp.Compare(a.rank, b.rank), cmp.Compare(a.hi, b.hi), cmp.Compare(a.lo, b.lo), cmp.Compare(a.port, b.port))
+	switch {
+	case a.rank != b.rank:
+		return cmp.Compare(a.rank, b.rank)
+	case a.hi != b.hi:
+		return cmp.Compare(a.hi, b.hi)
+	case a.lo != b.lo:
+		return cmp.Compare(a.lo, b.lo)
+	}
+	return cmp.Compare(a.port, b.port)
 }
 
 // NewRealServers returns the list of rss (when two share a key, the later
@@ -104,7 +112,16 @@ func NewRealServers(rss []ipvs.RealServer) RealServers {
 	for i, rs := range rss {
 		s[i] = pack(rs)
 	}
-	slices.SortStableFunc(s, compareKeys)
+	if !slices.IsSortedFunc(s, compareKeys) {
+		slices.SortFunc(s, compareKeys)
+		if hasRepeat(s) {
+			// Which of the repeats wins depends on their order in rss.
+			for i, rs := range rss {
+				s[i] = pack(rs)
+			}
+			slices.SortStableFunc(s, compareKeys)
+		}
+	}
 	// Keep the last of each run of equal keys.
 	out := s[:0]
 	for i, p := range s {
@@ -114,6 +131,15 @@ func NewRealServers(rss []ipvs.RealServer) RealServers {
 		out = append(out, p)
 	}
 	return RealServers{s: out}
+}
+
+func hasRepeat(s []packedRS) bool {
+	for i := 1; i < len(s); i++ {
+		if compareKeys(s[i-1], s[i]) == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Len is the number of real servers.
@@ -173,10 +199,17 @@ func (l *RealServers) Set(rs ipvs.RealServer) {
 	l.s = slices.Insert(l.s, i, p)
 }
 
-// Delete removes the real server with key k and reports whether there was one.
+// Delete removes the real server with key k and reports whether there was
+// one. It moves the shorter side of the list: deleting from either end (a
+// sorted plan deletes from the front) costs O(1), not O(n).
 func (l *RealServers) Delete(k ipvs.RealServerKey) bool {
 	i, ok := l.find(packKey(k))
-	if ok {
+	switch {
+	case !ok:
+	case i < len(l.s)/2:
+		copy(l.s[1:i+1], l.s[:i])
+		l.s = l.s[1:]
+	default:
 		l.s = slices.Delete(l.s, i, i+1)
 	}
 	return ok

@@ -72,6 +72,15 @@ func TestRealServersMatchesMap(t *testing.T) {
 		if b := NewRealServers(in); !b.Equal(l) || b.Len() != len(m) {
 			t.Fatalf("NewRealServers(%v) = %v, want %v", in, b, l)
 		}
+		// In order with a repeat at the end: the repeat wins.
+		if len(want) > 0 {
+			last := want[len(want)-1]
+			last.Weight += 7
+			b := NewRealServers(append(slices.Clone(want), last))
+			if got, _ := b.Get(last.RealServerKey); got != last || b.Len() != len(want) {
+				t.Fatalf("NewRealServers in order with a repeat: %v", b)
+			}
+		}
 	}
 }
 
@@ -150,5 +159,23 @@ func BenchmarkNewRealServers10k(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		NewRealServers(rss)
+	}
+}
+
+// The worst case of a sorted slice against a map: a virtual server of
+// 10,000 real servers losing all of them one delete at a time, from the
+// front (as a sorted plan deletes), each delete moving the rest.
+func BenchmarkRealServersDeleteAll10k(b *testing.B) {
+	rss := make([]ipvs.RealServer, 10_000)
+	for i := range rss {
+		rss[i] = ipvs.RealServer{RealServerKey: ipvs.RealServerKey{Address: netip.AddrFrom4([4]byte{10, 244, byte(i >> 8), byte(i)}), Port: 80}, Weight: 1}
+	}
+	l := NewRealServers(rss)
+	b.ReportAllocs()
+	for b.Loop() {
+		c := l.Clone()
+		for _, rs := range rss {
+			c.Delete(rs.RealServerKey)
+		}
 	}
 }
