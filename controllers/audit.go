@@ -328,28 +328,12 @@ func (r *Reconciler) auditRealServers(n int) (state.Scope, error) {
 		if err != nil {
 			return sc, err
 		}
-		if sameRealServers(cached.RealServers, rss) {
+		if cached.RealServers.EqualSlice(rss) {
 			continue
 		}
-		fresh := make(map[ipvs.RealServerKey]ipvs.RealServer, len(rss))
-		for _, rs := range rss {
-			fresh[rs.RealServerKey] = rs
-		}
-		// A new Service value: Index fragments may share the old one's map.
-		r.cache.Services[k] = &state.Service{VirtualServer: cached.VirtualServer, RealServers: fresh}
+		// A new Service value: Index fragments may share the old one's list.
+		r.cache.Services[k] = &state.Service{VirtualServer: cached.VirtualServer, RealServers: state.NewRealServers(rss)}
 		sc.Services[k] = struct{}{}
 	}
 	return sc, nil
-}
-
-func sameRealServers(have map[ipvs.RealServerKey]ipvs.RealServer, got []ipvs.RealServer) bool {
-	if len(have) != len(got) {
-		return false
-	}
-	for _, rs := range got {
-		if h, ok := have[rs.RealServerKey]; !ok || h != rs {
-			return false
-		}
-	}
-	return true
 }

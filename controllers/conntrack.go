@@ -59,6 +59,5 @@ func (r *Reconciler) applied(p state.Plan) state.Plan {
 }
 
 func hasRealServer(svc *state.Service, op state.RealServerOp) bool {
-	_, ok := svc.RealServers[op.RealServer.RealServerKey]
-	return ok
+	return svc.RealServers.Has(op.RealServer.RealServerKey)
 }

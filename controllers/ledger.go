@@ -66,7 +66,7 @@ func (r *Reconciler) observe() (observation, error) {
 			obs.foreign[s.Key] = s
 			continue
 		}
-		if want := r.index.Service(s.Key); want != nil && sameRealServers(want.RealServers, s.RealServers) {
+		if want := r.index.Service(s.Key); want != nil && want.RealServers.EqualSlice(s.RealServers) {
 			obs.owned.AddShared(s.VirtualServer, want.RealServers) // share.go: no copy of what the index holds
 		} else {
 			addService(&obs.owned, s)
@@ -87,10 +87,7 @@ func (r *Reconciler) observe() (observation, error) {
 }
 
 func addService(st *state.State, s ipvs.Service) {
-	st.AddService(s.VirtualServer)
-	for _, rs := range s.RealServers {
-		st.AddRealServer(s.Key, rs)
-	}
+	st.AddService(s.VirtualServer).RealServers = state.NewRealServers(s.RealServers)
 }
 
 // repair re-adopts in place every foreign virtual server that ledger.Adopt

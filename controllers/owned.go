@@ -11,7 +11,7 @@ func countOwned(m *metrics.Metrics, r *Reconciler, full bool, res Result, realSe
 	if full {
 		realServers = 0
 		for _, svc := range c.Services {
-			realServers += len(svc.RealServers)
+			realServers += svc.RealServers.Len()
 		}
 	} else {
 		realServers = max(0, realServers+len(res.Plan.AddRealServers)-len(res.Plan.DeleteRealServers))

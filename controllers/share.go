@@ -5,7 +5,7 @@ import "github.com/ipvs-proxy/ipvs-proxy/state"
 // shareDone runs after op took effect in the kernel cache: once the cached
 // real servers of op's virtual server equal the desired ones (after the
 // last of a cold sync's adds for it, or of a change's adds and deletes),
-// the cache uses the index's map instead of its own (state.State.ShareOne),
+// the cache uses the index's list instead of its own (state.State.ShareOne),
 // so a large apply never holds two copies of every real server. The check
 // costs a length comparison until the lengths match.
 func (r *Reconciler) shareDone(op *state.Op) {
@@ -20,7 +20,7 @@ func (r *Reconciler) shareDone(op *state.Op) {
 		return
 	}
 	want := r.index.Service(k)
-	if want == nil || len(want.RealServers) != len(svc.RealServers) {
+	if want == nil || want.RealServers.Len() != svc.RealServers.Len() {
 		return
 	}
 	r.cache.ShareOne(k, want)

@@ -181,17 +181,13 @@ func observedFrom(d state.State) state.State {
 		case 1:
 			o.Services[k].Scheduler = "wrr"
 		case 2:
-			rs := o.Services[k].RealServers
-			j := 0
-			for rk, r := range rs {
-				if j == 0 {
-					delete(rs, rk)
-				} else {
-					r.Weight = 2
-					rs[rk] = r
-					break
+			rss := &o.Services[k].RealServers
+			if all := rss.Slice(); len(all) > 0 {
+				rss.Delete(all[0].RealServerKey)
+				if len(all) > 1 {
+					all[1].Weight = 2
+					rss.Set(all[1])
 				}
-				j++
 			}
 		}
 	}

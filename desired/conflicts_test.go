@@ -15,10 +15,9 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
 
-func hasRS(rs map[ipvs.RealServerKey]ipvs.RealServer, s string) bool {
+func hasRS(rs state.RealServers, s string) bool {
 	ap := netip.MustParseAddrPort(s)
-	_, ok := rs[ipvs.RealServerKey{Address: ap.Addr(), Port: ap.Port()}]
-	return ok
+	return rs.Has(ipvs.RealServerKey{Address: ap.Addr(), Port: ap.Port()})
 }
 
 var t0 = time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
@@ -92,7 +91,7 @@ func TestConflictWinnerIsDeterministic(t *testing.T) {
 			t.Errorf("order %v: Owners = %v, want the older first", order, got)
 		}
 		rs := ix.All().Services[k].RealServers
-		if len(rs) != 1 || !hasRS(rs, "10.244.1.1:8080") {
+		if rs.Len() != 1 || !hasRS(rs, "10.244.1.1:8080") {
 			t.Errorf("order %v: real servers of %v = %v, want only the older Service's", order, k, rs)
 		}
 		cs := ix.ConflictsAll()
@@ -116,7 +115,7 @@ func TestConflictWinnerIsDeterministic(t *testing.T) {
 	if len(errs) != 1 || errs[0].Error() != wantMsg {
 		t.Errorf("Build errors = %v", errs)
 	}
-	if rs := st.Services[k].RealServers; len(rs) != 1 || !hasRS(rs, "10.244.1.1:8080") {
+	if rs := st.Services[k].RealServers; rs.Len() != 1 || !hasRS(rs, "10.244.1.1:8080") {
 		t.Errorf("Build: real servers = %v", rs)
 	}
 	// Untouched: each ClusterIP is its own Service's.

@@ -175,8 +175,9 @@ func checkWellFormed(t *testing.T, st state.State) {
 		if !k.Address.IsValid() || k.Address.Zone() != "" || k.Address.Is4In6() || k.Port == 0 {
 			t.Fatalf("virtual server key %v", k)
 		}
-		for rk, rs := range svc.RealServers {
-			if rs.RealServerKey != rk || !rk.Address.IsValid() || rk.Address.Zone() != "" || rk.Port == 0 {
+		for rs := range svc.RealServers.All() {
+			rk := rs.RealServerKey
+			if !rk.Address.IsValid() || rk.Address.Zone() != "" || rk.Port == 0 {
 				t.Fatalf("real server %v under %v", rs, k)
 			}
 			if rk.Address.Is4() != k.Address.Is4() {

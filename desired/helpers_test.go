@@ -249,11 +249,8 @@ func dump(st state.State) string {
 		if s.Key != k {
 			lines = append(lines, fmt.Sprintf("vs %v: MISMATCHED KEY %v", k, s.Key))
 		}
-		for rk, r := range s.RealServers {
-			lines = append(lines, fmt.Sprintf("rs %s %s -> %s w=%d fwd=%d", k.Protocol, netip.AddrPortFrom(k.Address, k.Port), netip.AddrPortFrom(rk.Address, rk.Port), r.Weight, r.Forwarding))
-			if r.RealServerKey != rk {
-				lines = append(lines, fmt.Sprintf("rs %v: MISMATCHED KEY %v", rk, r.RealServerKey))
-			}
+		for r := range s.RealServers.All() {
+			lines = append(lines, fmt.Sprintf("rs %s %s -> %s w=%d fwd=%d", k.Protocol, netip.AddrPortFrom(k.Address, k.Port), netip.AddrPortFrom(r.Address, r.Port), r.Weight, r.Forwarding))
 		}
 	}
 	for a := range st.Addresses {

@@ -65,14 +65,14 @@ func compact(st state.State) compactFrag {
 	return f
 }
 
-// shareRealServers returns svc with the real-server map of an earlier
+// shareRealServers returns svc with the real-server list of an earlier
 // virtual server of the same fragment when the two are equal (a NodePort
 // Service's virtual servers on every node address and on its ClusterIP
-// usually are): one map instead of one per address. Fragments are
+// usually are): one list instead of one per address. Fragments are
 // read-only, so sharing is safe.
 func shareRealServers(svc *state.Service, earlier []*state.Service) *state.Service {
 	for _, e := range earlier {
-		if len(e.RealServers) == len(svc.RealServers) && maps.Equal(e.RealServers, svc.RealServers) {
+		if e.RealServers.Len() > 0 && e.RealServers.Equal(svc.RealServers) {
 			return &state.Service{VirtualServer: svc.VirtualServer, RealServers: e.RealServers}
 		}
 	}

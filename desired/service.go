@@ -123,7 +123,7 @@ func ForServiceOn(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, node
 // KUBE-LOOP-BACK holds the local endpoints only).
 func addVirtualServer(st *state.State, vs ipvs.VirtualServer, ledger string, sets SetNames, eps []endpoint, node string) {
 	st.AddMember(ledger, ledgerEntry(vs.Key))
-	st.AddService(vs)
+	st.AddService(vs).RealServers.Grow(len(eps)) // eps come sorted: Set appends in place
 	for _, ep := range eps {
 		st.AddRealServer(vs.Key, ipvs.RealServer{
 			RealServerKey: ipvs.RealServerKey{Address: ep.addr, Port: ep.port},

@@ -71,7 +71,8 @@ func FuzzLoad(f *testing.F) {
 			if !own.OwnsService(k) || svc.Key != k {
 				t.Fatalf("virtual server %v: not in the ledger, or under another key", k)
 			}
-			for rk := range svc.RealServers {
+			for rs := range svc.RealServers.All() {
+				rk := rs.RealServerKey
 				if !rk.Address.IsValid() || rk.Port == 0 || rk.Address.Is4() != k.Address.Is4() {
 					t.Fatalf("real server %v under %v", rk, k)
 				}

@@ -16,9 +16,7 @@ import (
 func (s State) ServiceList() []ipvs.Service {
 	out := make([]ipvs.Service, 0, len(s.Services))
 	for _, svc := range s.Services {
-		rs := slices.Collect(maps.Values(svc.RealServers))
-		slices.SortFunc(rs, func(a, b ipvs.RealServer) int { return a.RealServerKey.Compare(b.RealServerKey) })
-		out = append(out, ipvs.Service{VirtualServer: svc.VirtualServer, RealServers: rs})
+		out = append(out, ipvs.Service{VirtualServer: svc.VirtualServer, RealServers: svc.RealServers.Slice()})
 	}
 	slices.SortFunc(out, func(a, b ipvs.Service) int { return a.Key.Compare(b.Key) })
 	return out

@@ -45,11 +45,8 @@ func dump(st State) string {
 		if s.Key != key {
 			lines = append(lines, fmt.Sprintf("vs %v: MISMATCHED KEY %v", key, s.Key))
 		}
-		for rk, r := range s.RealServers {
+		for r := range s.RealServers.All() {
 			lines = append(lines, r.Line(key))
-			if r.RealServerKey != rk {
-				lines = append(lines, fmt.Sprintf("rs %v: MISMATCHED KEY %v", rk, r.RealServerKey))
-			}
 		}
 	}
 	for a := range st.Addresses {

@@ -106,7 +106,7 @@ func (o Op) ApplyTo(s *State) {
 	case DeleteRealServer:
 		if svc, ok := s.Services[o.Service.Key]; ok {
 			svc.own()
-			delete(svc.RealServers, o.RealServer.RealServerKey)
+			svc.RealServers.Delete(o.RealServer.RealServerKey)
 		}
 	case DeleteService:
 		delete(s.Services, o.Service.Key)

@@ -41,7 +41,7 @@ func Diff(desired, observed State) Plan {
 		have, ok := observed.Services[k]
 		if !ok {
 			p.AddServices = append(p.AddServices, want.VirtualServer)
-			for _, rs := range want.RealServers {
+			for rs := range want.RealServers.All() {
 				p.AddRealServers = append(p.AddRealServers, RealServerOp{k, rs})
 			}
 			continue
@@ -49,20 +49,7 @@ func Diff(desired, observed State) Plan {
 		if have.VirtualServer != want.VirtualServer {
 			p.UpdateServices = append(p.UpdateServices, want.VirtualServer)
 		}
-		for rk, rs := range want.RealServers {
-			got, ok := have.RealServers[rk]
-			switch {
-			case !ok:
-				p.AddRealServers = append(p.AddRealServers, RealServerOp{k, rs})
-			case got != rs:
-				p.UpdateRealServers = append(p.UpdateRealServers, RealServerOp{k, rs})
-			}
-		}
-		for rk, rs := range have.RealServers {
-			if _, ok := want.RealServers[rk]; !ok {
-				p.DeleteRealServers = append(p.DeleteRealServers, RealServerOp{k, rs})
-			}
-		}
+		p.diffRealServers(k, want.RealServers, have.RealServers)
 	}
 	for k := range observed.Services {
 		if _, ok := desired.Services[k]; !ok {
@@ -95,6 +82,38 @@ func Diff(desired, observed State) Plan {
 	return p
 }
 
+// diffRealServers adds to p what turns the real servers have of virtual
+// server k into want: one merge of the two sorted lists, nothing at all
+// when they are one list (the kernel cache shares the desired index's).
+func (p *Plan) diffRealServers(k ipvs.Key, want, have RealServers) {
+	if want.Shares(have) {
+		return
+	}
+	w, h := want.s, have.s
+	for len(w) > 0 || len(h) > 0 {
+		c := -1
+		switch {
+		case len(w) == 0:
+			c = 1
+		case len(h) > 0:
+			c = compareKeys(w[0], h[0])
+		}
+		switch {
+		case c < 0:
+			p.AddRealServers = append(p.AddRealServers, RealServerOp{k, w[0].realServer()})
+			w = w[1:]
+		case c > 0:
+			p.DeleteRealServers = append(p.DeleteRealServers, RealServerOp{k, h[0].realServer()})
+			h = h[1:]
+		default:
+			if w[0] != h[0] {
+				p.UpdateRealServers = append(p.UpdateRealServers, RealServerOp{k, w[0].realServer()})
+			}
+			w, h = w[1:], h[1:]
+		}
+	}
+}
+
 // nilIfEmpty keeps an empty list nil, as a Plan without reserved room has it.
 func nilIfEmpty[T any](s []T) []T {
 	if len(s) == 0 {
@@ -112,7 +131,7 @@ func reserved(desired, observed State) Plan {
 	for k, want := range desired.Services {
 		if _, ok := observed.Services[k]; !ok {
 			vs++
-			rs += len(want.RealServers)
+			rs += want.RealServers.Len()
 		}
 	}
 	var p Plan

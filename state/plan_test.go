@@ -100,7 +100,7 @@ func TestDiff(t *testing.T) {
 			name: "real server added and removed under a kept virtual server",
 			desired: func() State {
 				st := base()
-				delete(st.Services[key].RealServers, rs("10.244.1.5:8080", 1).RealServerKey)
+				st.Services[key].RealServers.Delete(rs("10.244.1.5:8080", 1).RealServerKey)
 				st.AddRealServer(key, rs("10.244.1.6:8080", 1))
 				return st
 			},
@@ -112,7 +112,7 @@ func TestDiff(t *testing.T) {
 			name: "same address, other port: a different real server",
 			desired: func() State {
 				st := base()
-				delete(st.Services[key].RealServers, rs("10.244.1.5:8080", 1).RealServerKey)
+				st.Services[key].RealServers.Delete(rs("10.244.1.5:8080", 1).RealServerKey)
 				st.AddRealServer(key, rs("10.244.1.5:9090", 1))
 				return st
 			},

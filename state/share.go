@@ -1,18 +1,13 @@
 package state
 
-import (
-	"maps"
-	"reflect"
-
-	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
-)
+import "github.com/ipvs-proxy/ipvs-proxy/ipvs"
 
 // Share makes s's virtual servers whose real servers equal those of the
-// same virtual server in o use o's map, read-only (copied before s's first
+// same virtual server in o use o's list, read-only (copied before s's first
 // change to it): the kernel cache after a sync holds what the desired
 // index holds, and sharing keeps one copy of the real servers instead of
-// two. o's maps must not change in place afterwards (the desired index's
-// fragments never do). It returns how many maps it shared.
+// two. o's lists must not change in place afterwards (the desired index's
+// fragments never do). It returns how many lists it shared.
 func (s State) Share(o State) int {
 	n := 0
 	for k := range s.Services {
@@ -27,8 +22,8 @@ func (s State) Share(o State) int {
 // want (nil: none); it reports whether it shared.
 func (s State) ShareOne(k ipvs.Key, want *Service) bool {
 	svc, ok := s.Services[k]
-	if !ok || want == nil || len(want.RealServers) != len(svc.RealServers) || len(svc.RealServers) == 0 ||
-		sameMap(svc.RealServers, want.RealServers) || !maps.Equal(svc.RealServers, want.RealServers) {
+	if !ok || want == nil || want.RealServers.Len() != svc.RealServers.Len() || svc.RealServers.Len() == 0 ||
+		svc.RealServers.Shares(want.RealServers) || !svc.RealServers.Equal(want.RealServers) {
 		return false
 	}
 	svc.RealServers, svc.borrowed = want.RealServers, true
@@ -37,14 +32,9 @@ func (s State) ShareOne(k ipvs.Key, want *Service) bool {
 
 // AddShared adds (or replaces) virtual server vs with real servers rss,
 // borrowed read-only like Share's (copied before s's first change).
-func (s *State) AddShared(vs ipvs.VirtualServer, rss map[ipvs.RealServerKey]ipvs.RealServer) *Service {
+func (s *State) AddShared(vs ipvs.VirtualServer, rss RealServers) *Service {
 	s.init()
 	svc := &Service{VirtualServer: vs, RealServers: rss, borrowed: true}
 	s.Services[vs.Key] = svc
 	return svc
-}
-
-// sameMap tells whether a and b are one map.
-func sameMap[M ~map[K]V, K comparable, V any](a, b M) bool {
-	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }

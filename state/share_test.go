@@ -1,7 +1,6 @@
 package state
 
 import (
-	"maps"
 	"testing"
 
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
@@ -28,10 +27,10 @@ func TestShareTakesEqualRealServers(t *testing.T) {
 	if n := cache.Share(desired); n != 1 {
 		t.Fatalf("Share = %d, want 1", n)
 	}
-	if !sameMap(cache.Services[same].RealServers, desired.Services[same].RealServers) {
+	if !cache.Services[same].RealServers.Shares(desired.Services[same].RealServers) {
 		t.Error("equal real servers not shared")
 	}
-	if sameMap(cache.Services[other].RealServers, desired.Services[other].RealServers) {
+	if cache.Services[other].RealServers.Shares(desired.Services[other].RealServers) {
 		t.Error("different real servers shared")
 	}
 	if n := cache.Share(desired); n != 0 {
@@ -61,13 +60,13 @@ func TestShareCopiesOnWrite(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			cache, desired, same, _ := shareFixture()
-			before := maps.Clone(desired.Services[same].RealServers)
+			before := desired.Services[same].RealServers.Clone()
 			cache.Share(desired)
 			change(&cache, same)
-			if !maps.Equal(desired.Services[same].RealServers, before) {
+			if !desired.Services[same].RealServers.Equal(before) {
 				t.Errorf("desired changed with the cache: %v", desired.Services[same].RealServers)
 			}
-			if maps.Equal(cache.Services[same].RealServers, before) {
+			if cache.Services[same].RealServers.Equal(before) {
 				t.Error("the cache did not change")
 			}
 		})
@@ -78,10 +77,10 @@ func TestShareCopiesOnWrite(t *testing.T) {
 func TestWithVirtualServerCopiesOnWrite(t *testing.T) {
 	cache, _, same, _ := shareFixture()
 	old := cache.Services[same]
-	before := maps.Clone(old.RealServers)
+	before := old.RealServers.Clone()
 	cache.Services[same] = old.WithVirtualServer(vs(ipvs.TCP, "10.96.0.10:80", "wrr", 0))
 	cache.AddRealServer(same, rs("10.244.1.9:8080", 1))
-	if !maps.Equal(old.RealServers, before) || len(cache.Services[same].RealServers) != 3 {
+	if !old.RealServers.Equal(before) || cache.Services[same].RealServers.Len() != 3 {
 		t.Errorf("old %v, new %v", old.RealServers, cache.Services[same].RealServers)
 	}
 }
@@ -89,14 +88,14 @@ func TestWithVirtualServerCopiesOnWrite(t *testing.T) {
 // A Service added shared is copied before its first change.
 func TestAddSharedCopiesOnWrite(t *testing.T) {
 	_, desired, same, _ := shareFixture()
-	before := maps.Clone(desired.Services[same].RealServers)
+	before := desired.Services[same].RealServers.Clone()
 	s := New()
 	s.AddShared(desired.Services[same].VirtualServer, desired.Services[same].RealServers)
-	if !sameMap(s.Services[same].RealServers, desired.Services[same].RealServers) {
+	if !s.Services[same].RealServers.Shares(desired.Services[same].RealServers) {
 		t.Fatal("not shared")
 	}
 	s.AddRealServer(same, rs("10.244.1.9:8080", 1))
-	if !maps.Equal(desired.Services[same].RealServers, before) || len(s.Services[same].RealServers) != 3 {
+	if !desired.Services[same].RealServers.Equal(before) || s.Services[same].RealServers.Len() != 3 {
 		t.Errorf("desired %v, s %v", desired.Services[same].RealServers, s.Services[same].RealServers)
 	}
 }

@@ -14,22 +14,22 @@ import (
 // Service is a virtual server and its real servers.
 type Service struct {
 	ipvs.VirtualServer
-	RealServers map[ipvs.RealServerKey]ipvs.RealServer
+	RealServers RealServers
 	// borrowed: RealServers is another State's (see Share), read-only
 	// here; State's methods copy it before the first change.
 	borrowed bool
 }
 
-// own makes svc's real-server map its own before a change.
+// own makes svc's real-server list its own before a change.
 func (svc *Service) own() {
 	if svc.borrowed {
-		svc.RealServers = maps.Clone(svc.RealServers)
+		svc.RealServers = svc.RealServers.Clone()
 		svc.borrowed = false
 	}
 }
 
 // WithVirtualServer returns a copy of svc with virtual server vs and the
-// same real servers (shared: change neither map in place).
+// same real servers (shared: change neither list in place).
 func (svc *Service) WithVirtualServer(vs ipvs.VirtualServer) *Service {
 	out := *svc
 	out.VirtualServer = vs
@@ -68,7 +68,7 @@ func (s *State) AddService(vs ipvs.VirtualServer) *Service {
 		svc.VirtualServer = vs
 		return svc
 	}
-	svc := &Service{VirtualServer: vs, RealServers: map[ipvs.RealServerKey]ipvs.RealServer{}}
+	svc := &Service{VirtualServer: vs}
 	s.Services[vs.Key] = svc
 	return svc
 }
@@ -77,7 +77,7 @@ func (s *State) AddService(vs ipvs.VirtualServer) *Service {
 func (s *State) AddRealServer(k ipvs.Key, rs ipvs.RealServer) {
 	if svc, ok := s.Services[k]; ok {
 		svc.own()
-		svc.RealServers[rs.RealServerKey] = rs
+		svc.RealServers.Set(rs)
 	}
 }
 
@@ -127,7 +127,7 @@ func reserve[K comparable, V any](m map[K]V, more int) map[K]V {
 func (s State) Clone() State {
 	out := New()
 	for k, svc := range s.Services {
-		out.Services[k] = &Service{VirtualServer: svc.VirtualServer, RealServers: maps.Clone(svc.RealServers)}
+		out.Services[k] = &Service{VirtualServer: svc.VirtualServer, RealServers: svc.RealServers.Clone()}
 	}
 	maps.Copy(out.Addresses, s.Addresses)
 	maps.Copy(out.Members, s.Members)
@@ -140,7 +140,9 @@ func (s *State) Merge(o State) {
 	for k, svc := range o.Services {
 		dst := s.AddService(svc.VirtualServer)
 		dst.own()
-		maps.Copy(dst.RealServers, svc.RealServers)
+		for rs := range svc.RealServers.All() {
+			dst.RealServers.Set(rs)
+		}
 		_ = k
 	}
 	maps.Copy(s.Addresses, o.Addresses)

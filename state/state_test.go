@@ -16,7 +16,7 @@ func TestZeroStateUsable(t *testing.T) {
 	s2.AddMember(clusterSet, ipset.Entry{IP: netip.MustParseAddr("10.96.0.10"), Protocol: "tcp", Port: 80})
 	var s3 State
 	svc := s3.AddService(vs(ipvs.TCP, "10.96.0.10:80", "rr", 0))
-	if svc == nil || svc.RealServers == nil || s3.Services[svc.Key] != svc {
+	if svc == nil || svc.RealServers.Len() != 0 || s3.Services[svc.Key] != svc {
 		t.Fatalf("AddService on zero State = %+v", svc)
 	}
 	var s4 State
@@ -34,13 +34,13 @@ func TestAddServiceAndRealServer(t *testing.T) {
 	s.AddRealServer(key, rs("10.244.1.5:8080", 1))
 	// Re-adding replaces the settings and keeps the real servers.
 	again := s.AddService(vs(ipvs.TCP, "10.96.0.10:80", "wrr", 60))
-	if again != first || again.Scheduler != "wrr" || again.Timeout != 60 || len(again.RealServers) != 1 {
+	if again != first || again.Scheduler != "wrr" || again.Timeout != 60 || again.RealServers.Len() != 1 {
 		t.Errorf("AddService again = %+v", again)
 	}
 	// Re-adding a real server replaces it.
 	s.AddRealServer(key, rs("10.244.1.5:8080", 3))
-	if got := s.Services[key].RealServers[rs("10.244.1.5:8080", 0).RealServerKey].Weight; got != 3 {
-		t.Errorf("weight = %d", got)
+	if got, _ := s.Services[key].RealServers.Get(rs("10.244.1.5:8080", 0).RealServerKey); got.Weight != 3 {
+		t.Errorf("weight = %d", got.Weight)
 	}
 	// A real server of a missing virtual server is dropped.
 	s.AddRealServer(k(ipvs.UDP, "10.96.0.10:80"), rs("10.244.1.5:8080", 1))
@@ -59,7 +59,7 @@ func TestClone(t *testing.T) {
 		// Mutating the clone deeply leaves the original alone.
 		for key, svc := range c.Services {
 			svc.Scheduler = "changed"
-			svc.RealServers[ipvs.RealServerKey{Address: netip.MustParseAddr("10.1.1.1"), Port: 1}] = rs("10.1.1.1:1", 9)
+			svc.RealServers.Set(rs("10.1.1.1:1", 9))
 			_ = key
 		}
 		c.AddService(vs(ipvs.TCP, "10.9.9.9:9", "rr", 0))
