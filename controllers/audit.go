@@ -291,10 +291,7 @@ func (r *Reconciler) auditServicesFrom(vss []ipvs.VirtualServer, err error) (sta
 			if err != nil {
 				return sc, err
 			}
-			r.cache.AddService(vs)
-			for _, rs := range rss {
-				r.cache.AddRealServer(vs.Key, rs)
-			}
+			r.cache.Services[vs.Key] = &state.Service{VirtualServer: vs, RealServers: state.NewRealServers(rss)}
 			sc.Services[vs.Key] = struct{}{}
 		case cached.VirtualServer != vs:
 			r.cache.Services[vs.Key] = cached.WithVirtualServer(vs)
