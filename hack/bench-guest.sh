@@ -107,7 +107,8 @@ run_proxy() {
   say "$who: start"
   t0=$(now)
   if [[ $who == ipvs-proxy ]]; then
-    ip netns exec "$ns" "$BIN/ipvs-proxy" run --kubeconfig "$KCFG" --node-name bench-node \
+    # shellcheck disable=SC2086 # BENCH_PROXY_ENV is a list of NAME=value words
+    ip netns exec "$ns" env ${BENCH_PROXY_ENV:-} "$BIN/ipvs-proxy" run --kubeconfig "$KCFG" --node-name bench-node \
       --cluster-cidr "$CLUSTER_CIDR" --node-port-addresses "$NODE_IP/32" \
       --healthz-address 127.0.0.1:10256 --metrics-address 127.0.0.1:10249 -v 1 \
       --enable-profiling="$PROFILE" >"$OUT/$who.log" 2>&1 &

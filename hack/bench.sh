@@ -22,6 +22,7 @@
 #   BENCH_PROFILE=0        1: pprof CPU profiles of ipvs-proxy's cold start
 #                          (BENCH_PROFILE_COLD=120 s) and idle window, and a heap profile
 #   BENCH_OUT_DIR=_output/bench   results folder
+#   BENCH_PROXY_ENV=""     environment of ipvs-proxy alone, e.g. "GOGC=50 GOMEMLIMIT=100MiB"
 #   E2E_PORT=16443         API server port
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,6 +95,7 @@ for n in ${BENCH_N:-1000 10000}; do
     -e BENCH_CHANGES="${BENCH_CHANGES:-50}" -e BENCH_WHO="${BENCH_WHO:-floor kube-proxy ipvs-proxy}" \
     -e BENCH_LAT_LIMIT="${BENCH_LAT_LIMIT:-900}" \
     -e BENCH_PROFILE="${BENCH_PROFILE:-0}" -e BENCH_PROFILE_COLD="${BENCH_PROFILE_COLD:-120}" \
+    -e BENCH_PROXY_ENV="${BENCH_PROXY_ENV:-}" \
     -- hack/bench-guest.sh 2>&1 | tee "$dir/guest.log"
   rc=${PIPESTATUS[0]}
   set -e
