@@ -133,6 +133,9 @@ func (x *execution) result(i int, op *state.Op, err error) error {
 	if err == nil || (op.Kind == state.DeleteRealServer || op.Kind == state.DeleteService) && missing(err) {
 		op.ApplyTo(&r.cache)
 		r.shareDone(op) // share.go
+		if op.Kind == state.AddMember || op.Kind == state.DeleteMember {
+			r.touch(op.Member) // auditread.go
+		}
 		if x.log.Enabled() {
 			x.log.Info("kernel changed", "op", op.String())
 		}
@@ -363,6 +366,7 @@ func (x *execution) disown(i int, op *state.Op) {
 					continue
 				}
 				delete(r.cache.Members, m)
+				r.touch(m)
 			}
 		}
 	}
@@ -379,5 +383,6 @@ func (x *execution) disown(i int, op *state.Op) {
 			x.records[m.Entry.IP]--
 		}
 		delete(r.cache.Members, m)
+		r.touch(m)
 	}
 }

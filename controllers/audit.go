@@ -34,6 +34,9 @@ type auditState struct {
 	pos   int        // next index into keys
 	read  *auditRead // the phase's read under way off the loop (auditread.go)
 	stale int        // reads in a row thrown away
+	// touched are the members applies changed since a set's read began
+	// (nil when none is under way; auditread.go touch).
+	touched map[state.Member]struct{}
 }
 
 // AuditStep runs the next step of the rolling audit and tells whether it
@@ -50,7 +53,7 @@ func (r *Reconciler) AuditStep(ctx context.Context, steps int) (res Result, done
 	switch fixed := len(sets) + 2; {
 	case a.phase < len(sets):
 		s := sets[a.phase]
-		v, rerr, ready := r.prefetched(func() func() (any, error) { return r.readSet(s.Name) })
+		v, rerr, ready := r.prefetched(true, func() func() (any, error) { return r.readSet(s.Name) })
 		if !ready {
 			return res, false, nil
 		}
@@ -58,7 +61,7 @@ func (r *Reconciler) AuditStep(ctx context.Context, steps int) (res Result, done
 		sc, err = r.auditSetFrom(s, d, rerr)
 		a.phase++
 	case a.phase == len(sets):
-		v, _, ready := r.prefetched(func() func() (any, error) {
+		v, _, ready := r.prefetched(false, func() func() (any, error) {
 			fams := r.ruleFamilies(r.addrsInUse())
 			return func() (any, error) { return r.readHost(fams), nil }
 		})
@@ -69,7 +72,7 @@ func (r *Reconciler) AuditStep(ctx context.Context, steps int) (res Result, done
 		sc, err = r.auditHost(ctx, h)
 		a.phase++
 	case a.phase == len(sets)+1:
-		v, rerr, ready := r.prefetched(func() func() (any, error) {
+		v, rerr, ready := r.prefetched(false, func() func() (any, error) {
 			return func() (any, error) { return r.k.IPVS.Services() }
 		})
 		if !ready {
@@ -113,10 +116,10 @@ func (r *Reconciler) auditSet(s ipset.Set) (state.Scope, error) {
 // lists the set and compares it with what was noted, so that the loop
 // only has the differences to handle (a ledger set at 10,000 Services has
 // tens of thousands of members; comparing them took the loop 0.7 s under
-// emulation). What was noted is still the cache when the differences are
-// handled: only an apply changes the cache between, and an apply makes the
-// read stale (auditread.go).
+// emulation). Members an apply changes meanwhile are noted (touch) and
+// left out of the differences when they are handled (auditSetFrom).
 func (r *Reconciler) readSet(name string) func() (any, error) {
+	r.audit.touched = map[state.Member]struct{}{}
 	var cached []ipset.Entry
 	for m := range r.cache.Members {
 		if m.Set == name {
@@ -166,6 +169,8 @@ func diffSet(kernel, cached []ipset.Entry) setDiff {
 // the cache had.
 func (r *Reconciler) auditSetFrom(s ipset.Set, d setDiff, err error) (state.Scope, error) {
 	sc := state.NewScope()
+	touched := r.audit.touched
+	r.audit.touched = nil
 	if errors.Is(err, ipset.ErrNotFound) {
 		d, err = setDiff{cacheOnly: d.cached}, r.k.Sets.Ensure(s)
 	}
@@ -174,6 +179,9 @@ func (r *Reconciler) auditSetFrom(s ipset.Set, d setDiff, err error) (state.Scop
 	}
 	for _, e := range d.kernelOnly {
 		m := state.Member{Set: s.Name, Entry: e}
+		if _, ok := touched[m]; ok {
+			continue
+		}
 		if _, ok := r.cache.Members[m]; !ok {
 			sc.Members[m] = struct{}{}
 			r.cache.AddMember(s.Name, e)
@@ -181,6 +189,9 @@ func (r *Reconciler) auditSetFrom(s ipset.Set, d setDiff, err error) (state.Scop
 	}
 	for _, e := range d.cacheOnly {
 		m := state.Member{Set: s.Name, Entry: e}
+		if _, ok := touched[m]; ok {
+			continue
+		}
 		if _, ok := r.cache.Members[m]; ok {
 			sc.Members[m] = struct{}{}
 			delete(r.cache.Members, m)
