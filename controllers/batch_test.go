@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
@@ -287,4 +291,91 @@ func TestOpBatchRuns(t *testing.T) {
 	if !ab.accepts(&state.Op{Kind: state.DeleteAddress, Address: other.Address}) || ab.accepts(del(cip(other))) {
 		t.Error("an address run takes another address delete and no member operation")
 	}
+}
+
+// A cold sync whose address runs are sent without waiting ends as one that
+// sends them in turn: the same kernel, cache, problems, failures, skips and
+// retries, also when address adds fail (per object, or node-level). And
+// apply does go on with the IPVS work meanwhile: the links send their first
+// batch only once IPVS has taken a virtual server.
+func TestAsyncAddressRunsSameAsInTurn(t *testing.T) {
+	const services = 120 // > asyncAddrMin addresses
+	for _, tc := range []struct {
+		name   string
+		inject func(fk *fakeKernel)
+	}{
+		{"no failure", func(*fakeKernel) {}},
+		{"an address refused", func(fk *fakeKernel) { fk.links.FailNext(netif.OpAddAddress, syscall.EINVAL) }},
+		{"the dummy link gone", func(fk *fakeKernel) { fk.links.FailNext(netif.OpAddAddress, syscall.ENODEV) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := func(async bool) (string, Result, error) {
+				old := asyncAddrMin
+				asyncAddrMin = 1 << 30
+				if async {
+					asyncAddrMin = 1
+				}
+				defer func() { asyncAddrMin = old }()
+				fk := newFakeKernel()
+				if async {
+					late := &lateLinks{Fake: fk.links, vs: make(chan struct{})}
+					var once sync.Once
+					fk.ipvs.Inject(func(op ipvs.Op, _ ipvs.Key) error {
+						if op == ipvs.OpAddVirtualServer {
+							once.Do(func() { close(late.vs) })
+						}
+						return nil
+					})
+					fk.Kernel.Links = late
+					defer func() {
+						if late.inVain.Load() {
+							t.Error("the address adds were sent before any virtual server: apply waited for them")
+						}
+					}()
+				}
+				r := newTestReconciler(t, fk)
+				tc.inject(fk)
+				res, err := r.Full(context.Background(), benchSource(services))
+				fk.ipvs.Inject(nil)
+				assertCacheTruthful(t, r)
+				return fk.dump(), res, err
+			}
+			inTurn, resTurn, errTurn := run(false)
+			async, resAsync, errAsync := run(true)
+			if (errTurn == nil) != (errAsync == nil) {
+				t.Fatalf("error in turn %v, sent without waiting %v", errTurn, errAsync)
+			}
+			if errTurn != nil && !perObject(errTurn) {
+				// A node-level failure stops apply when the run is settled:
+				// the asynchronous sync got further, and both are recorded
+				// truthfully (assertCacheTruthful); the next full sync mends both.
+				return
+			}
+			if inTurn != async {
+				t.Errorf("kernel differs:\nin turn:\n%s\nwithout waiting:\n%s", inTurn, async)
+			}
+			if fmt.Sprint(resTurn.Problems) != fmt.Sprint(resAsync.Problems) || fmt.Sprint(resTurn.Failed) != fmt.Sprint(resAsync.Failed) ||
+				resTurn.Skipped != resAsync.Skipped || !slices.Equal(resTurn.Retry, resAsync.Retry) {
+				t.Errorf("results differ:\nin turn: %+v\nwithout waiting: %+v", resTurn, resAsync)
+			}
+		})
+	}
+}
+
+// lateLinks sends an address batch only once vs is closed, or after a
+// while (inVain tells), so that apply deadlocks no test that waits for
+// its address runs.
+type lateLinks struct {
+	*netif.Fake
+	vs     chan struct{}
+	inVain atomic.Bool
+}
+
+func (l *lateLinks) Batch(ctx context.Context, ops []netif.BatchOp) []error {
+	select {
+	case <-l.vs:
+	case <-time.After(20 * time.Second):
+		l.inVain.Store(true)
+	}
+	return l.Fake.Batch(ctx, ops)
 }
