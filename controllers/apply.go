@@ -49,8 +49,10 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) (err 
 	if b.to != nil || b.sets != nil || b.links != nil {
 		x.batch = b
 	}
-	b.async = b.links != nil && len(p.AddAddresses) >= asyncAddrMin // batch.go: sendAsync
-	defer func() { // what was sent is recorded, whatever stopped apply
+	// Many address adds are sent without waiting (batch.go: sendAsync), and
+	// recorded whatever stops apply.
+	b.async = len(p.AddAddresses) >= asyncAddrMin
+	defer func() {
 		if serr := x.settle(); err == nil {
 			err = serr
 		}

@@ -27,8 +27,10 @@ const batchOps = 1024
 // failure fails only its own operation, so apply sees the same results as
 // from one call each; an operation joins the run only when none of its
 // dependencies is in it, and any other operation sends the run first, so
-// nothing runs before what it needs nor out of the plan's order. A nil
-// *opBatch batches nothing; a nil Batcher leaves its kind unbatched.
+// nothing runs before what it needs nor out of the plan's order. The
+// address runs of a plan with many address adds are sent without waiting
+// (sendAsync) and recorded later, in plan order (settle). A nil *opBatch
+// batches nothing; a nil Batcher leaves its kind unbatched.
 type opBatch struct {
 	to    ipvs.Batcher
 	sets  ipset.Batcher

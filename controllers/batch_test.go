@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -378,4 +379,41 @@ func (l *lateLinks) Batch(ctx context.Context, ops []netif.BatchOp) []error {
 		l.inVain.Store(true)
 	}
 	return l.Fake.Batch(ctx, ops)
+}
+
+// A sync cancelled while its address runs are still unsent (the links wait
+// for the first virtual server, whose add cancels) reports the
+// cancellation, sends none of them, records the cache truthfully and
+// leaves the kernel crash-safe: a fresh process converges from it.
+func TestCancelledAsyncAddressRuns(t *testing.T) {
+	old := asyncAddrMin
+	asyncAddrMin = 1
+	defer func() { asyncAddrMin = old }()
+	fk := newFakeKernel()
+	late := &lateLinks{Fake: fk.links, vs: make(chan struct{})}
+	fk.Kernel.Links = late
+	ctx, cancel := context.WithCancel(context.Background())
+	var once sync.Once
+	fk.ipvs.Inject(func(op ipvs.Op, _ ipvs.Key) error {
+		if op == ipvs.OpAddVirtualServer {
+			once.Do(func() { cancel(); close(late.vs) })
+		}
+		return nil
+	})
+	r := newTestReconciler(t, fk)
+	src := benchSource(120)
+	if _, err := r.Full(ctx, src); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Full err = %v, want cancelled", err)
+	}
+	fk.ipvs.Inject(nil)
+	if late.inVain.Load() {
+		t.Error("the address adds were sent before any virtual server: apply waited for them")
+	}
+	if c := fk.links.Calls(); c.AddAddress != 0 {
+		t.Errorf("netif calls after cancel = %+v, want no address add", c)
+	}
+	assertCacheTruthful(t, r)
+	assertLedgerCovers(t, fk)
+	mustFull(t, newTestReconciler(t, fk), src)
+	assertText(t, "kernel after recovery vs oracle", fk.dump(), oracle(t, src))
 }
