@@ -16,8 +16,9 @@ import (
 )
 
 // batchOps is how many operations apply collects before it sends them
-// (the adapter splits them further into what one sendmsg carries).
-const batchOps = 1024
+// (the adapter splits them further into what one sendmsg carries; a
+// variable for the tests).
+var batchOps = 1024
 
 // opBatch collects a run of batchable operations for one Batch call: IPVS
 // operations (virtual-server and real-server adds, updates and deletes) for

@@ -417,3 +417,67 @@ func TestCancelledAsyncAddressRuns(t *testing.T) {
 	mustFull(t, newTestReconciler(t, fk), src)
 	assertText(t, "kernel after recovery vs oracle", fk.dump(), oracle(t, src))
 }
+
+// The address runs sent without waiting reach the kernel one after the
+// other, in plan order: here 8 runs of 16 (and one of 8), each held back
+// until IPVS took a virtual server, so that unordered runs would all be
+// waiting at once.
+func TestAsyncAddressRunsInPlanOrder(t *testing.T) {
+	oldMin, oldOps := asyncAddrMin, batchOps
+	asyncAddrMin, batchOps = 1, 16
+	defer func() { asyncAddrMin, batchOps = oldMin, oldOps }()
+	fk := newFakeKernel()
+	late := &lateLinks{Fake: fk.links, vs: make(chan struct{})}
+	o := &orderedLinks{lateLinks: late}
+	fk.Kernel.Links = o
+	var once sync.Once
+	fk.ipvs.Inject(func(op ipvs.Op, _ ipvs.Key) error {
+		if op == ipvs.OpAddVirtualServer {
+			once.Do(func() { close(late.vs) })
+		}
+		return nil
+	})
+	r := newTestReconciler(t, fk)
+	res := mustFull(t, r, benchSource(120))
+	fk.ipvs.Inject(nil)
+	if late.inVain.Load() {
+		t.Error("the address adds were sent before any virtual server: apply waited for them")
+	}
+	if o.most != 1 || o.batches < 8 {
+		t.Errorf("%d address batches, up to %d at once; want 8 or more, one at a time", o.batches, o.most)
+	}
+	if !slices.Equal(o.sent, res.Plan.AddAddresses) {
+		t.Errorf("addresses sent in the order\n%v\nwant the plan's\n%v", o.sent, res.Plan.AddAddresses)
+	}
+	assertCacheTruthful(t, r)
+}
+
+// orderedLinks records the addresses its batches add, in the order they
+// are sent, and how many batches were under way at once.
+type orderedLinks struct {
+	*lateLinks
+	mu        sync.Mutex
+	sent      []netip.Addr
+	now, most int
+	batches   int
+}
+
+func (o *orderedLinks) Batch(ctx context.Context, ops []netif.BatchOp) []error {
+	o.mu.Lock()
+	o.now++
+	o.batches++
+	o.most = max(o.most, o.now)
+	o.mu.Unlock()
+	defer func() {
+		o.mu.Lock()
+		o.now--
+		o.mu.Unlock()
+	}()
+	errs := o.lateLinks.Batch(ctx, ops)
+	o.mu.Lock()
+	for _, op := range ops {
+		o.sent = append(o.sent, op.Addr)
+	}
+	o.mu.Unlock()
+	return errs
+}
