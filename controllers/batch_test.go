@@ -297,10 +297,15 @@ func TestOpBatchRuns(t *testing.T) {
 // A cold sync whose address runs are sent without waiting ends as one that
 // sends them in turn: the same kernel, cache, problems, failures, skips and
 // retries, also when address adds fail (per object, or node-level). And
-// apply does go on with the IPVS work meanwhile: the links send their first
-// batch only once IPVS has taken a virtual server.
+// apply does go on with the IPVS work meanwhile: the links send no address
+// before IPVS has taken a virtual server; the runs (8 of 16 and one of 8)
+// reach the kernel one after the other, in plan order, although they are
+// all held back at once.
 func TestAsyncAddressRunsSameAsInTurn(t *testing.T) {
 	const services = 120 // > asyncAddrMin addresses
+	oldOps := batchOps
+	batchOps = 16
+	defer func() { batchOps = oldOps }()
 	for _, tc := range []struct {
 		name   string
 		inject func(fk *fakeKernel)
@@ -313,24 +318,15 @@ func TestAsyncAddressRunsSameAsInTurn(t *testing.T) {
 			run := func(async bool) (string, Result, error) {
 				old := asyncAddrMin
 				asyncAddrMin = 1 << 30
-				if async {
-					asyncAddrMin = 1
-				}
 				defer func() { asyncAddrMin = old }()
 				fk := newFakeKernel()
 				if async {
-					late := &lateLinks{Fake: fk.links, vs: make(chan struct{})}
-					var once sync.Once
-					fk.ipvs.Inject(func(op ipvs.Op, _ ipvs.Key) error {
-						if op == ipvs.OpAddVirtualServer {
-							once.Do(func() { close(late.vs) })
-						}
-						return nil
-					})
-					fk.Kernel.Links = late
+					asyncAddrMin = 1
+					late := holdLinks(fk, nil)
 					defer func() {
-						if late.inVain.Load() {
-							t.Error("the address adds were sent before any virtual server: apply waited for them")
+						if late.inVain.Load() || late.most != 1 || late.batches < 8 {
+							t.Errorf("held back in vain: %v (apply waited for the addresses); %d batches, up to %d at once; want 8 or more, one at a time",
+								late.inVain.Load(), late.batches, late.most)
 						}
 					}()
 				}
@@ -339,6 +335,9 @@ func TestAsyncAddressRunsSameAsInTurn(t *testing.T) {
 				res, err := r.Full(context.Background(), benchSource(services))
 				fk.ipvs.Inject(nil)
 				assertCacheTruthful(t, r)
+				if l, ok := fk.Kernel.Links.(*lateLinks); ok && !slices.Equal(l.sent, res.Plan.AddAddresses) {
+					t.Errorf("addresses sent in the order\n%v\nwant the plan's\n%v", l.sent, res.Plan.AddAddresses)
+				}
 				return fk.dump(), res, err
 			}
 			inTurn, resTurn, errTurn := run(false)
@@ -364,21 +363,55 @@ func TestAsyncAddressRunsSameAsInTurn(t *testing.T) {
 }
 
 // lateLinks sends an address batch only once vs is closed, or after a
-// while (inVain tells), so that apply deadlocks no test that waits for
-// its address runs.
+// while (inVain tells; no test deadlocks on it), and records the
+// addresses sent, in order, and how many batches were under way at once.
 type lateLinks struct {
 	*netif.Fake
-	vs     chan struct{}
-	inVain atomic.Bool
+	vs                 chan struct{}
+	inVain             atomic.Bool
+	mu                 sync.Mutex
+	sent               []netip.Addr
+	now, most, batches int
+}
+
+// holdLinks makes fk's links a lateLinks whose vs is closed by the first
+// virtual-server add, after calling first (if not nil).
+func holdLinks(fk *fakeKernel, first func()) *lateLinks {
+	l := &lateLinks{Fake: fk.links, vs: make(chan struct{})}
+	var once sync.Once
+	fk.ipvs.Inject(func(op ipvs.Op, _ ipvs.Key) error {
+		if op == ipvs.OpAddVirtualServer {
+			once.Do(func() {
+				if first != nil {
+					first()
+				}
+				close(l.vs)
+			})
+		}
+		return nil
+	})
+	fk.Kernel.Links = l
+	return l
 }
 
 func (l *lateLinks) Batch(ctx context.Context, ops []netif.BatchOp) []error {
+	l.mu.Lock()
+	l.now, l.batches = l.now+1, l.batches+1
+	l.most = max(l.most, l.now)
+	l.mu.Unlock()
 	select {
 	case <-l.vs:
 	case <-time.After(20 * time.Second):
 		l.inVain.Store(true)
 	}
-	return l.Fake.Batch(ctx, ops)
+	errs := l.Fake.Batch(ctx, ops)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.now--
+	for _, op := range ops[:len(errs)] {
+		l.sent = append(l.sent, op.Addr)
+	}
+	return errs
 }
 
 // A sync cancelled while its address runs are still unsent (the links wait
@@ -390,16 +423,8 @@ func TestCancelledAsyncAddressRuns(t *testing.T) {
 	asyncAddrMin = 1
 	defer func() { asyncAddrMin = old }()
 	fk := newFakeKernel()
-	late := &lateLinks{Fake: fk.links, vs: make(chan struct{})}
-	fk.Kernel.Links = late
 	ctx, cancel := context.WithCancel(context.Background())
-	var once sync.Once
-	fk.ipvs.Inject(func(op ipvs.Op, _ ipvs.Key) error {
-		if op == ipvs.OpAddVirtualServer {
-			once.Do(func() { cancel(); close(late.vs) })
-		}
-		return nil
-	})
+	late := holdLinks(fk, cancel)
 	r := newTestReconciler(t, fk)
 	src := benchSource(120)
 	if _, err := r.Full(ctx, src); !errors.Is(err, context.Canceled) {
@@ -416,68 +441,4 @@ func TestCancelledAsyncAddressRuns(t *testing.T) {
 	assertLedgerCovers(t, fk)
 	mustFull(t, newTestReconciler(t, fk), src)
 	assertText(t, "kernel after recovery vs oracle", fk.dump(), oracle(t, src))
-}
-
-// The address runs sent without waiting reach the kernel one after the
-// other, in plan order: here 8 runs of 16 (and one of 8), each held back
-// until IPVS took a virtual server, so that unordered runs would all be
-// waiting at once.
-func TestAsyncAddressRunsInPlanOrder(t *testing.T) {
-	oldMin, oldOps := asyncAddrMin, batchOps
-	asyncAddrMin, batchOps = 1, 16
-	defer func() { asyncAddrMin, batchOps = oldMin, oldOps }()
-	fk := newFakeKernel()
-	late := &lateLinks{Fake: fk.links, vs: make(chan struct{})}
-	o := &orderedLinks{lateLinks: late}
-	fk.Kernel.Links = o
-	var once sync.Once
-	fk.ipvs.Inject(func(op ipvs.Op, _ ipvs.Key) error {
-		if op == ipvs.OpAddVirtualServer {
-			once.Do(func() { close(late.vs) })
-		}
-		return nil
-	})
-	r := newTestReconciler(t, fk)
-	res := mustFull(t, r, benchSource(120))
-	fk.ipvs.Inject(nil)
-	if late.inVain.Load() {
-		t.Error("the address adds were sent before any virtual server: apply waited for them")
-	}
-	if o.most != 1 || o.batches < 8 {
-		t.Errorf("%d address batches, up to %d at once; want 8 or more, one at a time", o.batches, o.most)
-	}
-	if !slices.Equal(o.sent, res.Plan.AddAddresses) {
-		t.Errorf("addresses sent in the order\n%v\nwant the plan's\n%v", o.sent, res.Plan.AddAddresses)
-	}
-	assertCacheTruthful(t, r)
-}
-
-// orderedLinks records the addresses its batches add, in the order they
-// are sent, and how many batches were under way at once.
-type orderedLinks struct {
-	*lateLinks
-	mu        sync.Mutex
-	sent      []netip.Addr
-	now, most int
-	batches   int
-}
-
-func (o *orderedLinks) Batch(ctx context.Context, ops []netif.BatchOp) []error {
-	o.mu.Lock()
-	o.now++
-	o.batches++
-	o.most = max(o.most, o.now)
-	o.mu.Unlock()
-	defer func() {
-		o.mu.Lock()
-		o.now--
-		o.mu.Unlock()
-	}()
-	errs := o.lateLinks.Batch(ctx, ops)
-	o.mu.Lock()
-	for _, op := range ops {
-		o.sent = append(o.sent, op.Addr)
-	}
-	o.mu.Unlock()
-	return errs
 }
