@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,8 +29,8 @@ var Unowned = types.NamespacedName{}
 // skipped. A per-object failure (see perObject) is reported to the Services
 // that want the object or a skipped dependent, listed in res for a retry,
 // and does not fail the sync; a node-level failure stops the apply and is
-// returned (one of an address bound on the address lane, addrlane.go, at
-// the lane's next join). ctx is checked between operations: a cancelled apply stops at
+// returned (one of an address run sent without waiting, batch.go, when it is
+// settled). ctx is checked between operations: a cancelled apply stops at
 // once, and what it leaves is crash-safe because every object is made after
 // its ledger member and removed before it.
 func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) (err error) {
@@ -50,12 +49,12 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) (err 
 	if b.to != nil || b.sets != nil || b.links != nil {
 		x.batch = b
 	}
-	if len(p.AddAddresses) >= addrLaneMin {
-		x.laneCap = len(p.AddAddresses) // addrlane.go
-	}
-	defer func() { // what the lane did is recorded, whatever stopped apply
-		if jerr := x.join(); err == nil {
-			err = cmp.Or(jerr, x.joinErr)
+	// Many address adds are sent without waiting (batch.go: sendAsync), and
+	// recorded whatever stops apply.
+	b.async = len(p.AddAddresses) >= asyncAddrMin
+	defer func() {
+		if serr := x.settle(); err == nil {
+			err = serr
 		}
 	}()
 	r.cache.Reserve(p)
@@ -74,8 +73,8 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) (err 
 				return err
 			}
 		}
-		if x.lane != nil && !laneKeepsGoing(op.Kind) {
-			if err := x.join(); err != nil {
+		if waitsForAddresses(op.Kind) {
+			if err := x.settle(); err != nil {
 				return err
 			}
 		}
@@ -87,14 +86,6 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) (err 
 		}
 		if x.lastRecord(op) {
 			continue // see lastRecord
-		}
-		if op.Kind == state.AddAddress && x.laneCap > 0 {
-			if x.lane == nil {
-				x.lane = r.startAddrLane(ctx, x.laneCap)
-			}
-			if x.lane.take(i, op) {
-				continue
-			}
 		}
 		if x.batch.add(i, op) {
 			if x.batch.full() {
@@ -115,7 +106,7 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) (err 
 	if err := x.flush(ctx); err != nil {
 		return err
 	}
-	if err := cmp.Or(x.join(), x.joinErr); err != nil {
+	if err := x.settle(); err != nil {
 		return err
 	}
 	x.finish()
@@ -150,7 +141,7 @@ func (x *execution) result(i int, op *state.Op, err error) error {
 	x.errs[i] = err
 	x.attribute(i, op, i)
 	if op.Kind == state.AddService && errors.Is(err, syscall.EEXIST) {
-		x.disown(i, op)
+		return x.disown(i, op)
 	}
 	return nil
 }
@@ -192,12 +183,6 @@ type execution struct {
 	log  logr.Logger
 	// batch holds IPVS, member or address operations not sent yet (nil: no batching).
 	batch *opBatch
-	// lane binds addresses beside the rest (addrlane.go): laneCap is its
-	// size (0: no lane), lane the running one, joinErr a node-level
-	// failure its join found where it could not be returned (disown).
-	laneCap int
-	lane    *addrLane
-	joinErr error
 	// cause[i] is 0 while op i has not failed; else 1 + the index of the
 	// failed op that made it fail or be skipped (itself, if it failed).
 	cause []int32
@@ -323,13 +308,13 @@ func (x *execution) finish() {
 
 // disown takes back what this apply did to claim the virtual server of op i,
 // which turned out to exist already and not be ours (see ledger.Disown); it
-// counts as foreign until the next full sync.
-func (x *execution) disown(i int, op *state.Op) {
+// counts as foreign until the next full sync. It returns a node-level
+// failure of the address runs it settles first (whether k's address was
+// added is read below), once it is done.
+func (x *execution) disown(i int, op *state.Op) error {
 	r := x.r
 	k := op.Service.Key
-	if err := x.join(); err != nil && x.joinErr == nil { // whether k's address was added is read below
-		x.joinErr = err
-	}
+	settleErr := x.settle()
 	r.foreign[k] = struct{}{}
 	// The member adds taken back count as failed from here on: what
 	// depends on them (a later delete of the member they replace) is skipped.
@@ -385,4 +370,5 @@ func (x *execution) disown(i int, op *state.Op) {
 		delete(r.cache.Members, m)
 		r.touch(m)
 	}
+	return settleErr
 }

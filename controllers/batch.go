@@ -16,8 +16,9 @@ import (
 )
 
 // batchOps is how many operations apply collects before it sends them
-// (the adapter splits them further into what one sendmsg carries).
-const batchOps = 1024
+// (the adapter splits them further into what one sendmsg carries; a
+// variable for the tests).
+var batchOps = 1024
 
 // opBatch collects a run of batchable operations for one Batch call: IPVS
 // operations (virtual-server and real-server adds, updates and deletes) for
@@ -27,8 +28,10 @@ const batchOps = 1024
 // failure fails only its own operation, so apply sees the same results as
 // from one call each; an operation joins the run only when none of its
 // dependencies is in it, and any other operation sends the run first, so
-// nothing runs before what it needs nor out of the plan's order. A nil
-// *opBatch batches nothing; a nil Batcher leaves its kind unbatched.
+// nothing runs before what it needs nor out of the plan's order. The
+// address runs of a plan with many address adds are sent without waiting
+// (sendAsync) and recorded later, in plan order (settle). A nil *opBatch
+// batches nothing; a nil Batcher leaves its kind unbatched.
 type opBatch struct {
 	to    ipvs.Batcher
 	sets  ipset.Batcher
@@ -45,6 +48,25 @@ type opBatch struct {
 	// recorded are the addresses whose ClusterIP ledger members (see
 	// lastRecord) the run adds or deletes.
 	recorded map[netip.Addr]bool
+	// async sends address runs without waiting (see sendAsync); sent are
+	// those whose results are not recorded yet, in plan order.
+	async bool
+	sent  []*sent
+}
+
+// asyncAddrMin is the number of address adds from which a plan's address
+// runs are sent without waiting (a variable for the tests).
+var asyncAddrMin = 64
+
+// sent is a run sent to the kernel: its operations (plan indexes idx) and
+// their results, errs; fewer when the Batcher stopped early (stop: why, if
+// ctx was done). done is closed once errs are there.
+type sent struct {
+	idx  []int
+	ops  []state.Op
+	errs []error
+	stop error
+	done chan struct{}
 }
 
 func (b *opBatch) len() int {
@@ -164,12 +186,15 @@ func batchCmd(k state.OpKind) (ipvs.BatchCmd, bool) {
 }
 
 // flush sends the run and records each result as apply does for a single
-// call. Every result is recorded, so the cache follows the kernel, even
-// after a node-level failure, the first of which is returned; a run cut
-// short by ctx returns the cancellation.
+// call (record); an address run of a plan with many address adds is only
+// sent (sendAsync).
 func (x *execution) flush(ctx context.Context) error {
 	b := x.batch
 	if b.len() == 0 {
+		return nil
+	}
+	if b.kind == addressRun && b.async {
+		b.sendAsync(ctx)
 		return nil
 	}
 	defer func() {
@@ -186,16 +211,82 @@ func (x *execution) flush(ctx context.Context) error {
 	default:
 		errs = b.to.Batch(ctx, b.req)
 	}
+	return x.record(&sent{idx: b.idx, ops: b.ops, errs: errs, stop: context.Cause(ctx)})
+}
+
+// record records the results of run s. Every result is recorded, so the
+// cache follows the kernel, even after a node-level failure, the first of
+// which is returned; a run cut short by ctx returns the cancellation.
+func (x *execution) record(s *sent) error {
 	var first error
-	for j, err := range errs {
-		if err := x.result(b.idx[j], &b.ops[j], err); err != nil && first == nil {
+	for j, err := range s.errs {
+		if err := x.result(s.idx[j], &s.ops[j], err); err != nil && first == nil {
 			first = err
 		}
 	}
-	if first == nil && len(errs) < len(b.idx) {
-		first = fmt.Errorf("apply stopped after %d of %d operations: %w", b.idx[len(errs)], x.plan.Len(), context.Cause(ctx))
+	if first == nil && len(s.errs) < len(s.idx) {
+		first = fmt.Errorf("apply stopped after %d of %d operations: %w", s.idx[len(s.errs)], x.plan.Len(), s.stop)
 	}
 	return first
+}
+
+// sendAsync sends the address run on a goroutine of its own, after the
+// runs sent before it, while apply goes on with the plan; settle records
+// the results. Binding a ClusterIP costs the kernel a walk of the link's
+// addresses: at 10,000 Services the binds were a third of a cold sync, all
+// before the first virtual server. They run under the rtnl lock and the
+// IPVS work under IPVS's own mutex, so two CPUs work at once. Each address
+// is still bound after its ledger members (a member run is sent and
+// recorded before the address run starts), and nothing in a plan needs an
+// added address (the kernel takes a virtual server on an address not bound).
+func (b *opBatch) sendAsync(ctx context.Context) {
+	s := &sent{idx: b.idx, ops: b.ops, done: make(chan struct{})}
+	var prev chan struct{}
+	if n := len(b.sent); n > 0 {
+		prev = b.sent[n-1].done
+	}
+	links, req := b.links, b.addrReq
+	go func() {
+		if prev != nil {
+			<-prev
+		}
+		s.errs = links.Batch(ctx, req)
+		s.stop = context.Cause(ctx)
+		close(s.done)
+	}()
+	b.sent = append(b.sent, s)
+	b.idx, b.ops, b.addrReq = nil, nil, nil
+}
+
+// settle waits for the runs sent without waiting and records their results
+// in plan order, as if each had been sent in its turn; the first
+// node-level failure is returned. Apply settles before an operation that
+// could read them (waitsForAddresses), before it disowns a virtual server,
+// and before it returns.
+func (x *execution) settle() error {
+	b := x.batch
+	var first error
+	for b != nil && len(b.sent) > 0 {
+		s := b.sent[0]
+		b.sent = b.sent[1:]
+		<-s.done
+		if err := x.record(s); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// waitsForAddresses tells whether an operation of kind k could read the
+// results of address operations (the cache's addresses, or whether one
+// failed): all but address adds and adds and updates of virtual and real
+// servers, which need no address.
+func waitsForAddresses(k state.OpKind) bool {
+	switch k {
+	case state.AddAddress, state.AddService, state.UpdateService, state.AddRealServer, state.UpdateRealServer:
+		return false
+	}
+	return true
 }
 
 // growFull gives the member adds of the run (errs: their results) that a

@@ -2,11 +2,16 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
@@ -287,4 +292,153 @@ func TestOpBatchRuns(t *testing.T) {
 	if !ab.accepts(&state.Op{Kind: state.DeleteAddress, Address: other.Address}) || ab.accepts(del(cip(other))) {
 		t.Error("an address run takes another address delete and no member operation")
 	}
+}
+
+// A cold sync whose address runs are sent without waiting ends as one that
+// sends them in turn: the same kernel, cache, problems, failures, skips and
+// retries, also when address adds fail (per object, or node-level). And
+// apply does go on with the IPVS work meanwhile: the links send no address
+// before IPVS has taken a virtual server; the runs (8 of 16 and one of 8)
+// reach the kernel one after the other, in plan order, although they are
+// all held back at once.
+func TestAsyncAddressRunsSameAsInTurn(t *testing.T) {
+	const services = 120 // > asyncAddrMin addresses
+	oldOps := batchOps
+	batchOps = 16
+	defer func() { batchOps = oldOps }()
+	for _, tc := range []struct {
+		name   string
+		inject func(fk *fakeKernel)
+	}{
+		{"no failure", func(*fakeKernel) {}},
+		{"an address refused", func(fk *fakeKernel) { fk.links.FailNext(netif.OpAddAddress, syscall.EINVAL) }},
+		{"the dummy link gone", func(fk *fakeKernel) { fk.links.FailNext(netif.OpAddAddress, syscall.ENODEV) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := func(async bool) (string, Result, error) {
+				old := asyncAddrMin
+				asyncAddrMin = 1 << 30
+				defer func() { asyncAddrMin = old }()
+				fk := newFakeKernel()
+				if async {
+					asyncAddrMin = 1
+					late := holdLinks(fk, nil)
+					defer func() {
+						if late.inVain.Load() || late.most != 1 || late.batches < 8 {
+							t.Errorf("held back in vain: %v (apply waited for the addresses); %d batches, up to %d at once; want 8 or more, one at a time",
+								late.inVain.Load(), late.batches, late.most)
+						}
+					}()
+				}
+				r := newTestReconciler(t, fk)
+				tc.inject(fk)
+				res, err := r.Full(context.Background(), benchSource(services))
+				fk.ipvs.Inject(nil)
+				assertCacheTruthful(t, r)
+				if l, ok := fk.Kernel.Links.(*lateLinks); ok && !slices.Equal(l.sent, res.Plan.AddAddresses) {
+					t.Errorf("addresses sent in the order\n%v\nwant the plan's\n%v", l.sent, res.Plan.AddAddresses)
+				}
+				return fk.dump(), res, err
+			}
+			inTurn, resTurn, errTurn := run(false)
+			async, resAsync, errAsync := run(true)
+			if (errTurn == nil) != (errAsync == nil) {
+				t.Fatalf("error in turn %v, sent without waiting %v", errTurn, errAsync)
+			}
+			if errTurn != nil && !perObject(errTurn) {
+				// A node-level failure stops apply when the run is settled:
+				// the asynchronous sync got further, and both are recorded
+				// truthfully (assertCacheTruthful); the next full sync mends both.
+				return
+			}
+			if inTurn != async {
+				t.Errorf("kernel differs:\nin turn:\n%s\nwithout waiting:\n%s", inTurn, async)
+			}
+			if fmt.Sprint(resTurn.Problems) != fmt.Sprint(resAsync.Problems) || fmt.Sprint(resTurn.Failed) != fmt.Sprint(resAsync.Failed) ||
+				resTurn.Skipped != resAsync.Skipped || !slices.Equal(resTurn.Retry, resAsync.Retry) {
+				t.Errorf("results differ:\nin turn: %+v\nwithout waiting: %+v", resTurn, resAsync)
+			}
+		})
+	}
+}
+
+// lateLinks sends an address batch only once vs is closed, or after a
+// while (inVain tells; no test deadlocks on it), and records the
+// addresses sent, in order, and how many batches were under way at once.
+type lateLinks struct {
+	*netif.Fake
+	vs                 chan struct{}
+	inVain             atomic.Bool
+	mu                 sync.Mutex
+	sent               []netip.Addr
+	now, most, batches int
+}
+
+// holdLinks makes fk's links a lateLinks whose vs is closed by the first
+// virtual-server add, after calling first (if not nil).
+func holdLinks(fk *fakeKernel, first func()) *lateLinks {
+	l := &lateLinks{Fake: fk.links, vs: make(chan struct{})}
+	var once sync.Once
+	fk.ipvs.Inject(func(op ipvs.Op, _ ipvs.Key) error {
+		if op == ipvs.OpAddVirtualServer {
+			once.Do(func() {
+				if first != nil {
+					first()
+				}
+				close(l.vs)
+			})
+		}
+		return nil
+	})
+	fk.Kernel.Links = l
+	return l
+}
+
+func (l *lateLinks) Batch(ctx context.Context, ops []netif.BatchOp) []error {
+	l.mu.Lock()
+	l.now, l.batches = l.now+1, l.batches+1
+	l.most = max(l.most, l.now)
+	l.mu.Unlock()
+	select {
+	case <-l.vs:
+	case <-time.After(20 * time.Second):
+		l.inVain.Store(true)
+	}
+	errs := l.Fake.Batch(ctx, ops)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.now--
+	for _, op := range ops[:len(errs)] {
+		l.sent = append(l.sent, op.Addr)
+	}
+	return errs
+}
+
+// A sync cancelled while its address runs are still unsent (the links wait
+// for the first virtual server, whose add cancels) reports the
+// cancellation, sends none of them, records the cache truthfully and
+// leaves the kernel crash-safe: a fresh process converges from it.
+func TestCancelledAsyncAddressRuns(t *testing.T) {
+	old := asyncAddrMin
+	asyncAddrMin = 1
+	defer func() { asyncAddrMin = old }()
+	fk := newFakeKernel()
+	ctx, cancel := context.WithCancel(context.Background())
+	late := holdLinks(fk, cancel)
+	r := newTestReconciler(t, fk)
+	src := benchSource(120)
+	if _, err := r.Full(ctx, src); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Full err = %v, want cancelled", err)
+	}
+	fk.ipvs.Inject(nil)
+	if late.inVain.Load() {
+		t.Error("the address adds were sent before any virtual server: apply waited for them")
+	}
+	if c := fk.links.Calls(); c.AddAddress != 0 {
+		t.Errorf("netif calls after cancel = %+v, want no address add", c)
+	}
+	assertCacheTruthful(t, r)
+	assertLedgerCovers(t, fk)
+	mustFull(t, newTestReconciler(t, fk), src)
+	assertText(t, "kernel after recovery vs oracle", fk.dump(), oracle(t, src))
 }

@@ -166,14 +166,14 @@ func TestReconcilerProperty(t *testing.T) {
 	}
 }
 
-// TestReconcilerPropertyAddrLane is the property with every address add
-// bound on the address lane (addrlane.go), beside the rest of the plan. The
-// fault draws interleave as the goroutines run, so a seed's run is not
-// repeatable; the properties hold all the same.
-func TestReconcilerPropertyAddrLane(t *testing.T) {
-	old := addrLaneMin
-	addrLaneMin = 1
-	defer func() { addrLaneMin = old }()
+// TestReconcilerPropertyAsyncAddresses is the property with every address
+// run sent without waiting (batch.go: sendAsync), beside the rest of the
+// plan. The fault draws interleave as the goroutines run, so a seed's run
+// is not repeatable; the properties hold all the same.
+func TestReconcilerPropertyAsyncAddresses(t *testing.T) {
+	old := asyncAddrMin
+	asyncAddrMin = 1
+	defer func() { asyncAddrMin = old }()
 	for seed := range uint64(40) {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) { reconcilerProperty(t, seed) })
 	}
