@@ -72,11 +72,7 @@ func TestAuditNoDriftReadsOnceWritesNothing(t *testing.T) {
 func TestAuditRepairsDrift(t *testing.T) {
 	for _, async := range []bool{false, true} {
 		t.Run(map[bool]string{false: "in the step", true: "off the loop"}[async], func(t *testing.T) {
-			fk := newFakeKernel()
-			r := newTestReconciler(t, fk)
-			r.asyncAudit = async
-			src := webAndDNS()
-			mustFull(t, r, src)
+			fk, r, _ := auditFixture(t, async)
 			want := fk.dump()
 
 			web := mustKey("tcp 10.96.0.10:80")

@@ -13,31 +13,17 @@ import (
 // away and made again; after auditStaleMax in a row the step reads in the
 // loop.
 func TestAuditStaleReadThrownAway(t *testing.T) {
-	fk := newFakeKernel()
-	r := newTestReconciler(t, fk)
-	r.asyncAudit = true
-	src := webAndDNS()
-	mustFull(t, r, src)
+	_, r, src := auditFixture(t, true)
 	change := func(i int) { // an incremental sync that writes the kernel
 		t.Helper()
-		eps := []string{"10.244.1.1", "10.244.2.2"}
 		if i%2 == 1 {
-			eps = append(eps, "10.244.3.3")
-		}
-		src.setSlices(nsn("default/web"), epSlice("default/web-1", "web", "http", "", 8080, eps...))
-		if res := mustIncremental(t, r, src, nsn("default/web")); res.Plan.Len() == 0 {
-			t.Fatalf("change %d wrote nothing", i)
+			setWeb(t, r, src, "10.244.1.1", "10.244.2.2", "10.244.3.3")
+		} else {
+			setWeb(t, r, src, "10.244.1.1", "10.244.2.2")
 		}
 	}
 	host := len(desired.AllSets())
-	for r.audit.phase < host { // the sets
-		if p := r.audit.read; p != nil {
-			<-p.done
-		}
-		if _, _, err := r.AuditStep(context.Background(), 1); err != nil {
-			t.Fatal(err)
-		}
-	}
+	auditTo(t, r, host) // the sets
 	for i := range auditStaleMax {
 		if _, _, err := r.AuditStep(context.Background(), 1); err != nil {
 			t.Fatal(err)
@@ -61,28 +47,11 @@ func TestAuditStaleReadThrownAway(t *testing.T) {
 // while the set was being read is left to the cache, whichever side of the
 // read the change fell on, and nothing else is called drift.
 func TestAuditSetReadSurvivesApplies(t *testing.T) {
-	fk := newFakeKernel()
-	r := newTestReconciler(t, fk)
-	r.asyncAudit = true
-	src := webAndDNS()
-	mustFull(t, r, src)
+	fk, r, src := auditFixture(t, true)
 	want := fk.dump()
-	web := func(eps ...string) {
-		t.Helper()
-		src.setSlices(nsn("default/web"), epSlice("default/web-1", "web", "http", "", 8080, eps...))
-		if res := mustIncremental(t, r, src, nsn("default/web")); res.Plan.Len() == 0 {
-			t.Fatal("the change wrote nothing")
-		}
-	}
+	web := func(eps ...string) { t.Helper(); setWeb(t, r, src, eps...) }
 	hairpin := slices.IndexFunc(desired.AllSets(), func(s ipset.Set) bool { return s.Name == "IPVS-PROXY-HAIRPIN" })
-	for r.audit.phase < hairpin {
-		if p := r.audit.read; p != nil {
-			<-p.done
-		}
-		if _, _, err := r.AuditStep(context.Background(), 1); err != nil {
-			t.Fatal(err)
-		}
-	}
+	auditTo(t, r, hairpin)
 	// The hairpin set's read begins (the cache's members noted); then an
 	// endpoint is added and its member listed by the read, then removed
 	// again before the compare: without the note, the listed member would
@@ -118,4 +87,40 @@ func TestAuditSetReadSurvivesApplies(t *testing.T) {
 	}
 	assertText(t, "kernel", fk.dump(), want)
 	assertCacheTruthful(t, r)
+}
+
+// auditFixture is webAndDNS fully synced into fakes, the audit's large
+// reads off the loop or in the step.
+func auditFixture(t *testing.T, async bool) (*fakeKernel, *Reconciler, *mapSource) {
+	t.Helper()
+	fk := newFakeKernel()
+	r := newTestReconciler(t, fk)
+	r.asyncAudit = async
+	src := webAndDNS()
+	mustFull(t, r, src)
+	return fk, r, src
+}
+
+// setWeb gives web these endpoints through an incremental sync that must
+// write the kernel.
+func setWeb(t *testing.T, r *Reconciler, src *mapSource, eps ...string) {
+	t.Helper()
+	src.setSlices(nsn("default/web"), epSlice("default/web-1", "web", "http", "", 8080, eps...))
+	if res := mustIncremental(t, r, src, nsn("default/web")); res.Plan.Len() == 0 {
+		t.Fatalf("setting web's endpoints to %v wrote nothing", eps)
+	}
+}
+
+// auditTo steps the audit until it is at phase, waiting for each read
+// under way as the next step a second later would.
+func auditTo(t *testing.T, r *Reconciler, phase int) {
+	t.Helper()
+	for r.audit.phase < phase {
+		if p := r.audit.read; p != nil {
+			<-p.done
+		}
+		if _, _, err := r.AuditStep(context.Background(), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
