@@ -35,9 +35,12 @@ type Plan struct {
 // Diff returns the plan that turns observed into desired. Virtual servers whose
 // scheduler or persistence differ, and real servers whose weight or forwarding
 // differ, are changed in place; nothing that exists is deleted to be re-added.
-func Diff(desired, observed State) Plan {
+func Diff(desired, observed State) Plan { return DiffWanted(desired, observed) }
+
+// DiffWanted is Diff with the desired state read in place (see Wanted).
+func DiffWanted(desired Wanted, observed State) Plan {
 	p := reserved(desired, observed)
-	for k, want := range desired.Services {
+	for k, want := range desired.EachService() {
 		have, ok := observed.Services[k]
 		if !ok {
 			p.AddServices = append(p.AddServices, want.VirtualServer)
@@ -52,27 +55,27 @@ func Diff(desired, observed State) Plan {
 		p.diffRealServers(k, want.RealServers, have.RealServers)
 	}
 	for k := range observed.Services {
-		if _, ok := desired.Services[k]; !ok {
+		if desired.WantService(k) == nil {
 			p.DeleteServices = append(p.DeleteServices, k)
 		}
 	}
-	for a := range desired.Addresses {
+	for a := range desired.EachAddress() {
 		if _, ok := observed.Addresses[a]; !ok {
 			p.AddAddresses = append(p.AddAddresses, a)
 		}
 	}
 	for a := range observed.Addresses {
-		if _, ok := desired.Addresses[a]; !ok {
+		if !desired.WantsAddress(a) {
 			p.DeleteAddresses = append(p.DeleteAddresses, a)
 		}
 	}
-	for m := range desired.Members {
+	for m := range desired.EachMember() {
 		if _, ok := observed.Members[m]; !ok {
 			p.AddMembers = append(p.AddMembers, m)
 		}
 	}
 	for m := range observed.Members {
-		if _, ok := desired.Members[m]; !ok {
+		if !desired.WantsMember(m) {
 			p.DeleteMembers = append(p.DeleteMembers, m)
 		}
 	}
@@ -126,9 +129,9 @@ func nilIfEmpty[T any](s []T) []T {
 // beyond observed: exact for a cold sync (observed empty), where append's
 // growth would otherwise allocate the largest list (a million real servers
 // at 100k Services) several times over.
-func reserved(desired, observed State) Plan {
+func reserved(desired Wanted, observed State) Plan {
 	var vs, rs int
-	for k, want := range desired.Services {
+	for k, want := range desired.EachService() {
 		if _, ok := observed.Services[k]; !ok {
 			vs++
 			rs += want.RealServers.Len()
@@ -139,10 +142,11 @@ func reserved(desired, observed State) Plan {
 		p.AddServices = make([]ipvs.VirtualServer, 0, vs)
 		p.AddRealServers = make([]RealServerOp, 0, rs)
 	}
-	if n := len(desired.Addresses) - len(observed.Addresses); n > 0 {
+	_, addrs, members := desired.Sizes()
+	if n := addrs - len(observed.Addresses); n > 0 {
 		p.AddAddresses = make([]netip.Addr, 0, n)
 	}
-	if n := len(desired.Members) - len(observed.Members); n > 0 {
+	if n := members - len(observed.Members); n > 0 {
 		p.AddMembers = make([]Member, 0, n)
 	}
 	return p
