@@ -20,7 +20,16 @@ func (r *Reconciler) shareDone(op *state.Op) {
 		return
 	}
 	want := r.index.Service(k)
-	if want == nil || want.RealServers.Len() != svc.RealServers.Len() {
+	if want == nil {
+		return
+	}
+	if n := want.RealServers.Len() - svc.RealServers.Len(); n != 0 {
+		if n > 0 && op.Kind == state.AddRealServer {
+			// Room for the adds still to come, at once: the list is
+			// dropped for the index's when complete, and append's
+			// doubling would make three times its size in garbage.
+			svc.RealServers.Grow(n)
+		}
 		return
 	}
 	r.cache.ShareOne(k, want)
