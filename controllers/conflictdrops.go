@@ -27,11 +27,14 @@ type wantDrops struct {
 // address only such virtual servers need is dropped too: without a
 // ClusterIP ledger entry carrying it, it would not be ours once added.
 func (r *Reconciler) conflictDrops(want state.Wanted, problems map[types.NamespacedName][]string) wantDrops {
-	d := wantDrops{services: map[ipvs.Key]struct{}{}, addresses: map[netip.Addr]struct{}{}, members: map[state.Member]struct{}{}}
+	var d wantDrops // maps made on the first drop: most syncs drop nothing
 	var addrs map[netip.Addr]struct{}
 	for k := range r.foreign {
 		if want.WantService(k) == nil {
 			continue
+		}
+		if d.services == nil {
+			d = wantDrops{services: map[ipvs.Key]struct{}{}, addresses: map[netip.Addr]struct{}{}, members: map[state.Member]struct{}{}}
 		}
 		d.services[k] = struct{}{}
 		for _, m := range ledger.Members(k) {
@@ -79,6 +82,9 @@ func (d wantDrops) empty() bool {
 
 // dropConflicts removes from want what conflictDrops says.
 func (r *Reconciler) dropConflicts(want *state.State, problems map[types.NamespacedName][]string) {
+	if len(r.foreign) == 0 {
+		return // nothing to drop (and no State boxed into a Wanted)
+	}
 	d := r.conflictDrops(*want, problems)
 	for k := range d.services {
 		delete(want.Services, k)
