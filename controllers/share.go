@@ -24,10 +24,10 @@ func (r *Reconciler) shareDone(op *state.Op) {
 		return
 	}
 	if n := want.RealServers.Len() - svc.RealServers.Len(); n != 0 {
-		if n > 0 && op.Kind == state.AddRealServer {
-			// Room for the adds still to come, at once: the list is
-			// dropped for the index's when complete, and append's
-			// doubling would make three times its size in garbage.
+		if n > 0 && op.Kind == state.AddRealServer && !r.cache.ShareFirst(k, want) {
+			// Not the index's order (ShareFirst: a view of the index's
+			// list that the next adds lengthen): room for the adds still
+			// to come, at once, rather than append's doubling.
 			svc.RealServers.Grow(n)
 		}
 		return
