@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 
-	"k8s.io/apimachinery/pkg/types"
-
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
@@ -100,7 +98,7 @@ func addService(st *state.State, s ipvs.Service) {
 // returns how many virtual servers were re-adopted; a member that cannot be
 // written leaves its object foreign for this sync (rememberLost keeps it for
 // the next).
-func (r *Reconciler) repair(obs *observation, want state.State, res *Result) (int, error) {
+func (r *Reconciler) repair(obs *observation, want state.Wanted, res *Result) (int, error) {
 	n := 0
 	defer r.rememberLost(obs)
 	onDummy := func(a netip.Addr) bool { _, ok := obs.dummy[a]; return ok }
@@ -178,44 +176,6 @@ func (r *Reconciler) rememberLost(obs *observation) {
 		_, a := obs.dummy[k.Address]
 		if vs || addr && a {
 			r.lost[m] = true
-		}
-	}
-}
-
-// dropConflicts removes from want every virtual server that exists in the
-// kernel but is not ours (and its ledger entries): we never touch those. An
-// address only such virtual servers need is dropped too: without a
-// ClusterIP ledger entry carrying it, it would not be ours once added.
-func (r *Reconciler) dropConflicts(want *state.State, problems map[types.NamespacedName][]string) {
-	var addrs map[netip.Addr]struct{}
-	for k := range want.Services {
-		if _, ok := r.foreign[k]; !ok {
-			continue
-		}
-		delete(want.Services, k)
-		for _, m := range ledger.Members(k) {
-			delete(want.Members, m)
-		}
-		if addrs == nil {
-			addrs = map[netip.Addr]struct{}{}
-		}
-		addrs[k.Address] = struct{}{}
-		for _, n := range r.index.Owners(k) {
-			problems[n] = append(problems[n], fmt.Sprintf("virtual server %s already exists and was not created by ipvs-proxy; left alone", k))
-		}
-	}
-	if len(addrs) == 0 {
-		return
-	}
-	for m := range want.Members {
-		if _, ok, addr := ledger.Records(m); ok && addr {
-			delete(addrs, m.Entry.IP)
-		}
-	}
-	for a := range addrs {
-		delete(want.Addresses, a)
-		for _, m := range desired.AddressMembers(a) {
-			delete(want.Members, m)
 		}
 	}
 }

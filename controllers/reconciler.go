@@ -177,7 +177,9 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	}
 	r.frags.nodeWide = false // every fragment is current now
 
-	want := r.index.All()
+	// The desired state is read in place from the index (state.Wanted): a
+	// copy of it all would be the sync's largest transient.
+	var want state.Wanted = r.index
 	// Every family in use: node addresses and cluster IPs alike.
 	inUse := r.addrsInUse()
 	if err := r.ensureHost(ctx, inUse); err != nil {
@@ -204,9 +206,9 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	}
 	r.nodeChanged = false // the host settings and rules follow the Node now
 	recordConflicts(r.index.ConflictsAll(), res.Problems)
-	r.dropConflicts(&want, res.Problems)
-	sizeErr := r.fitSets(want) // setsize.go
-	res.Plan = r.drainPlan(state.Diff(want, r.cache), true)
+	want = r.conflictDrops(want, res.Problems).without(want) // conflictdrops.go
+	sizeErr := r.fitSets(want)                               // setsize.go
+	res.Plan = r.drainPlan(state.DiffWanted(want, r.cache), true)
 	r.retry = state.NewScope() // a full diff covers everything
 	err = errors.Join(sizeErr, r.apply(ctx, res.Plan, &res))
 	r.shareAll() // share.go: what neither observe nor apply shared

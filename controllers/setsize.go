@@ -22,12 +22,12 @@ import (
 // tried: apply still runs, and an add to a set that could not grow fails
 // with ipset.ErrFull, where growForAdds tries once more. Until a full
 // sync has succeeded it also removes temporary sets a crash mid-Grow left.
-func (r *Reconciler) fitSets(want state.State) error {
+func (r *Reconciler) fitSets(want state.Wanted) error {
 	need := map[string]int{}
 	for m := range r.cache.Members {
 		need[m.Set]++
 	}
-	for m := range want.Members {
+	for m := range want.EachMember() {
 		if _, ok := r.cache.Members[m]; !ok {
 			need[m.Set]++
 		}

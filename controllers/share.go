@@ -20,7 +20,16 @@ func (r *Reconciler) shareDone(op *state.Op) {
 		return
 	}
 	want := r.index.Service(k)
-	if want == nil || want.RealServers.Len() != svc.RealServers.Len() {
+	if want == nil {
+		return
+	}
+	if n := want.RealServers.Len() - svc.RealServers.Len(); n != 0 {
+		if n > 0 && op.Kind == state.AddRealServer && !r.cache.ShareFirst(k, want) {
+			// Not the index's order (ShareFirst: a view of the index's
+			// list that the next adds lengthen): room for the adds still
+			// to come, at once, rather than append's doubling.
+			svc.RealServers.Grow(n)
+		}
 		return
 	}
 	r.cache.ShareOne(k, want)

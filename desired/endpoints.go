@@ -56,7 +56,13 @@ func (p *endpointPicker) pick(v4 bool, sp corev1.ServicePort) []endpoint {
 	if proto == "" {
 		proto = corev1.ProtocolTCP
 	}
-	byKey := map[netip.AddrPort]endpoint{}
+	n := 0
+	for _, sl := range p.slices {
+		if sl.AddressType == want {
+			n += len(sl.Endpoints)
+		}
+	}
+	out := make([]endpoint, 0, n) // one list, not a map of every address:port
 	for _, sl := range p.slices {
 		if sl.AddressType != want || !ProxiedSlice(sl) {
 			continue
@@ -71,20 +77,28 @@ func (p *endpointPicker) pick(v4 bool, sp corev1.ServicePort) []endpoint {
 				continue
 			}
 			e.port = port
-			k := netip.AddrPortFrom(e.addr, e.port)
-			if old, dup := byKey[k]; dup && !better(e, old) {
-				continue
-			}
-			byKey[k] = e
+			out = append(out, e)
 		}
 	}
-	out := make([]endpoint, 0, len(byKey))
-	for _, e := range byKey {
-		out = append(out, e)
-	}
-	slices.SortFunc(out, func(a, b endpoint) int {
+	// Copies of one address:port end up adjacent and in slice order (a
+	// stable sort): of each run keep the better, as one pass over the
+	// slices comparing each copy with the best so far would.
+	slices.SortStableFunc(out, func(a, b endpoint) int {
 		return cmp.Or(a.addr.Compare(b.addr), cmp.Compare(a.port, b.port))
 	})
+	w := 0
+	for _, e := range out {
+		if w > 0 && out[w-1].addr == e.addr && out[w-1].port == e.port {
+			if better(e, out[w-1]) {
+				out[w-1] = e
+			}
+			continue
+		}
+		out[w] = e
+		w++
+	}
+	clear(out[w:]) // drop the copies' strings
+	out = out[:w]
 	return out
 }
 

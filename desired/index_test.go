@@ -270,6 +270,13 @@ func TestIndexProperty(t *testing.T) {
 			if !equalStates(ix.Desired(rsc), all.Restrict(rsc)) {
 				t.Fatalf("seed %d step %d: Desired(random scope) != All().Restrict", seed, step)
 			}
+			// The Index read in place diffs as its copy does, against a
+			// partly synced kernel and an empty one.
+			for _, o := range []state.State{observed, state.New()} {
+				if got, want := state.DiffWanted(ix, o).String(), state.Diff(all, o).String(); got != want {
+					t.Fatalf("seed %d step %d: DiffWanted(index) != Diff(All())\n%s\n---\n%s", seed, step, got, want)
+				}
+			}
 			// Incremental sync of the scope only.
 			state.Diff(d, observed.Restrict(sc)).ApplyTo(&observed)
 			if !equalStates(observed, all) {

@@ -122,6 +122,21 @@ func ForServiceOn(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, node
 // can reach itself through the virtual server here (kube-proxy's
 // KUBE-LOOP-BACK holds the local endpoints only).
 func addVirtualServer(st *state.State, vs ipvs.VirtualServer, ledger string, sets SetNames, eps []endpoint, node string) {
+	if len(st.Members) == 0 {
+		// The fragment's first members: room for the ledger member, the
+		// hairpins and a VIP at once when they are more than a small map
+		// holds (8), not a map grown step by step (the Index keeps them
+		// packed; this map is a transient).
+		n := 2
+		for _, ep := range eps {
+			if ep.nodeName != "" && ep.nodeName == node {
+				n++
+			}
+		}
+		if n > 8 {
+			st.Members = make(map[state.Member]struct{}, n)
+		}
+	}
 	st.AddMember(ledger, ledgerEntry(vs.Key))
 	st.AddService(vs).RealServers.Grow(len(eps)) // eps come sorted: Set appends in place
 	for _, ep := range eps {

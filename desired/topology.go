@@ -156,9 +156,23 @@ func availableForTopology(e endpoint, mode, node, zone string) bool {
 	return true
 }
 
+// filter returns the endpoints keep accepts, in order: eps itself when it
+// accepts them all (the common case: every endpoint ready), capped so that
+// an append copies; the lists are read-only.
 func filter(eps []endpoint, keep func(endpoint) bool) []endpoint {
-	out := make([]endpoint, 0, len(eps))
-	for _, e := range eps {
+	i := 0
+	for i < len(eps) && keep(eps[i]) {
+		i++
+	}
+	if i == len(eps) {
+		if eps == nil {
+			return []endpoint{}
+		}
+		return eps[:i:i]
+	}
+	out := make([]endpoint, i, len(eps))
+	copy(out, eps[:i])
+	for _, e := range eps[i+1:] {
 		if keep(e) {
 			out = append(out, e)
 		}

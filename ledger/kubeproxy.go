@@ -140,8 +140,8 @@ func (kp KubeProxy) Owned(k ipvs.Key, onDummy bool) bool {
 // a NodePort member for one on a node address. Scheduler, persistence and
 // real servers may differ: the diff edits them in place afterwards. The
 // result is the member to write.
-func TakeOver(vs ipvs.VirtualServer, want state.State, kp KubeProxy, onDummy func(netip.Addr) bool) (state.Member, bool) {
-	if _, ok := want.Services[vs.Key]; !ok {
+func TakeOver(vs ipvs.VirtualServer, want state.Wanted, kp KubeProxy, onDummy func(netip.Addr) bool) (state.Member, bool) {
+	if want.WantService(vs.Key) == nil {
 		return state.Member{}, false
 	}
 	dummy := onDummy != nil && onDummy(vs.Address)
@@ -149,7 +149,7 @@ func TakeOver(vs ipvs.VirtualServer, want state.State, kp KubeProxy, onDummy fun
 		return state.Member{}, false
 	}
 	for _, m := range Members(vs.Key) {
-		if _, ok := want.Members[m]; !ok {
+		if !want.WantsMember(m) {
 			continue
 		}
 		if _, _, addr := Records(m); addr != dummy {

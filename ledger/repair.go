@@ -50,18 +50,18 @@ func LostFrom(cached, found map[state.Member]struct{}) Lost {
 // one, or one off our dummy link, or with other settings, while we lost no
 // record of it) is never taken over; it stays foreign and its Service gets
 // a conflict problem.
-func Adopt(vs ipvs.VirtualServer, want state.State, lost Lost, onDummy func(netip.Addr) bool) (state.Member, bool) {
+func Adopt(vs ipvs.VirtualServer, want state.Wanted, lost Lost, onDummy func(netip.Addr) bool) (state.Member, bool) {
 	for _, m := range Members(vs.Key) {
 		if lost[m] {
 			return m, true
 		}
 	}
-	w, ok := want.Services[vs.Key]
-	if !ok || w.VirtualServer != vs || onDummy == nil || !onDummy(vs.Address) {
+	w := want.WantService(vs.Key)
+	if w == nil || w.VirtualServer != vs || onDummy == nil || !onDummy(vs.Address) {
 		return state.Member{}, false
 	}
 	m := Members(vs.Key)[0] // the ClusterIP one
-	if _, ok := want.Members[m]; !ok {
+	if !want.WantsMember(m) {
 		return state.Member{}, false
 	}
 	return m, true

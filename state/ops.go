@@ -203,7 +203,11 @@ func (p Plan) All(rec Recorder) iter.Seq2[int, Op] {
 		var recVS map[ipvs.Key][]int
 		var recAddr map[netip.Addr][]int
 		if rec != nil && len(p.AddMembers) > 0 {
-			recVS, recAddr = map[ipvs.Key][]int{}, map[netip.Addr][]int{}
+			// Sized for a cold sync, where members record every added
+			// virtual server and address: grown one by one, these maps
+			// leave their earlier tables behind as garbage in the apply.
+			recVS = make(map[ipvs.Key][]int, len(p.AddServices)+len(p.UpdateServices))
+			recAddr = make(map[netip.Addr][]int, len(p.AddAddresses))
 		}
 		for _, m := range p.AddMembers {
 			if recVS != nil {
@@ -225,8 +229,10 @@ func (p Plan) All(rec Recorder) iter.Seq2[int, Op] {
 		}
 		// One shared (read-only) Deps slice per added virtual server for its real servers.
 		added := make(map[ipvs.Key][]int, len(p.AddServices))
-		for _, vs := range p.AddServices {
-			added[vs.Key] = []int{n}
+		addedAt := make([]int, len(p.AddServices)) // their one backing array
+		for i, vs := range p.AddServices {
+			addedAt[i] = n
+			added[vs.Key] = addedAt[i : i+1 : i+1]
 			if !emit(Op{Kind: AddService, Service: vs, Deps: recVS[vs.Key]}) {
 				return
 			}

@@ -215,6 +215,22 @@ func (l *RealServers) Delete(k ipvs.RealServerKey) bool {
 	return ok
 }
 
+// extend lengthens l by one when the element past its end, within its
+// capacity, is rs and rs sorts last: a view of a longer list (ShareFirst)
+// then holds rs, and nothing is written (the list is someone else's).
+func (l *RealServers) extend(rs ipvs.RealServer) bool {
+	n := len(l.s)
+	if n == cap(l.s) {
+		return false
+	}
+	p := pack(rs)
+	if l.s[:n+1][n] != p || n > 0 && compareKeys(l.s[n-1], p) >= 0 {
+		return false
+	}
+	l.s = l.s[:n+1]
+	return true
+}
+
 // Grow makes room for n more real servers without another allocation.
 func (l *RealServers) Grow(n int) { l.s = slices.Grow(l.s, n) }
 

@@ -38,3 +38,18 @@ func (s *State) AddShared(vs ipvs.VirtualServer, rss RealServers) *Service {
 	s.Services[vs.Key] = svc
 	return svc
 }
+
+// ShareFirst makes virtual server k's real servers, when they are exactly
+// the first of want's (a cold apply adds them in want's order), a read-only
+// view of want's list: AddRealServer then lengthens the view while each
+// add is want's next real server, so the cache never copies the list it
+// ends up sharing. It reports whether it shared.
+func (s State) ShareFirst(k ipvs.Key, want *Service) bool {
+	svc, ok := s.Services[k]
+	if !ok || want == nil || svc.RealServers.Len() != 1 || want.RealServers.Len() < 2 ||
+		svc.RealServers.s[0] != want.RealServers.s[0] {
+		return false
+	}
+	svc.RealServers, svc.borrowed = RealServers{s: want.RealServers.s[:1]}, true
+	return true
+}

@@ -99,3 +99,62 @@ func TestAddSharedCopiesOnWrite(t *testing.T) {
 		t.Errorf("desired %v, s %v", desired.Services[same].RealServers, s.Services[same].RealServers)
 	}
 }
+
+// A cold apply adds a virtual server's real servers in the index's order:
+// after ShareFirst the cache's list is a view of the index's that each add
+// lengthens without a copy, ending shared (Shares); any other change copies
+// first, and the index's list never changes.
+func TestShareFirstView(t *testing.T) {
+	v := vs(ipvs.TCP, "10.96.0.1:80", "rr", 0)
+	want := New()
+	want.AddService(v)
+	all := []ipvs.RealServer{rs("10.244.0.1:80", 1), rs("10.244.0.2:80", 1), rs("10.244.0.3:80", 1), rs("10.244.0.4:80", 1)}
+	for _, r := range all {
+		want.AddRealServer(v.Key, r)
+	}
+	w := want.Services[v.Key]
+	before := w.RealServers.String()
+
+	cache := New()
+	cache.AddService(v)
+	cache.AddRealServer(v.Key, all[0])
+	if !cache.ShareFirst(v.Key, w) {
+		t.Fatal("ShareFirst refused the first real server")
+	}
+	for _, r := range all[1:] {
+		cache.AddRealServer(v.Key, r)
+	}
+	got := cache.Services[v.Key]
+	if !got.RealServers.Shares(w.RealServers) {
+		t.Fatalf("cache list %s does not share the index's %s (it was copied)", got.RealServers, w.RealServers)
+	}
+	// Changes copy first.
+	cache.AddRealServer(v.Key, rs("10.244.0.2:80", 5))
+	cache.AddRealServer(v.Key, rs("10.244.0.9:80", 1))
+	Op{Kind: DeleteRealServer, Service: v, RealServer: all[0]}.ApplyTo(&cache)
+	if got, want := cache.Services[v.Key].RealServers.String(), "[10.244.0.2:80 w5 f0, 10.244.0.3:80 w1 f0, 10.244.0.4:80 w1 f0, 10.244.0.9:80 w1 f0]"; got != want {
+		t.Errorf("cache list %s, want %s", got, want)
+	}
+	if after := w.RealServers.String(); after != before {
+		t.Errorf("index list changed: %s -> %s", before, after)
+	}
+
+	// Not the first real server, or out of order: no view, a copy.
+	c2 := New()
+	c2.AddService(v)
+	c2.AddRealServer(v.Key, all[1])
+	if c2.ShareFirst(v.Key, w) {
+		t.Error("ShareFirst shared a list that is not a prefix")
+	}
+	c3 := New()
+	c3.AddService(v)
+	c3.AddRealServer(v.Key, all[0])
+	c3.ShareFirst(v.Key, w)
+	c3.AddRealServer(v.Key, all[2]) // skips all[1]: the view cannot hold it
+	if got := c3.Services[v.Key].RealServers.String(); got != "[10.244.0.1:80 w1 f0, 10.244.0.3:80 w1 f0]" {
+		t.Errorf("out-of-order add: %s", c3.Services[v.Key].RealServers)
+	}
+	if after := w.RealServers.String(); after != before {
+		t.Errorf("index list changed: %s -> %s", before, after)
+	}
+}

@@ -76,6 +76,9 @@ func (s *State) AddService(vs ipvs.VirtualServer) *Service {
 // AddRealServer adds rs under the virtual server k, which must exist.
 func (s *State) AddRealServer(k ipvs.Key, rs ipvs.RealServer) {
 	if svc, ok := s.Services[k]; ok {
+		if svc.borrowed && svc.RealServers.extend(rs) {
+			return // the view (ShareFirst) already holds rs next
+		}
 		svc.own()
 		svc.RealServers.Set(rs)
 	}
