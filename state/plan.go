@@ -38,18 +38,7 @@ type Plan struct {
 func Diff(desired, observed State) Plan {
 	p := reserved(desired, observed)
 	for k, want := range desired.Services {
-		have, ok := observed.Services[k]
-		if !ok {
-			p.AddServices = append(p.AddServices, want.VirtualServer)
-			for rs := range want.RealServers.All() {
-				p.AddRealServers = append(p.AddRealServers, RealServerOp{k, rs})
-			}
-			continue
-		}
-		if have.VirtualServer != want.VirtualServer {
-			p.UpdateServices = append(p.UpdateServices, want.VirtualServer)
-		}
-		p.diffRealServers(k, want.RealServers, have.RealServers)
+		p.diffService(k, want, observed.Services[k])
 	}
 	for k := range observed.Services {
 		if _, ok := desired.Services[k]; !ok {
@@ -79,6 +68,22 @@ func Diff(desired, observed State) Plan {
 	return p.done()
 }
 
+// diffService adds to p what turns the virtual server k from have (nil:
+// none) into want.
+func (p *Plan) diffService(k ipvs.Key, want, have *Service) {
+	if have == nil {
+		p.AddServices = append(p.AddServices, want.VirtualServer)
+		for rs := range want.RealServers.All() {
+			p.AddRealServers = append(p.AddRealServers, RealServerOp{k, rs})
+		}
+		return
+	}
+	if have.VirtualServer != want.VirtualServer {
+		p.UpdateServices = append(p.UpdateServices, want.VirtualServer)
+	}
+	p.diffRealServers(k, want.RealServers, have.RealServers)
+}
+
 // DiffWanted is Diff with the desired state read in place (see Wanted):
 // the same plan, one item at a time through the interface. Diff keeps its
 // own loops over the maps for the incremental syncs' small States, where
@@ -90,18 +95,7 @@ func DiffWanted(desired Wanted, observed State) Plan {
 	}
 	p := reservedWanted(desired, observed)
 	for k, want := range desired.EachService() {
-		have, ok := observed.Services[k]
-		if !ok {
-			p.AddServices = append(p.AddServices, want.VirtualServer)
-			for rs := range want.RealServers.All() {
-				p.AddRealServers = append(p.AddRealServers, RealServerOp{k, rs})
-			}
-			continue
-		}
-		if have.VirtualServer != want.VirtualServer {
-			p.UpdateServices = append(p.UpdateServices, want.VirtualServer)
-		}
-		p.diffRealServers(k, want.RealServers, have.RealServers)
+		p.diffService(k, want, observed.Services[k])
 	}
 	for k := range observed.Services {
 		if desired.WantService(k) == nil {
