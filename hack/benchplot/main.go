@@ -198,6 +198,19 @@ func ratio(a, b float64, okA, okB bool) string {
 	return fmt.Sprintf("%.2f×", a/b)
 }
 
+// idleRatio compares the idle CPU as shares of a core: the two proxies'
+// idle windows may differ in length.
+func (p point) idleRatio() string {
+	share := func(w string) (float64, bool) {
+		c, ok1 := p.num(w, "idle_cpu_s")
+		s, ok2 := p.num(w, "idle_s")
+		return c / max(s, 1), ok1 && ok2
+	}
+	a, okA := share("ipvs-proxy")
+	b, okB := share("kube-proxy")
+	return ratio(a, b, okA, okB)
+}
+
 func (p point) latRatio(kind string) string {
 	a, okA := p.runs["ipvs-proxy"].latency[kind]
 	b, okB := p.runs["kube-proxy"].latency[kind]
@@ -239,7 +252,7 @@ func render(pts []point) string {
 		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", p.n,
 			r("kernel_s", "kube-proxy"), r("kernel_s", "floor"), r("full_s", "kube-proxy"),
 			p.latRatio("new-service"), p.latRatio("endpoint-add"), p.latRatio("endpoint-remove"),
-			r("idle_cpu_s", "kube-proxy"), r("rss_mb", "kube-proxy"))
+			p.idleRatio(), r("rss_mb", "kube-proxy"))
 	}
 	renderSplit(&b, pts)
 	return b.String()
