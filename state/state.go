@@ -140,13 +140,12 @@ func (s State) Clone() State {
 // Merge adds everything in o to s (o's virtual server wins on a conflict).
 func (s *State) Merge(o State) {
 	s.init()
-	for k, svc := range o.Services {
+	for _, svc := range o.Services {
 		dst := s.AddService(svc.VirtualServer)
 		dst.own()
 		for rs := range svc.RealServers.All() {
 			dst.RealServers.Set(rs)
 		}
-		_ = k
 	}
 	maps.Copy(s.Addresses, o.Addresses)
 	maps.Copy(s.Members, o.Members)
