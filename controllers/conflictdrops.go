@@ -134,13 +134,7 @@ func (v droppedWant) WantService(k ipvs.Key) *state.Service {
 }
 
 func (v droppedWant) EachAddress() iter.Seq[netip.Addr] {
-	return func(yield func(netip.Addr) bool) {
-		for a := range v.w.EachAddress() {
-			if _, gone := v.d.addresses[a]; !gone && !yield(a) {
-				return
-			}
-		}
-	}
+	return skip(v.w.EachAddress(), v.d.addresses)
 }
 
 func (v droppedWant) WantsAddress(a netip.Addr) bool {
@@ -149,16 +143,21 @@ func (v droppedWant) WantsAddress(a netip.Addr) bool {
 }
 
 func (v droppedWant) EachMember() iter.Seq[state.Member] {
-	return func(yield func(state.Member) bool) {
-		for m := range v.w.EachMember() {
-			if _, gone := v.d.members[m]; !gone && !yield(m) {
-				return
-			}
-		}
-	}
+	return skip(v.w.EachMember(), v.d.members)
 }
 
 func (v droppedWant) WantsMember(m state.Member) bool {
 	_, gone := v.d.members[m]
 	return !gone && v.w.WantsMember(m)
+}
+
+// skip yields what seq yields but the keys in gone.
+func skip[K comparable](seq iter.Seq[K], gone map[K]struct{}) iter.Seq[K] {
+	return func(yield func(K) bool) {
+		for k := range seq {
+			if _, ok := gone[k]; !ok && !yield(k) {
+				return
+			}
+		}
+	}
 }
