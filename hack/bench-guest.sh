@@ -183,6 +183,10 @@ run_proxy() {
   echo "rss_mb=${rss:-}" >>"$OUT/$who.env"
   rss=$(awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null)
   echo "rss_end_mb=${rss:-}" >>"$OUT/$who.env"
+  # At the end, what of the resident set is anonymous (heap, stacks, the
+  # runtime's own) and what file-backed (the binary's text and data).
+  awk '/^RssAnon/ { printf "rss_anon_end_mb=%.0f\n", $2 / 1024 } /^RssFile/ { printf "rss_file_end_mb=%.0f\n", $2 / 1024 }' \
+    "/proc/$pid/status" >>"$OUT/$who.env" 2>/dev/null || true
   say "$who: $(tr '\n' ' ' <"$OUT/$who.env")"
   kill -TERM "$pid" 2>/dev/null
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
