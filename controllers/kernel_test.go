@@ -190,3 +190,43 @@ func TestKernelReconcilerProperty(t *testing.T) {
 		})
 	}
 }
+
+// On the real kernel: a cold sync with more address adds than asyncAddrMin
+// binds its ClusterIPs in runs sent without waiting (batch.go sendAsync),
+// beside the IPVS work. The kernel then equals the fakes' oracle, the cache
+// equals the kernel, and a second full sync has nothing to do; deleting
+// half the Services (their addresses removed in turn, after the runs)
+// leaves the kernel equal to the oracle again.
+func TestKernelColdSyncAsyncAddresses(t *testing.T) {
+	k, _, _ := kernelInNetns(t)
+	const services = 100 // 100 ClusterIPs: more than asyncAddrMin (64)
+	if services <= asyncAddrMin {
+		t.Fatalf("%d Services do not reach asyncAddrMin %d", services, asyncAddrMin)
+	}
+	if _, ok := k.Links.(netif.Batcher); !ok {
+		t.Fatalf("%T is no netif.Batcher: address runs would be sent one by one", k.Links)
+	}
+	src := benchSource(services)
+	r := NewReconciler(k, testConfig())
+	ctx := context.Background()
+	res, err := r.Full(ctx, src)
+	if err != nil || len(res.Failed) > 0 {
+		t.Fatalf("cold Full: err %v, failed %v", err, res.Failed)
+	}
+	if n := len(res.Plan.AddAddresses); n <= asyncAddrMin {
+		t.Fatalf("cold plan adds %d addresses, want more than %d (async runs)", n, asyncAddrMin)
+	}
+	assertText(t, "after the cold sync: kernel vs oracle", kernelText(t, k, false), oracleText(t, src, false))
+	assertCacheTruthful(t, r)
+	if res, err := r.Full(ctx, src); err != nil || !res.Plan.Empty() {
+		t.Fatalf("second Full: err %v, plan:\n%s", err, res.Plan)
+	}
+	for i := 0; i < services; i += 2 {
+		src.del(nsn(fmt.Sprintf("default/svc-%d", i)))
+	}
+	if res, err := r.Full(ctx, src); err != nil || len(res.Failed) > 0 {
+		t.Fatalf("Full after deleting half: err %v, failed %v", err, res.Failed)
+	}
+	assertText(t, "after deleting half: kernel vs oracle", kernelText(t, k, false), oracleText(t, src, false))
+	assertCacheTruthful(t, r)
+}
