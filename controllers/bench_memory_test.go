@@ -17,30 +17,38 @@ import (
 // sandboxSource is the objects of `make bench` (hack/bench.sh): services
 // Services, even ones NodePort and odd ones ClusterIP (1.5 virtual servers
 // a Service on a node with one address), each with one EndpointSlice of 10
-// ready off-node endpoints, every object passed through the informers'
-// transform (trim) as the informer caches hold them.
+// ready off-node endpoints, every object as the API server serves it
+// (served: defaults, metadata, a protobuf round trip) passed through the
+// informers' transform (trim), as the informer caches hold them.
 func sandboxSource(services int) *mapSource {
 	src := newSource()
 	for i := range services {
-		name := fmt.Sprintf("svc-%d", i)
-		svc := service("default/"+name, addrAt("10.96.0.1", i).String(), tcp("http", 80))
-		if i%2 == 0 {
-			svc.Spec.Type = corev1.ServiceTypeNodePort
-			svc.Spec.Ports[0].NodePort = int32(30000 + i/2)
-		}
-		eps := make([]string, benchEndpoints)
-		for j := range eps {
-			eps[j] = addrAt("10.128.0.1", i*benchEndpoints+j).String()
-		}
-		sl := epSlice("default/"+name+"-1", name, "http", "", 8080, eps...)
-		for j := range sl.Endpoints {
-			sl.Endpoints[j].NodeName = nil // off-node
-		}
+		svc, sl := sandboxObjects(i)
 		t, _ := trim(svc)
 		ts, _ := trim(sl)
 		src.put(t.(*corev1.Service), ts.(*discoveryv1.EndpointSlice))
 	}
 	return src
+}
+
+// sandboxObjects is Service i of sandboxSource and its EndpointSlice, as
+// served, before the transform.
+func sandboxObjects(i int) (*corev1.Service, *discoveryv1.EndpointSlice) {
+	name := fmt.Sprintf("svc-%d", i)
+	svc := service("default/"+name, addrAt("10.96.0.1", i).String(), tcp("http", 80))
+	if i%2 == 0 {
+		svc.Spec.Type = corev1.ServiceTypeNodePort
+		svc.Spec.Ports[0].NodePort = int32(30000 + i/2)
+	}
+	eps := make([]string, benchEndpoints)
+	for j := range eps {
+		eps[j] = addrAt("10.128.0.1", i*benchEndpoints+j).String()
+	}
+	sl := epSlice("default/"+name+"-1", name, "http", "", 8080, eps...)
+	for j := range sl.Endpoints {
+		sl.Endpoints[j].NodeName = nil // off-node
+	}
+	return served(svc), served(sl)
 }
 
 // The live heap after a cold full sync of the `make bench` cluster at 10,000
