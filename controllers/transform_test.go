@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -252,5 +253,19 @@ func TestTrimSharesWhatObjectsRepeat(t *testing.T) {
 	}
 	if g, w := got.Format(dummy), want.Format(dummy); g != w || g == (state.State{}).Format(dummy) {
 		t.Errorf("fragment from trimmed objects:\n%s\nwant (not empty):\n%s", g, w)
+	}
+}
+
+// 3. pack keeps each string's value and puts them all in one allocation.
+func TestPackKeepsValuesInOneString(t *testing.T) {
+	a, b, c, empty := strings.Clone("svc-1"), strings.Clone("6f1c2d3e"), strings.Clone("10.96.0.1"), ""
+	pack(&a, &b, &empty, &c)
+	if a != "svc-1" || b != "6f1c2d3e" || c != "10.96.0.1" || empty != "" {
+		t.Fatalf("pack changed values: %q %q %q %q", a, b, empty, c)
+	}
+	base := unsafe.StringData(a)
+	if unsafe.StringData(b) != (*byte)(unsafe.Add(unsafe.Pointer(base), len(a))) ||
+		unsafe.StringData(c) != (*byte)(unsafe.Add(unsafe.Pointer(base), len(a)+len(b))) {
+		t.Error("the strings are not one allocation")
 	}
 }
