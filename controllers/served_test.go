@@ -14,17 +14,19 @@ import (
 // versions.
 var servedCount int
 
-// served returns obj as the informers receive it from the API server: the
-// fields the API server defaults or allocates filled in (for a Service
-// created as hack/benchdrive creates them: IP families, policies, session
-// affinity; for an EndpointSlice the managed-by label benchdrive sets), its
-// metadata (UID, resource version, creation time, one managedFields entry)
-// set, and the whole encoded to protobuf and decoded again, as
-// controllers/run.go's client does. Decoding gives every string, pointer
-// and map of the object an allocation of its own, which is what the
-// informer caches hold (objects built in Go share constants and literals,
-// and so hide what interning saves). obj is not changed.
+// served returns obj as the informers receive it from the API server:
+// decoded from encodeServed's bytes. obj is not changed.
 func served[T *corev1.Service | *discoveryv1.EndpointSlice | *corev1.Node](obj T) T {
+	return decodeServed[T](encodeServed(obj))
+}
+
+// encodeServed returns the protobuf encoding of obj as the API server
+// serves it: the fields the API server defaults or allocates filled in (for
+// a Service created as hack/benchdrive creates them: IP families,
+// policies, session affinity; for an EndpointSlice the managed-by label
+// benchdrive sets), its metadata (UID, resource version, creation time,
+// one managedFields entry) set. obj is not changed.
+func encodeServed[T *corev1.Service | *discoveryv1.EndpointSlice | *corev1.Node](obj T) []byte {
 	servedCount++
 	meta := func(m *metav1.ObjectMeta, manager string) {
 		if m.UID == "" {
@@ -42,6 +44,8 @@ func served[T *corev1.Service | *discoveryv1.EndpointSlice | *corev1.Node](obj T
 			}}
 		}
 	}
+	var b []byte
+	var err error
 	switch o := any(obj).(type) {
 	case *corev1.Service:
 		s := o.DeepCopy()
@@ -64,15 +68,7 @@ func served[T *corev1.Service | *discoveryv1.EndpointSlice | *corev1.Node](obj T
 		if sp.ExternalTrafficPolicy == "" && (sp.Type == corev1.ServiceTypeNodePort || sp.Type == corev1.ServiceTypeLoadBalancer) {
 			sp.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyCluster
 		}
-		b, err := s.Marshal()
-		if err != nil {
-			panic(err)
-		}
-		out := &corev1.Service{}
-		if err := out.Unmarshal(b); err != nil {
-			panic(err)
-		}
-		return any(out).(T)
+		b, err = s.Marshal()
 	case *discoveryv1.EndpointSlice:
 		s := o.DeepCopy()
 		meta(&s.ObjectMeta, "benchdrive")
@@ -83,27 +79,44 @@ func served[T *corev1.Service | *discoveryv1.EndpointSlice | *corev1.Node](obj T
 			s.Labels[discoveryv1.LabelManagedBy] = "benchdrive"
 		}
 		s.Generation = 1
-		b, err := s.Marshal()
-		if err != nil {
-			panic(err)
-		}
-		out := &discoveryv1.EndpointSlice{}
-		if err := out.Unmarshal(b); err != nil {
-			panic(err)
-		}
-		return any(out).(T)
+		b, err = s.Marshal()
 	case *corev1.Node:
 		s := o.DeepCopy()
 		meta(&s.ObjectMeta, "kubelet")
-		b, err := s.Marshal()
-		if err != nil {
-			panic(err)
-		}
-		out := &corev1.Node{}
-		if err := out.Unmarshal(b); err != nil {
-			panic(err)
-		}
-		return any(out).(T)
+		b, err = s.Marshal()
 	}
-	panic("served: unknown type")
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// decodeServed decodes encodeServed's bytes as controllers/run.go's client
+// does (protobuf): every string, pointer and map of the object gets an
+// allocation of its own, which is what the informer caches hold (objects
+// built in Go share constants and literals, and so hide what interning
+// saves). Benchmarks encode first and decode later, so that the garbage of
+// building the objects in Go does not sit among the decoded ones, which
+// it never does in production.
+func decodeServed[T *corev1.Service | *discoveryv1.EndpointSlice | *corev1.Node](b []byte) T {
+	var out T
+	var err error
+	switch o := any(out).(type) {
+	case *corev1.Service:
+		o = &corev1.Service{}
+		err = o.Unmarshal(b)
+		out = any(o).(T)
+	case *discoveryv1.EndpointSlice:
+		o = &discoveryv1.EndpointSlice{}
+		err = o.Unmarshal(b)
+		out = any(o).(T)
+	case *corev1.Node:
+		o = &corev1.Node{}
+		err = o.Unmarshal(b)
+		out = any(o).(T)
+	}
+	if err != nil {
+		panic(err)
+	}
+	return out
 }

@@ -186,6 +186,7 @@ func TestTrimSharesEndpointValues(t *testing.T) {
 func TestTrimSharesWhatObjectsRepeat(t *testing.T) {
 	svc1, sl1 := sandboxObjects(0)
 	svc2, sl2 := sandboxObjects(2)
+	svc1, sl1, svc2, sl2 = served(svc1), served(sl1), served(svc2), served(sl2)
 	a, _ := trim(svc1.DeepCopy())
 	b, _ := trim(svc2.DeepCopy())
 	s1, s2 := a.(*corev1.Service), b.(*corev1.Service)
