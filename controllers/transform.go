@@ -90,8 +90,7 @@ func trim(obj any) (any, error) {
 }
 
 // internSpec shares the spec's enum values, port names and IP-family list
-// through the interner, and its ClusterIP with ClusterIPs[0]. The ports
-// are copied: the input's are not changed.
+// through the interner, and its ClusterIP with ClusterIPs[0], in place.
 func internSpec(sp *corev1.ServiceSpec) {
 	sp.Type = corev1.ServiceType(tables.str(string(sp.Type)))
 	sp.SessionAffinity = corev1.ServiceAffinity(tables.str(string(sp.SessionAffinity)))
@@ -105,6 +104,9 @@ func internSpec(sp *corev1.ServiceSpec) {
 	}
 	if sp.ClusterIP == corev1.ClusterIPNone {
 		sp.ClusterIP = corev1.ClusterIPNone
+		if len(sp.ClusterIPs) > 0 && sp.ClusterIPs[0] == corev1.ClusterIPNone {
+			sp.ClusterIPs[0] = corev1.ClusterIPNone
+		}
 	}
 	for i := range sp.Ports {
 		p := &sp.Ports[i]
