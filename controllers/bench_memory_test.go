@@ -17,30 +17,46 @@ import (
 // sandboxSource is the objects of `make bench` (hack/bench.sh): services
 // Services, even ones NodePort and odd ones ClusterIP (1.5 virtual servers
 // a Service on a node with one address), each with one EndpointSlice of 10
-// ready off-node endpoints, every object passed through the informers'
-// transform (trim) as the informer caches hold them.
+// ready off-node endpoints, every object as the API server serves it
+// (served_test.go: defaults, metadata, protobuf), decoded and passed
+// through the informers' transform (trim), as the informer caches hold
+// them. All are encoded first, then decoded and trimmed one by one, as an
+// informer does.
 func sandboxSource(services int) *mapSource {
+	enc := make([][2][]byte, services)
+	for i := range enc {
+		svc, sl := sandboxObjects(i)
+		enc[i] = [2][]byte{encodeServed(svc), encodeServed(sl)}
+	}
+	runtime.GC()
 	src := newSource()
-	for i := range services {
-		name := fmt.Sprintf("svc-%d", i)
-		svc := service("default/"+name, addrAt("10.96.0.1", i).String(), tcp("http", 80))
-		if i%2 == 0 {
-			svc.Spec.Type = corev1.ServiceTypeNodePort
-			svc.Spec.Ports[0].NodePort = int32(30000 + i/2)
-		}
-		eps := make([]string, benchEndpoints)
-		for j := range eps {
-			eps[j] = addrAt("10.128.0.1", i*benchEndpoints+j).String()
-		}
-		sl := epSlice("default/"+name+"-1", name, "http", "", 8080, eps...)
-		for j := range sl.Endpoints {
-			sl.Endpoints[j].NodeName = nil // off-node
-		}
-		t, _ := trim(svc)
-		ts, _ := trim(sl)
+	for i := range enc {
+		t, _ := trim(decodeServed[*corev1.Service](enc[i][0]))
+		ts, _ := trim(decodeServed[*discoveryv1.EndpointSlice](enc[i][1]))
 		src.put(t.(*corev1.Service), ts.(*discoveryv1.EndpointSlice))
+		enc[i] = [2][]byte{}
 	}
 	return src
+}
+
+// sandboxObjects is Service i of sandboxSource and its EndpointSlice, built
+// in Go, before they are served.
+func sandboxObjects(i int) (*corev1.Service, *discoveryv1.EndpointSlice) {
+	name := fmt.Sprintf("svc-%d", i)
+	svc := service("default/"+name, addrAt("10.96.0.1", i).String(), tcp("http", 80))
+	if i%2 == 0 {
+		svc.Spec.Type = corev1.ServiceTypeNodePort
+		svc.Spec.Ports[0].NodePort = int32(30000 + i/2)
+	}
+	eps := make([]string, benchEndpoints)
+	for j := range eps {
+		eps[j] = addrAt("10.128.0.1", i*benchEndpoints+j).String()
+	}
+	sl := epSlice("default/"+name+"-1", name, "http", "", 8080, eps...)
+	for j := range sl.Endpoints {
+		sl.Endpoints[j].NodeName = nil // off-node
+	}
+	return svc, sl
 }
 
 // The live heap after a cold full sync of the `make bench` cluster at 10,000

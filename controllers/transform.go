@@ -6,66 +6,192 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ipvs-proxy/ipvs-proxy/desired"
 )
 
 // Annotation prefixes the proxy (or a feature being added) reads; every
 // other annotation is dropped from the informer caches.
 var keptAnnotationPrefixes = []string{"ipvs-proxy.io/", "service.kubernetes.io/"}
 
+// The labels the proxy reads on Services and EndpointSlices: the slice's
+// Service (informers.go, status.go, desired/build.go), the informers'
+// filters (desired/proxied.go; the label selectors run in the API server).
+// Every other label of theirs is dropped; Nodes keep all theirs (one
+// object; the zone label is read).
+var keptLabels = []string{desired.ServiceNameLabel, desired.ProxyNameLabel, desired.HeadlessLabel}
+
 // trim is the informers' transform: the caches keep only what the proxy
-// reads, so that 10,000 Services and their EndpointSlices cost what their
-// endpoints cost, not what their managedFields and annotations cost.
-// Services keep their spec (but its pod selector), labels, our annotations and
-// status.loadBalancer; EndpointSlices their endpoints (without the
-// TargetRef, hostname, zone and deprecated topology; conditions and
-// repeated node names shared), ports, labels and address type; Nodes
-// their labels, addresses and pod CIDRs. Other objects pass unchanged. It
-// returns a new object and may be called on its own output.
+// reads, and share what objects repeat, so that 10,000 Services and their
+// EndpointSlices cost what their endpoints cost, not what their
+// managedFields, annotations and repeated strings cost.
+//
+// Services keep their spec (but its pod selector), the labels in
+// keptLabels, our annotations and status.loadBalancer's ingress IPs and IP
+// modes; EndpointSlices their endpoints (without the TargetRef, hostname,
+// zone and deprecated topology), ports, address type and kept labels;
+// Nodes their labels, addresses and pod CIDRs. Other objects pass
+// unchanged. What objects repeat is shared through the interner
+// (intern.go): namespaces, enum values, port names, label keys, node names,
+// the endpoint conditions' and ports' pointers, the IP-family lists; a
+// Service's ClusterIP is its ClusterIPs[0]; a slice's endpoints are copied
+// into an array of their own length (the decoder's grew by appending: 16
+// places for 10) with their addresses in one backing array of substrings
+// of one string.
+//
+// trim changes the object it is given and returns it: client-go (since
+// 1.27) hands the transform the decoder's object before anyone else sees
+// it, and trimming in place saves a second Service and EndpointSlice
+// struct per object. It is idempotent (client-go asks that), so it may be
+// called on its own output. Nothing may write through what it returns:
+// informer caches are read-only, and its strings, pointers and slices are
+// shared between objects.
+//
+// An object's own strings (name, UID, resource version, cluster IP) are
+// packed into one allocation (pack).
+//
+// Per object (BenchmarkTrimmedObjectBytes, bench_trim_test.go, on the
+// objects of `make bench` as the API server serves them, served_test.go):
+// a Service 812-816 B (was 964-968), an EndpointSlice of 10 endpoints
+// 2,106 B (was 2,304); 3.2-3.4 KB of heap in use for the pair (was 3.7
+// KB); most of what is left is the API structs themselves (Service 640,
+// EndpointSlice 352, 10 endpoints 1,024) and the slice's one-label map
+// (~400: a map group holds 8 entries).
 func trim(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.Service:
-		out := &corev1.Service{
-			ObjectMeta: trimMeta(o.ObjectMeta, true),
-			Spec:       o.Spec,
-			Status:     corev1.ServiceStatus{LoadBalancer: o.Status.LoadBalancer},
-		}
-		out.Spec.Selector = nil // EndpointSlices say which pods back a Service
-		return out, nil
-	case *discoveryv1.EndpointSlice:
-		out := &discoveryv1.EndpointSlice{
-			ObjectMeta:  trimMeta(o.ObjectMeta, false),
-			AddressType: o.AddressType,
-			Ports:       o.Ports,
-		}
-		if len(o.Endpoints) > 0 {
-			out.Endpoints = make([]discoveryv1.Endpoint, len(o.Endpoints))
-			var node *string // the last node name, shared by the endpoints that repeat it
-			for i, ep := range o.Endpoints {
-				ep.TargetRef = nil
-				ep.DeprecatedTopology = nil
-				ep.Hostname = nil // kube-proxy reads neither hostname nor zone (only the zone hints)
-				ep.Zone = nil
-				ep.Conditions = discoveryv1.EndpointConditions{
-					Ready: sharedBool(ep.Conditions.Ready), Serving: sharedBool(ep.Conditions.Serving), Terminating: sharedBool(ep.Conditions.Terminating),
-				}
-				if n := ep.NodeName; n != nil {
-					if node == nil || *node != *n {
-						node = n
-					}
-					ep.NodeName = node
-				}
-				out.Endpoints[i] = ep
+		o.Spec.Selector = nil // EndpointSlices say which pods back a Service
+		internSpec(&o.Spec)
+		if ips := o.Spec.ClusterIPs; len(ips) > 0 && ips[0] != corev1.ClusterIPNone {
+			pack(&o.Name, (*string)(&o.UID), &o.ResourceVersion, &ips[0])
+			if o.Spec.ClusterIP == ips[0] {
+				o.Spec.ClusterIP = ips[0]
 			}
+		} else {
+			pack(&o.Name, (*string)(&o.UID), &o.ResourceVersion)
 		}
-		return out, nil
+		o.ObjectMeta = trimMeta(o.ObjectMeta, true, true)
+		o.Status = trimServiceStatus(o.Status)
+		return o, nil
+	case *discoveryv1.EndpointSlice:
+		pack(&o.Name, (*string)(&o.UID), &o.ResourceVersion)
+		o.ObjectMeta = trimMeta(o.ObjectMeta, false, true)
+		o.AddressType = discoveryv1.AddressType(tables.str(string(o.AddressType)))
+		trimEndpointPorts(o.Ports)
+		o.Endpoints = trimEndpoints(o.Endpoints)
+		return o, nil
 	case *corev1.Node:
-		return &corev1.Node{
-			ObjectMeta: trimMeta(o.ObjectMeta, false),
-			Spec:       corev1.NodeSpec{PodCIDR: o.Spec.PodCIDR, PodCIDRs: o.Spec.PodCIDRs},
-			Status:     corev1.NodeStatus{Addresses: o.Status.Addresses},
-		}, nil
+		o.ObjectMeta = trimMeta(o.ObjectMeta, false, false)
+		o.Spec = corev1.NodeSpec{PodCIDR: o.Spec.PodCIDR, PodCIDRs: o.Spec.PodCIDRs}
+		o.Status = corev1.NodeStatus{Addresses: o.Status.Addresses}
+		return o, nil
 	}
 	return obj, nil
+}
+
+// internSpec shares the spec's enum values, port names and IP-family list
+// through the interner, and its ClusterIP with ClusterIPs[0], in place.
+func internSpec(sp *corev1.ServiceSpec) {
+	sp.Type = corev1.ServiceType(tables.str(string(sp.Type)))
+	sp.SessionAffinity = corev1.ServiceAffinity(tables.str(string(sp.SessionAffinity)))
+	sp.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicy(tables.str(string(sp.ExternalTrafficPolicy)))
+	sp.IPFamilies = ipFamilies(sp.IPFamilies)
+	sp.IPFamilyPolicy = enumPtr(policyPtrs, sp.IPFamilyPolicy)
+	sp.InternalTrafficPolicy = enumPtr(internalPtrs, sp.InternalTrafficPolicy)
+	sp.TrafficDistribution = tables.strPtr(sp.TrafficDistribution)
+	if len(sp.ClusterIPs) > 0 && sp.ClusterIPs[0] == sp.ClusterIP {
+		sp.ClusterIP = sp.ClusterIPs[0]
+	}
+	if sp.ClusterIP == corev1.ClusterIPNone {
+		sp.ClusterIP = corev1.ClusterIPNone
+		if len(sp.ClusterIPs) > 0 && sp.ClusterIPs[0] == corev1.ClusterIPNone {
+			sp.ClusterIPs[0] = corev1.ClusterIPNone
+		}
+	}
+	for i := range sp.Ports {
+		p := &sp.Ports[i]
+		p.Name = tables.str(p.Name)
+		p.Protocol = corev1.Protocol(tables.str(string(p.Protocol)))
+		p.AppProtocol = tables.strPtr(p.AppProtocol)
+		p.TargetPort.StrVal = tables.str(p.TargetPort.StrVal)
+	}
+}
+
+// trimServiceStatus keeps the load-balancer ingress IPs and IP modes (what
+// desired/external.go and topology.go read), without hostnames and ports.
+func trimServiceStatus(st corev1.ServiceStatus) corev1.ServiceStatus {
+	in := st.LoadBalancer.Ingress
+	if len(in) == 0 {
+		return corev1.ServiceStatus{}
+	}
+	for i, ing := range in {
+		in[i] = corev1.LoadBalancerIngress{IP: ing.IP, IPMode: enumPtr(ipModePtrs, ing.IPMode)}
+	}
+	return corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: in}}
+}
+
+// trimEndpointPorts shares the ports' name, protocol, port and app
+// protocol pointers through the interner.
+func trimEndpointPorts(ports []discoveryv1.EndpointPort) {
+	for i, p := range ports {
+		ports[i] = discoveryv1.EndpointPort{
+			Name: tables.strPtr(p.Name), Protocol: enumPtr(protocolPtrs, p.Protocol),
+			Port: tables.port(p.Port), AppProtocol: tables.strPtr(p.AppProtocol),
+		}
+	}
+}
+
+// trimEndpoints copies endpoints without TargetRef, hostname, zone and
+// deprecated topology (kube-proxy reads neither hostname nor zone, only the
+// zone hints), their conditions and node names shared, their addresses
+// in one backing array of substrings of one string. The copy is as long
+// as eps; the decoder's array grew by appending (16 places for 10).
+func trimEndpoints(eps []discoveryv1.Endpoint) []discoveryv1.Endpoint {
+	if len(eps) == 0 {
+		return nil
+	}
+	n, size := 0, 0
+	for _, ep := range eps {
+		n += len(ep.Addresses)
+		for _, a := range ep.Addresses {
+			size += len(a)
+		}
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for _, ep := range eps {
+		for _, a := range ep.Addresses {
+			b.WriteString(a)
+		}
+	}
+	all, addrs := b.String(), make([]string, 0, n)
+	out := make([]discoveryv1.Endpoint, len(eps))
+	var node *string // the last node name, shared by the endpoints that repeat it
+	for i, ep := range eps {
+		ep.TargetRef = nil
+		ep.DeprecatedTopology = nil
+		ep.Hostname = nil
+		ep.Zone = nil
+		ep.Conditions = discoveryv1.EndpointConditions{
+			Ready: sharedBool(ep.Conditions.Ready), Serving: sharedBool(ep.Conditions.Serving), Terminating: sharedBool(ep.Conditions.Terminating),
+		}
+		if nn := ep.NodeName; nn != nil {
+			if node == nil || *node != *nn {
+				node = tables.strPtr(nn)
+			}
+			ep.NodeName = node
+		}
+		if len(ep.Addresses) > 0 {
+			start := len(addrs)
+			for _, a := range ep.Addresses {
+				addrs = append(addrs, all[:len(a)])
+				all = all[len(a):]
+			}
+			ep.Addresses = addrs[start:len(addrs):len(addrs)]
+		}
+		out[i] = ep
+	}
+	return out
 }
 
 // The values every trimmed condition points to: the decoder allocates one
@@ -86,17 +212,38 @@ func sharedBool(b *bool) *bool {
 	return &falseValue
 }
 
-// trimMeta keeps identity, version, labels and (when annotations is set)
-// the annotations with a kept prefix.
-func trimMeta(m metav1.ObjectMeta, annotations bool) metav1.ObjectMeta {
+// trimMeta keeps identity, version, the labels (only keptLabels when
+// someLabels is set) and, when annotations is set, the annotations with a
+// kept prefix. The namespace, label keys and short label values are
+// interned; a label value that starts the object's name (the slice's
+// service-name) shares the name's bytes.
+func trimMeta(m metav1.ObjectMeta, annotations, someLabels bool) metav1.ObjectMeta {
 	out := metav1.ObjectMeta{
 		Name:              m.Name,
-		Namespace:         m.Namespace,
+		Namespace:         tables.str(m.Namespace),
 		UID:               m.UID,
 		ResourceVersion:   m.ResourceVersion,
 		Generation:        m.Generation,
 		DeletionTimestamp: m.DeletionTimestamp,
 		Labels:            m.Labels,
+	}
+	if someLabels {
+		out.Labels = nil
+		for _, k := range keptLabels {
+			v, ok := m.Labels[k]
+			if !ok {
+				continue
+			}
+			if out.Labels == nil {
+				out.Labels = make(map[string]string, 1)
+			}
+			if strings.HasPrefix(m.Name, v) {
+				v = m.Name[:len(v)]
+			} else {
+				v = tables.str(v)
+			}
+			out.Labels[k] = v
+		}
 	}
 	if !annotations {
 		return out
@@ -113,4 +260,27 @@ func trimMeta(m metav1.ObjectMeta, annotations bool) metav1.ObjectMeta {
 		}
 	}
 	return out
+}
+
+// pack moves the strings ps point to into one allocation (each becomes a
+// substring of it): an object's own strings (name, UID, resource version,
+// cluster IP) live as long as the object, and one allocation of their
+// total size packs them densely, where a dozen-byte allocation each would
+// sit between the decoder's garbage of the same size and keep its pages in
+// use (LiveHeap10k's heap in use).
+func pack(ps ...*string) {
+	n := 0
+	for _, p := range ps {
+		n += len(*p)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, p := range ps {
+		b.WriteString(*p)
+	}
+	all := b.String()
+	for _, p := range ps {
+		l := len(*p)
+		*p, all = all[:l], all[l:]
+	}
 }

@@ -2,7 +2,9 @@ package controllers
 
 import (
 	"reflect"
+	"strings"
 	"testing"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -30,6 +32,7 @@ func fatObjects() (*corev1.Service, *discoveryv1.EndpointSlice, *corev1.Node) {
 	sl.ResourceVersion = "7"
 	sl.ManagedFields = svc.ManagedFields
 	sl.Annotations = map[string]string{"endpoints.kubernetes.io/last-change-trigger-time": "now"}
+	sl.Labels[discoveryv1.LabelManagedBy] = "endpointslice-controller.k8s.io"
 	node := "node-a"
 	for i := range sl.Endpoints {
 		sl.Endpoints[i].TargetRef = &corev1.ObjectReference{Kind: "Pod", Name: "web-x", Namespace: "default"}
@@ -49,16 +52,19 @@ func fatObjects() (*corev1.Service, *discoveryv1.EndpointSlice, *corev1.Node) {
 }
 
 // 3. The informer transform drops what the proxy does not read and keeps
-// everything it (and the features being added) does.
+// everything it (and the features being added) does. It trims in place
+// (client-go lets a transform change the object it is given: it is the
+// decoder's, seen by nobody else yet) and returns the object it was given.
 func TestTrimKeepsWhatTheProxyReads(t *testing.T) {
 	svc, sl, node := fatObjects()
-	got, _ := trim(svc)
+	in := svc.DeepCopy()
+	got, _ := trim(in)
 	s := got.(*corev1.Service)
-	if len(s.ManagedFields) != 0 || len(s.Status.Conditions) != 0 || s.Spec.Selector != nil {
-		t.Errorf("Service kept managedFields, conditions or its selector: %+v", s)
+	if s != in {
+		t.Error("trim returned a copy of the Service")
 	}
-	if svc.Spec.Selector == nil {
-		t.Error("trim changed its input")
+	if len(s.ManagedFields) != 0 || len(s.Status.Conditions) != 0 || s.Spec.Selector != nil || s.Labels != nil {
+		t.Errorf("Service kept managedFields, conditions or its selector: %+v", s)
 	}
 	wantAnn := map[string]string{"ipvs-proxy.io/scheduler": "wrr", "service.kubernetes.io/topology-mode": "Auto"}
 	if !reflect.DeepEqual(s.Annotations, wantAnn) {
@@ -67,24 +73,25 @@ func TestTrimKeepsWhatTheProxyReads(t *testing.T) {
 	spec := svc.Spec
 	spec.Selector = nil
 	if !reflect.DeepEqual(s.Spec, spec) || !reflect.DeepEqual(s.Status.LoadBalancer, svc.Status.LoadBalancer) ||
-		!reflect.DeepEqual(s.Labels, svc.Labels) || s.ResourceVersion != "42" || s.UID != "u1" {
+		s.ResourceVersion != "42" || s.UID != "u1" {
 		t.Errorf("Service lost what the proxy reads: %+v", s)
 	}
 
-	got, _ = trim(sl)
+	inSl := sl.DeepCopy()
+	got, _ = trim(inSl)
 	e := got.(*discoveryv1.EndpointSlice)
-	if len(e.ManagedFields) != 0 || len(e.Annotations) != 0 || e.Endpoints[0].TargetRef != nil {
+	if e != inSl {
+		t.Error("trim returned a copy of the EndpointSlice")
+	}
+	if len(e.ManagedFields) != 0 || len(e.Annotations) != 0 || e.Endpoints[0].TargetRef != nil || len(e.Labels) != 1 {
 		t.Errorf("EndpointSlice kept managedFields, annotations or targetRef: %+v", e)
 	}
-	if sl.Endpoints[0].TargetRef == nil {
-		t.Error("trim changed its input")
-	}
 	if *e.Endpoints[0].NodeName != "node-a" || e.Endpoints[0].Hints == nil || !reflect.DeepEqual(e.Ports, sl.Ports) ||
-		e.AddressType != sl.AddressType || !reflect.DeepEqual(e.Labels, sl.Labels) || e.ResourceVersion != "7" {
+		e.AddressType != sl.AddressType || e.Labels[desired.ServiceNameLabel] != "web" || e.ResourceVersion != "7" {
 		t.Errorf("EndpointSlice lost what the proxy reads: %+v", e)
 	}
 
-	got, _ = trim(node)
+	got, _ = trim(node.DeepCopy())
 	n := got.(*corev1.Node)
 	if len(n.ManagedFields) != 0 || len(n.Status.Images) != 0 || n.Spec.ProviderID != "" {
 		t.Errorf("Node kept what the proxy does not read: %+v", n)
@@ -94,8 +101,15 @@ func TestTrimKeepsWhatTheProxyReads(t *testing.T) {
 		t.Errorf("Node lost what the proxy reads: %+v", n)
 	}
 
+	// A Service keeps the labels the informers' filters read.
+	svc.Labels[desired.ProxyNameLabel] = "other"
+	got, _ = trim(svc.DeepCopy())
+	if l := got.(*corev1.Service).Labels; !reflect.DeepEqual(l, map[string]string{desired.ProxyNameLabel: "other"}) {
+		t.Errorf("Service labels %v, want only %s", l, desired.ProxyNameLabel)
+	}
+
 	// Idempotent, and other objects pass through.
-	again, _ := trim(s)
+	again, _ := trim(s.DeepCopy())
 	if !reflect.DeepEqual(again, s) {
 		t.Error("trim of a trimmed Service differs")
 	}
@@ -109,8 +123,8 @@ func TestTrimKeepsWhatTheProxyReads(t *testing.T) {
 // from the full objects.
 func TestTrimmedObjectsGiveTheSameFragment(t *testing.T) {
 	svc, sl, _ := fatObjects()
-	ts, _ := trim(svc)
-	tsl, _ := trim(sl)
+	ts, _ := trim(svc.DeepCopy())
+	tsl, _ := trim(sl.DeepCopy())
 	addrs := desired.NodePortAddresses(nil, dummy, nil)
 	opt := desired.OptionsFrom(testConfig())
 	want, err := desired.ForService(svc, []*discoveryv1.EndpointSlice{sl}, addrs, opt)
@@ -143,7 +157,7 @@ func TestTrimSharesEndpointValues(t *testing.T) {
 		ep.Hostname, ep.Zone = &h, &z
 	}
 	sl.Endpoints[1].Conditions = discoveryv1.EndpointConditions{Ready: &no, Serving: &yes, Terminating: &yes}
-	got, _ := trim(sl)
+	got, _ := trim(sl.DeepCopy())
 	e := got.(*discoveryv1.EndpointSlice)
 	for i, ep := range e.Endpoints {
 		in := sl.Endpoints[i]
@@ -160,7 +174,99 @@ func TestTrimSharesEndpointValues(t *testing.T) {
 	if e.Endpoints[1].Conditions.Serving != e.Endpoints[1].Conditions.Terminating || e.Endpoints[0].Conditions.Serving != nil {
 		t.Errorf("conditions %+v", e.Endpoints[1].Conditions)
 	}
-	if sl.Endpoints[0].Hostname == nil || sl.Endpoints[0].NodeName != &nodes[0] {
-		t.Error("trim changed its input")
+}
+
+// 3. Objects as the API server serves them (each string its own
+// allocation) come out of trim with the values they went in with, and
+// with what they repeat shared: the namespace, enum values, port names and
+// pointers, label keys and the IP-family list are one copy for all
+// objects, a ClusterIP is its ClusterIPs[0], a slice's addresses are one
+// backing array; the desired state is the same as from the untrimmed
+// objects.
+func TestTrimSharesWhatObjectsRepeat(t *testing.T) {
+	svc1, sl1 := sandboxObjects(0)
+	svc2, sl2 := sandboxObjects(2)
+	svc1, sl1, svc2, sl2 = served(svc1), served(sl1), served(svc2), served(sl2)
+	a, _ := trim(svc1.DeepCopy())
+	b, _ := trim(svc2.DeepCopy())
+	s1, s2 := a.(*corev1.Service), b.(*corev1.Service)
+	same := func(what, x, y string) {
+		t.Helper()
+		if x != y || unsafe.StringData(x) != unsafe.StringData(y) {
+			t.Errorf("%s: %q and %q not one copy", what, x, y)
+		}
+	}
+	if unsafe.StringData(svc1.Namespace) == unsafe.StringData(svc2.Namespace) {
+		t.Fatal("the served objects share their strings: the test proves nothing")
+	}
+	same("namespace", s1.Namespace, s2.Namespace)
+	same("type", string(s1.Spec.Type), string(s2.Spec.Type))
+	same("session affinity", string(s1.Spec.SessionAffinity), string(s2.Spec.SessionAffinity))
+	same("external traffic policy", string(s1.Spec.ExternalTrafficPolicy), string(s2.Spec.ExternalTrafficPolicy))
+	same("port name", s1.Spec.Ports[0].Name, s2.Spec.Ports[0].Name)
+	same("port protocol", string(s1.Spec.Ports[0].Protocol), string(s2.Spec.Ports[0].Protocol))
+	same("cluster IP", s1.Spec.ClusterIP, s1.Spec.ClusterIPs[0])
+	if &s1.Spec.IPFamilies[0] != &s2.Spec.IPFamilies[0] || s1.Spec.IPFamilyPolicy != s2.Spec.IPFamilyPolicy ||
+		s1.Spec.InternalTrafficPolicy != s2.Spec.InternalTrafficPolicy {
+		t.Error("IP families, IP family policy or internal traffic policy not shared")
+	}
+	for _, c := range []struct{ got, want *corev1.Service }{{s1, svc1}, {s2, svc2}} {
+		want := c.want.Spec
+		want.Selector = nil
+		if !reflect.DeepEqual(c.got.Spec, want) || c.got.Name != c.want.Name || c.got.UID != c.want.UID {
+			t.Errorf("trimmed Service %+v, want the values of %+v", c.got, c.want)
+		}
+	}
+
+	a, _ = trim(sl1.DeepCopy())
+	b, _ = trim(sl2.DeepCopy())
+	e1, e2 := a.(*discoveryv1.EndpointSlice), b.(*discoveryv1.EndpointSlice)
+	same("slice namespace", e1.Namespace, e2.Namespace)
+	same("address type", string(e1.AddressType), string(e2.AddressType))
+	p1, p2 := e1.Ports[0], e2.Ports[0]
+	if p1.Name != p2.Name || p1.Protocol != p2.Protocol || p1.Port != p2.Port {
+		t.Error("endpoint port pointers not shared")
+	}
+	if !reflect.DeepEqual(e1.Ports, sl1.Ports) {
+		t.Errorf("ports %v, want %v", e1.Ports, sl1.Ports)
+	}
+	if e1.Labels[desired.ServiceNameLabel] != "svc-0" || len(e1.Labels) != 1 {
+		t.Errorf("slice labels %v", e1.Labels)
+	}
+	for i, ep := range e1.Endpoints {
+		if !reflect.DeepEqual(ep.Addresses, sl1.Endpoints[i].Addresses) || !reflect.DeepEqual(ep.Conditions, sl1.Endpoints[i].Conditions) {
+			t.Errorf("endpoint %d: %+v, want the values of %+v", i, ep, sl1.Endpoints[i])
+		}
+		if base := unsafe.Slice(&e1.Endpoints[0].Addresses[0], len(e1.Endpoints)); &ep.Addresses[0] != &base[i] {
+			t.Errorf("endpoint %d's addresses are not in the slice's one backing array", i)
+		}
+	}
+
+	addrs := desired.NodePortAddresses(nil, dummy, nil)
+	opt := desired.OptionsFrom(testConfig())
+	want, err := desired.ForService(svc1, []*discoveryv1.EndpointSlice{sl1}, addrs, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := desired.ForService(s1, []*discoveryv1.EndpointSlice{e1}, addrs, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := got.Format(dummy), want.Format(dummy); g != w || g == (state.State{}).Format(dummy) {
+		t.Errorf("fragment from trimmed objects:\n%s\nwant (not empty):\n%s", g, w)
+	}
+}
+
+// 3. pack keeps each string's value and puts them all in one allocation.
+func TestPackKeepsValuesInOneString(t *testing.T) {
+	a, b, c, empty := strings.Clone("svc-1"), strings.Clone("6f1c2d3e"), strings.Clone("10.96.0.1"), ""
+	pack(&a, &b, &empty, &c)
+	if a != "svc-1" || b != "6f1c2d3e" || c != "10.96.0.1" || empty != "" {
+		t.Fatalf("pack changed values: %q %q %q %q", a, b, empty, c)
+	}
+	base := unsafe.StringData(a)
+	if unsafe.StringData(b) != (*byte)(unsafe.Add(unsafe.Pointer(base), len(a))) ||
+		unsafe.StringData(c) != (*byte)(unsafe.Add(unsafe.Pointer(base), len(a)+len(b))) {
+		t.Error("the strings are not one allocation")
 	}
 }
