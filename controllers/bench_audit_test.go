@@ -14,7 +14,8 @@ import (
 // step comes a second later). host-loop-ms and services-loop-ms are what
 // the host and virtual-server-list steps cost the loop per round (both
 // calls: the one that starts the read and the one that handles it);
-// sets-loop-ms is all the set steps together. A change that arrives during
+// sets-loop-ms is all the set steps together, set-step-max-ms the
+// longest one. A change that arrives during
 // a step waits that long.
 //
 //	go test -run '^$' -bench AuditLoopSteps -benchtime 5x ./controllers/
@@ -28,7 +29,7 @@ func BenchmarkAuditLoopSteps(b *testing.B) {
 		b.Fatal(err)
 	}
 	sets := len(desired.AllSets())
-	var setsT, hostT, svcT time.Duration
+	var setsT, hostT, svcT, setMax time.Duration
 	rounds := 0
 	for b.Loop() {
 		r.audit = auditState{}
@@ -46,6 +47,7 @@ func BenchmarkAuditLoopSteps(b *testing.B) {
 			switch {
 			case phase < sets:
 				setsT += d
+				setMax = max(setMax, d)
 			case phase == sets:
 				hostT += d
 			default:
@@ -58,4 +60,5 @@ func BenchmarkAuditLoopSteps(b *testing.B) {
 	b.ReportMetric(ms(setsT), "sets-loop-ms")
 	b.ReportMetric(ms(hostT), "host-loop-ms")
 	b.ReportMetric(ms(svcT), "services-loop-ms")
+	b.ReportMetric(float64(setMax)/float64(time.Millisecond), "set-step-max-ms")
 }
