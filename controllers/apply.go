@@ -37,9 +37,6 @@ func (r *Reconciler) apply(ctx context.Context, p state.Plan, res *Result) (err 
 	// The operations are made one at a time (All), never all held at once:
 	// a cold sync at 100k Services has millions of them.
 	total := p.Len()
-	if total > 0 {
-		r.kernelGen++ // a read of the audit under way is out of date (auditread.go)
-	}
 	x := execution{r: r, plan: p, res: res, log: logr.FromContextOrDiscard(ctx).V(2),
 		cause: make([]int32, total), errs: map[int]error{}}
 	b := &opBatch{dev: r.cfg.DummyInterface}
@@ -124,9 +121,7 @@ func (x *execution) result(i int, op *state.Op, err error) error {
 	if err == nil || (op.Kind == state.DeleteRealServer || op.Kind == state.DeleteService) && missing(err) {
 		op.ApplyTo(&r.cache)
 		r.shareDone(op) // share.go
-		if op.Kind == state.AddMember || op.Kind == state.DeleteMember {
-			r.touch(op.Member) // auditread.go
-		}
+		r.touchOp(op)   // auditread.go
 		if x.log.Enabled() {
 			x.log.Info("kernel changed", "op", op.String())
 		}
@@ -339,6 +334,7 @@ func (x *execution) disown(i int, op *state.Op) error {
 			r.retry.Addresses[k.Address] = struct{}{}
 		} else {
 			delete(r.cache.Addresses, k.Address)
+			r.touchAddress(k.Address)
 			dropAddr = false
 			// The address's own members (its VIPs entry) go with it.
 			for _, m := range desired.AddressMembers(k.Address) {

@@ -33,10 +33,13 @@ type auditState struct {
 	keys  []ipvs.Key // our virtual servers, read in the services phase
 	pos   int        // next index into keys
 	read  *auditRead // the phase's read under way off the loop (auditread.go)
-	stale int        // reads in a row thrown away
 	// touched are the members applies changed since a set's read began
-	// (nil when none is under way; auditread.go touch).
-	touched map[state.Member]struct{}
+	// (nil when none is under way; auditread.go touch); touchedAddrs and
+	// touchedKeys likewise the addresses since the host's read began and
+	// the virtual servers since the list's.
+	touched      map[state.Member]struct{}
+	touchedAddrs map[netip.Addr]struct{}
+	touchedKeys  map[ipvs.Key]struct{}
 }
 
 // AuditStep runs the next step of the rolling audit and tells whether it
@@ -53,7 +56,7 @@ func (r *Reconciler) AuditStep(ctx context.Context, steps int) (res Result, done
 	switch fixed := len(sets) + 2; {
 	case a.phase < len(sets):
 		s := sets[a.phase]
-		v, rerr, ready := r.prefetched(true, func() func() (any, error) { return r.readSet(s.Name) })
+		v, rerr, ready := r.prefetched(func() func() (any, error) { return r.readSet(s.Name) })
 		if !ready {
 			return res, false, nil
 		}
@@ -61,9 +64,10 @@ func (r *Reconciler) AuditStep(ctx context.Context, steps int) (res Result, done
 		sc, err = r.auditSetFrom(s, d, rerr)
 		a.phase++
 	case a.phase == len(sets):
-		v, _, ready := r.prefetched(false, func() func() (any, error) {
+		v, _, ready := r.prefetched(func() func() (any, error) {
 			fams := r.ruleFamilies(r.addrsInUse())
-			return func() (any, error) { return r.readHost(fams), nil }
+			compare := r.readAddresses() // auditcompare.go
+			return func() (any, error) { return r.readHost(fams, compare), nil }
 		})
 		if !ready {
 			return res, false, nil
@@ -72,14 +76,12 @@ func (r *Reconciler) AuditStep(ctx context.Context, steps int) (res Result, done
 		sc, err = r.auditHost(ctx, h)
 		a.phase++
 	case a.phase == len(sets)+1:
-		v, rerr, ready := r.prefetched(false, func() func() (any, error) {
-			return func() (any, error) { return r.k.IPVS.Services() }
-		})
+		v, rerr, ready := r.prefetched(r.readServices) // auditcompare.go
 		if !ready {
 			return res, false, nil
 		}
-		vss, _ := v.([]ipvs.VirtualServer)
-		sc, err = r.auditServicesFrom(vss, rerr)
+		d, _ := v.(servicesDiff)
+		sc, err = r.auditServicesFrom(d, rerr)
 		a.phase++
 	default:
 		left := max(steps-fixed, 1)
@@ -200,17 +202,23 @@ func (r *Reconciler) auditSetFrom(s ipset.Set, d setDiff, err error) (state.Scop
 	return sc, nil
 }
 
-// hostRead is what the host step reads: the dummy link's addresses and our
-// rules per family (iptables-save), each with its error.
+// hostRead is what the host step reads: how the dummy link's addresses
+// differ from the cached ones (auditcompare.go) and our rules per family
+// (iptables-save), each with its error.
 type hostRead struct {
-	addrs   []netip.Addr
+	addrs   addrDiff
 	addrErr error
 	rules   map[rules.Family]ruleDump
 }
 
-func (r *Reconciler) readHost(fams []rules.Family) hostRead {
+// readHost reads the host; compare compares the link's addresses with the
+// cache's (readAddresses).
+func (r *Reconciler) readHost(fams []rules.Family, compare func([]netip.Addr) addrDiff) hostRead {
 	var h hostRead
-	h.addrs, h.addrErr = r.k.Links.Addresses(r.cfg.DummyInterface)
+	var link []netip.Addr
+	if link, h.addrErr = r.k.Links.Addresses(r.cfg.DummyInterface); h.addrErr == nil {
+		h.addrs = compare(link)
+	}
 	h.rules = make(map[rules.Family]ruleDump, len(fams))
 	for _, f := range fams {
 		rs, err := r.k.Rules.Dump(f)
@@ -247,27 +255,44 @@ func (r *Reconciler) auditHost(ctx context.Context, h hostRead) (state.Scope, er
 	if err := r.ensureRulesRead(inUse, h.rules); err != nil {
 		return sc, err
 	}
-	addrs := h.addrs
+	touched := r.audit.touchedAddrs
+	r.audit.touchedAddrs = nil
+	d := h.addrs
 	if h.addrErr != nil { // read again, now that the link is mended
-		var err error
-		if addrs, err = r.k.Links.Addresses(r.cfg.DummyInterface); err != nil {
+		compare := r.readAddresses()
+		r.audit.touchedAddrs = nil
+		link, err := r.k.Links.Addresses(r.cfg.DummyInterface)
+		if err != nil {
 			return sc, err
 		}
+		d = compare(link)
 	}
-	own := ledger.ReadAddresses(r.cache.Members)
-	have := make(map[netip.Addr]struct{}, len(addrs))
-	for _, a := range addrs {
-		if !own.OwnsAddress(a) {
+	// Each difference is checked against the cache as it is now, and one
+	// an apply made during the read is the cache's (auditcompare.go). An
+	// address the cache does not know is ours only if the ledger records
+	// it: the ledger is read then, once (rare: drift, leftovers).
+	var own *ledger.Ownership
+	for _, a := range d.kernelOnly {
+		if _, ok := touched[a]; ok {
 			continue
 		}
-		have[a] = struct{}{}
-		if _, ok := r.cache.Addresses[a]; !ok {
+		if _, ok := r.cache.Addresses[a]; ok {
+			continue
+		}
+		if own == nil {
+			o := ledger.ReadAddresses(r.cache.Members)
+			own = &o
+		}
+		if own.OwnsAddress(a) {
 			sc.Addresses[a] = struct{}{}
 			r.cache.AddAddress(a)
 		}
 	}
-	for a := range r.cache.Addresses {
-		if _, ok := have[a]; !ok {
+	for _, a := range d.cacheOnly {
+		if _, ok := touched[a]; ok {
+			continue
+		}
+		if _, ok := r.cache.Addresses[a]; ok {
 			sc.Addresses[a] = struct{}{}
 			delete(r.cache.Addresses, a)
 		}
@@ -275,44 +300,69 @@ func (r *Reconciler) auditHost(ctx context.Context, h hostRead) (state.Scope, er
 	return sc, nil
 }
 
-// auditServicesFrom takes the list of virtual servers (vss, or the error
-// reading it): foreign ones are noted, ours are
-// compared with the cache (existence, scheduler, persistence) and queued for
-// the real-server slices. One the cache does not know has its real servers
-// read at once.
-func (r *Reconciler) auditServicesFrom(vss []ipvs.VirtualServer, err error) (state.Scope, error) {
+// auditServicesFrom takes how the listed virtual servers differ from the
+// cached ones (d, or the error listing them; readServices,
+// auditcompare.go): foreign ones are noted, ours are made equal in the
+// cache (existence, scheduler, persistence) and queued for the real-server
+// slices. One the cache did not know has its real servers read at once.
+// Each difference is checked against the cache as it is now, and a virtual
+// server an apply changed during the read is the cache's.
+func (r *Reconciler) auditServicesFrom(d servicesDiff, err error) (state.Scope, error) {
 	sc := state.NewScope()
+	touched := r.audit.touchedKeys
+	r.audit.touchedKeys = nil
 	if err != nil {
 		return sc, err
 	}
 	foreign := map[ipvs.Key]struct{}{}
-	keys := make([]ipvs.Key, 0, len(r.cache.Services))
-	have := make(map[ipvs.Key]struct{}, len(vss))
-	for _, vs := range vss {
+	keys := d.known
+	for _, vs := range d.unknown {
+		if _, ok := touched[vs.Key]; ok {
+			continue // queued below if the cache holds it
+		}
+		if _, ok := r.cache.Services[vs.Key]; ok {
+			keys = append(keys, vs.Key) // cached since the copy (a full sync)
+			continue
+		}
+		// Not cached: ours only if the ledger records it (auditcompare.go).
 		if !ledger.Owns(r.cache.Members, vs.Key) {
 			foreign[vs.Key] = struct{}{}
 			continue
 		}
-		have[vs.Key] = struct{}{}
+		rss, _, err := r.k.IPVS.RealServers(vs.Key)
+		if err != nil {
+			return sc, err
+		}
+		r.cache.Services[vs.Key] = &state.Service{VirtualServer: vs, RealServers: state.NewRealServers(rss)}
+		sc.Services[vs.Key] = struct{}{}
 		keys = append(keys, vs.Key)
-		cached, ok := r.cache.Services[vs.Key]
-		switch {
-		case !ok:
-			rss, _, err := r.k.IPVS.RealServers(vs.Key)
-			if err != nil {
-				return sc, err
-			}
-			r.cache.Services[vs.Key] = &state.Service{VirtualServer: vs, RealServers: state.NewRealServers(rss)}
-			sc.Services[vs.Key] = struct{}{}
-		case cached.VirtualServer != vs:
+	}
+	for _, vs := range d.changed {
+		if _, ok := touched[vs.Key]; ok {
+			continue
+		}
+		if cached, ok := r.cache.Services[vs.Key]; ok && cached.VirtualServer != vs {
 			r.cache.Services[vs.Key] = cached.WithVirtualServer(vs)
 			sc.Services[vs.Key] = struct{}{}
 		}
 	}
-	for k := range r.cache.Services {
-		if _, ok := have[k]; !ok {
+	for _, k := range d.cacheOnly {
+		if _, ok := touched[k]; ok {
+			continue
+		}
+		if _, ok := r.cache.Services[k]; ok {
 			sc.Services[k] = struct{}{}
 			delete(r.cache.Services, k)
+		}
+	}
+	// What applies made during the read is ours: its real servers are read
+	// with the others'.
+	for k := range touched {
+		if _, ok := r.cache.Services[k]; !ok {
+			continue
+		}
+		if _, ok := d.queued[k]; !ok {
+			keys = append(keys, k)
 		}
 	}
 	r.foreign = foreign

@@ -1,31 +1,29 @@
 package controllers
 
-import "github.com/ipvs-proxy/ipvs-proxy/state"
+import (
+	"net/netip"
+
+	"github.com/ipvs-proxy/ipvs-proxy/state"
+)
 
 // The rolling audit's large reads (a ledger set, the dummy link's
 // addresses, the list of virtual servers: at 10,000 Services each is tens
 // of thousands of entries, up to a second under emulation) are made off the
 // Runner's goroutine, so that a change never waits behind one. A step
-// starts the read and returns; a later step compares what was read with
-// the cache, on the Runner's goroutine as always, provided no apply has
-// written the kernel since the read began (kernelGen): else the read is
-// thrown away and made again. A set's read also compares: the step that
-// starts it notes the cache's members of the set, the read lists the set
-// and returns only the differences (readSet, audit.go). Applies meanwhile
-// do not make it stale: the members they touch are noted (touch) and left
-// out of the differences, so a set that changes all the time (a large
-// ledger set while Services come and go) is still audited off the loop. After auditStaleMax reads in a row were
-// thrown away (the kernel keeps changing), the read is made in the step
-// itself, so the audit always goes on. The adapters serve a read beside an
+// starts the read and returns; a later step handles what was read. The
+// read also compares: the step that starts it notes what of the cache the
+// compare needs (a set's members, the cached addresses, the cached virtual
+// servers: readSet, audit.go; readAddresses and readServices,
+// auditcompare.go), the read lists the kernel and returns only the
+// differences, and the loop handles those. Applies meanwhile do not make a
+// read stale: the members, addresses and virtual servers they change are
+// noted (touch) and left out of the differences, so what changes all the
+// time (a large ledger set, the virtual servers while Services come and go)
+// is still audited off the loop. The adapters serve a read beside an
 // apply: applies go through their batch sockets.
-
-// auditStaleMax bounds the reads in a row a step throws away.
-const auditStaleMax = 3
 
 // auditRead is one read under way.
 type auditRead struct {
-	gen  uint64        // kernelGen when it began
-	keep bool          // whether it stays good through applies (a set's: see touched)
 	done chan struct{} // closed once val and err are set
 	val  any
 	err  error
@@ -33,13 +31,13 @@ type auditRead struct {
 
 // prefetched returns the result of the read for the audit's current
 // phase: ready is false while a read runs off the loop (call again at the
-// next step). begin runs on the loop when a read starts (it may note what
-// the read will be compared with) and returns the read. A read that failed
-// is made again in the step (the step may have mended its cause first, as
-// the host step mends the dummy link). A read made with keep stays good
-// through applies: its phase accounts for them itself (a set's read drops
-// the differences of members an apply touched meanwhile, see touched).
-func (r *Reconciler) prefetched(keep bool, begin func() func() (any, error)) (val any, err error, ready bool) {
+// next step). begin runs on the loop when a read starts (it notes what the
+// read will be compared with) and returns the read. A read that failed is
+// made again in the step (the step may have mended its cause first, as the
+// host step mends the dummy link). A read stays good through applies: its
+// phase accounts for them itself (it drops the differences of what an apply
+// touched meanwhile, see touch).
+func (r *Reconciler) prefetched(begin func() func() (any, error)) (val any, err error, ready bool) {
 	a := &r.audit
 	inStep := func() (any, error, bool) {
 		v, err := begin()()
@@ -58,17 +56,9 @@ func (r *Reconciler) prefetched(keep bool, begin func() func() (any, error)) (va
 		if p.err != nil {
 			return inStep()
 		}
-		if p.keep || p.gen == r.kernelGen {
-			a.stale = 0
-			return p.val, nil, true
-		}
-		a.stale++
+		return p.val, nil, true
 	}
-	if a.stale >= auditStaleMax {
-		a.stale = 0
-		return inStep()
-	}
-	p := &auditRead{gen: r.kernelGen, keep: keep, done: make(chan struct{})}
+	p := &auditRead{done: make(chan struct{})}
 	read := begin()
 	go func() {
 		defer close(p.done)
@@ -85,5 +75,29 @@ func (r *Reconciler) prefetched(keep bool, begin func() func() (any, error)) (va
 func (r *Reconciler) touch(m state.Member) {
 	if t := r.audit.touched; t != nil {
 		t[m] = struct{}{}
+	}
+}
+
+// touchAddress is touch for an address on the dummy link, while the host
+// step's read is under way.
+func (r *Reconciler) touchAddress(a netip.Addr) {
+	if t := r.audit.touchedAddrs; t != nil {
+		t[a] = struct{}{}
+	}
+}
+
+// touchOp notes what a successful operation changed (touch, touchAddress;
+// a virtual server's own fields for the list's read: its real servers are
+// read by later steps, in the step).
+func (r *Reconciler) touchOp(op *state.Op) {
+	switch op.Kind {
+	case state.AddMember, state.DeleteMember:
+		r.touch(op.Member)
+	case state.AddAddress, state.DeleteAddress:
+		r.touchAddress(op.Address)
+	case state.AddService, state.UpdateService, state.DeleteService:
+		if t := r.audit.touchedKeys; t != nil {
+			t[op.Service.Key] = struct{}{}
+		}
 	}
 }

@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
 	"slices"
 	"testing"
 
@@ -9,37 +11,118 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 )
 
-// A read (the host's) during which an apply wrote the kernel is thrown
-// away and made again; after auditStaleMax in a row the step reads in the
-// loop.
-func TestAuditStaleReadThrownAway(t *testing.T) {
-	_, r, src := auditFixture(t, true)
-	change := func(i int) { // an incremental sync that writes the kernel
-		t.Helper()
-		if i%2 == 1 {
-			setWeb(t, r, src, "10.244.1.1", "10.244.2.2", "10.244.3.3")
-		} else {
-			setWeb(t, r, src, "10.244.1.1", "10.244.2.2")
-		}
-	}
+// The host's and the virtual-server list's reads stay good through
+// applies: a step after applies made during the read uses it (no read
+// again, in or off the loop), finds no drift, and the round ends with the
+// kernel where the syncs put it.
+func TestAuditListReadsSurviveApplies(t *testing.T) {
+	fk, r, src := auditFixture(t, true)
 	host := len(desired.AllSets())
 	auditTo(t, r, host) // the sets
-	for i := range auditStaleMax {
+	for phase := host; phase <= host+1; phase++ {
 		if _, _, err := r.AuditStep(context.Background(), 1); err != nil {
 			t.Fatal(err)
 		}
-		if r.audit.read == nil || r.audit.phase != host {
-			t.Fatalf("step %d: read under way %v, phase %d: want a read of the host", i, r.audit.read != nil, r.audit.phase)
+		p := r.audit.read
+		if p == nil || r.audit.phase != phase {
+			t.Fatalf("phase %d: read under way %v, phase %d: want the read started", phase, p != nil, r.audit.phase)
 		}
-		<-r.audit.read.done
-		change(i)
+		<-p.done
+		// A Service added and one deleted (a virtual server, an address and
+		// members each), after the read: the read does not hold them.
+		extra := src.put(service("default/extra", "10.96.0.77", tcp("http", 80)),
+			epSlice("default/extra-1", "extra", "http", "", 8080, "10.244.4.4"))
+		mustIncremental(t, r, src, extra)
+		src.del(extra)
+		mustIncremental(t, r, src, extra)
+		setWeb(t, r, src, "10.244.1.1", "10.244.2.2", fmt.Sprintf("10.244.3.%d", 10+phase))
+		res, _, err := r.AuditStep(context.Background(), 1)
+		if err != nil || res.Drift != 0 {
+			t.Fatalf("phase %d: err %v, drift %d: want the read compared, no drift", phase, err, res.Drift)
+		}
+		if r.audit.read != nil || r.audit.phase != phase+1 {
+			t.Fatalf("phase %d: read under way %v, phase now %d: want the read used", phase, r.audit.read != nil, r.audit.phase)
+		}
 	}
-	// The read is out of date for the auditStaleMax-th time: made in the step.
-	if _, _, err := r.AuditStep(context.Background(), 1); err != nil {
-		t.Fatal(err)
+	want := fk.dump()
+	if drift, _, _ := auditRound(t, r, 1); drift != 0 {
+		t.Errorf("rest of the round: drift %d, want none", drift)
 	}
-	if r.audit.read != nil || r.audit.phase != host+1 {
-		t.Fatalf("after %d stale reads: read under way %v, phase %d: want the host read in the step", auditStaleMax, r.audit.read != nil, r.audit.phase)
+	assertText(t, "kernel", fk.dump(), want)
+	assertCacheTruthful(t, r)
+}
+
+// A virtual server and an address that an apply deletes before the read
+// lists them and makes again after it (or makes before and deletes after)
+// are the cache's: not drift, not undone, not foreign, and a virtual
+// server made during the read is queued for the real-server steps.
+func TestAuditListReadsLeaveAppliedToCache(t *testing.T) {
+	fk, r, src := auditFixture(t, true)
+	extraSvc := service("default/extra", "10.96.0.77", tcp("http", 80))
+	extraSlice := epSlice("default/extra-1", "extra", "http", "", 8080, "10.244.4.4")
+	extra := nsn("default/extra")
+	add := func() { t.Helper(); src.put(extraSvc, extraSlice); mustIncremental(t, r, src, extra) }
+	del := func() { t.Helper(); src.del(extra); mustIncremental(t, r, src, extra) }
+	key := mustKey("tcp 10.96.0.77:80")
+	addr := netip.MustParseAddr("10.96.0.77")
+	for _, order := range []struct {
+		name                 string
+		setup, before, after func()
+	}{
+		{"deleted before the listing, made after", add, del, add},
+		{"made before the listing, deleted after", del, add, del},
+	} {
+		t.Run(order.name, func(t *testing.T) {
+			order.setup()
+			want := fk.dump() // where the syncs put it, and leave it
+
+			// The host's read: addresses.
+			compare := r.readAddresses()
+			order.before()
+			link, err := fk.links.Addresses(dummy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			order.after()
+			sc, err := r.auditHost(context.Background(), hostRead{addrs: compare(link)})
+			if err != nil || len(sc.Addresses) != 0 {
+				t.Errorf("host: err %v, drift %v: want none", err, sc.Addresses)
+			}
+
+			// The virtual-server list's read.
+			read := r.readServices()
+			order.before()
+			v, err := read()
+			order.after()
+			d, _ := v.(servicesDiff)
+			sc, err = r.auditServicesFrom(d, err)
+			if err != nil || len(sc.Services) != 0 {
+				t.Errorf("services: err %v, drift %v: want none", err, sc.Services)
+			}
+			if _, ok := r.foreign[key]; ok {
+				t.Errorf("%s noted foreign", key)
+			}
+			_, cached := r.cache.Services[key]
+			if queued := slices.Contains(r.audit.keys, key); queued != cached {
+				t.Errorf("%s queued for its real servers %v, cached %v", key, queued, cached)
+			}
+			if _, ok := r.cache.Addresses[addr]; ok != cached {
+				t.Errorf("%s cached %v, its virtual server %v", addr, ok, cached)
+			}
+			// The rest of the round finds nothing and leaves the kernel.
+			r.audit.pos = 0
+			r.audit.phase = len(desired.AllSets()) + 2
+			for done := false; !done; {
+				res, d, err := r.AuditStep(context.Background(), 1)
+				if err != nil || res.Drift != 0 {
+					t.Fatalf("real-server step: err %v, drift %d", err, res.Drift)
+				}
+				done = d
+			}
+			assertText(t, "kernel", fk.dump(), want)
+			assertCacheTruthful(t, r)
+			r.audit = auditState{}
+		})
 	}
 }
 

@@ -54,7 +54,6 @@ type Reconciler struct {
 	frags        fragCache    // what each fragment was built from
 	audit        auditState   // where the rolling kernel audit is
 	asyncAudit   bool         // the audit's large reads run off the loop (auditread.go)
-	kernelGen    uint64       // applies that wrote the kernel (auditread.go)
 	refresh      refreshState // where a stepped refresh is
 	crash        *crashPoint  // the crash test hook (crashpoint.go); nil when unset
 }
