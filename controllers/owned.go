@@ -19,6 +19,6 @@ func countOwned(m *metrics.Metrics, r *Reconciler, full bool, res Result, realSe
 	m.Owned(metrics.VirtualServers, len(c.Services))
 	m.Owned(metrics.RealServers, realServers)
 	m.Owned(metrics.Addresses, len(c.Addresses))
-	m.Owned(metrics.SetMembers, len(c.Members))
+	m.Owned(metrics.SetMembers, c.Members.Len())
 	return realServers
 }

@@ -23,12 +23,9 @@ import (
 // with ipset.ErrFull, where growForAdds tries once more. Until a full
 // sync has succeeded it also removes temporary sets a crash mid-Grow left.
 func (r *Reconciler) fitSets(want state.Wanted) error {
-	need := map[string]int{}
-	for m := range r.cache.Members {
-		need[m.Set]++
-	}
+	need := r.cache.Members.CountBySet()
 	for m := range want.EachMember() {
-		if _, ok := r.cache.Members[m]; !ok {
+		if !r.cache.Members.Has(m) {
 			need[m.Set]++
 		}
 	}
@@ -46,10 +43,8 @@ func (r *Reconciler) fitSets(want state.Wanted) error {
 			continue
 		}
 		var members []ipset.Entry
-		for m := range r.cache.Members {
-			if m.Set == s.Name {
-				members = append(members, m.Entry)
-			}
+		for m := range r.cache.Members.InSet(s.Name) {
+			members = append(members, m.Entry)
 		}
 		if err := ipset.Grow(r.k.Sets, ipset.Sized(s, need[s.Name]), members); err != nil {
 			errs = append(errs, err)
@@ -110,10 +105,8 @@ func (r *Reconciler) growSet(name string, done []state.Op, adds []state.Member) 
 		return false, nil
 	}
 	holds := map[ipset.Entry]struct{}{}
-	for m := range r.cache.Members {
-		if m.Set == name {
-			holds[m.Entry] = struct{}{}
-		}
+	for m := range r.cache.Members.InSet(name) {
+		holds[m.Entry] = struct{}{}
 	}
 	for _, op := range done {
 		switch {

@@ -96,7 +96,7 @@ func (o Op) ApplyTo(s *State) {
 	s.init()
 	switch o.Kind {
 	case AddMember:
-		s.Members[o.Member] = struct{}{}
+		s.Members.Add(o.Member)
 	case AddAddress:
 		s.Addresses[o.Address] = struct{}{}
 	case AddService, UpdateService:
@@ -113,7 +113,7 @@ func (o Op) ApplyTo(s *State) {
 	case DeleteAddress:
 		delete(s.Addresses, o.Address)
 	case DeleteMember:
-		delete(s.Members, o.Member)
+		s.Members.Delete(o.Member)
 	}
 }
 

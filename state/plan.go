@@ -55,13 +55,13 @@ func Diff(desired, observed State) Plan {
 			p.DeleteAddresses = append(p.DeleteAddresses, a)
 		}
 	}
-	for m := range desired.Members {
-		if _, ok := observed.Members[m]; !ok {
+	for m := range desired.Members.All() {
+		if !observed.Members.Has(m) {
 			p.AddMembers = append(p.AddMembers, m)
 		}
 	}
-	for m := range observed.Members {
-		if _, ok := desired.Members[m]; !ok {
+	for m := range observed.Members.All() {
+		if !desired.Members.Has(m) {
 			p.DeleteMembers = append(p.DeleteMembers, m)
 		}
 	}
@@ -113,11 +113,11 @@ func DiffWanted(desired Wanted, observed State) Plan {
 		}
 	}
 	for m := range desired.EachMember() {
-		if _, ok := observed.Members[m]; !ok {
+		if !observed.Members.Has(m) {
 			p.AddMembers = append(p.AddMembers, m)
 		}
 	}
-	for m := range observed.Members {
+	for m := range observed.Members.All() {
 		if !desired.WantsMember(m) {
 			p.DeleteMembers = append(p.DeleteMembers, m)
 		}
@@ -185,7 +185,7 @@ func reserved(desired, observed State) Plan {
 			rs += want.RealServers.Len()
 		}
 	}
-	return withRoom(vs, rs, len(desired.Addresses)-len(observed.Addresses), len(desired.Members)-len(observed.Members))
+	return withRoom(vs, rs, len(desired.Addresses)-len(observed.Addresses), desired.Members.Len()-observed.Members.Len())
 }
 
 // reservedWanted is reserved for a Wanted.
@@ -198,7 +198,7 @@ func reservedWanted(desired Wanted, observed State) Plan {
 		}
 	}
 	_, addrs, members := desired.Sizes()
-	return withRoom(vs, rs, addrs-len(observed.Addresses), members-len(observed.Members))
+	return withRoom(vs, rs, addrs-len(observed.Addresses), members-observed.Members.Len())
 }
 
 // withRoom returns a Plan with room for vs virtual servers, rs real
