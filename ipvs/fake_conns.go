@@ -2,7 +2,6 @@ package ipvs
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"syscall"
 )
@@ -14,9 +13,7 @@ var _ TimeoutConfig = (*Fake)(nil)
 func (s *fakeService) realServers() ([]RealServer, map[RealServerKey]Conns) {
 	var rss []RealServer
 	if len(s.rss) > 0 {
-		rss = slices.SortedFunc(maps.Values(s.rss), func(a, b RealServer) int {
-			return a.RealServerKey.Compare(b.RealServerKey)
-		})
+		rss = slices.Clone(s.rss)
 	}
 	var conns map[RealServerKey]Conns
 	for r, c := range s.conns {
@@ -58,8 +55,11 @@ func (f *Fake) SetConns(k Key, r RealServerKey, c Conns) error {
 	if !ok {
 		return vsError("set connections of", k, syscall.ESRCH)
 	}
-	if _, ok := s.rss[r]; !ok {
+	if _, ok := s.find(r); !ok {
 		return rsError("set connections of", k, r, syscall.ENOENT)
+	}
+	if s.conns == nil {
+		s.conns = map[RealServerKey]Conns{}
 	}
 	s.conns[r] = c
 	return nil

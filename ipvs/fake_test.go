@@ -332,3 +332,45 @@ func TestFakeServicesAndRealServers(t *testing.T) {
 		t.Errorf("calls: %+v", c)
 	}
 }
+
+// The fake keeps a virtual server's real servers in a sorted slice: adds in
+// any order, updates and deletes in the middle keep it sorted and the
+// kernel's rules (EEXIST, ENOENT) hold.
+func TestFakeRealServersStaySorted(t *testing.T) {
+	f := NewFake()
+	vs := vserver(TCP, "10.96.0.1:80", "rr", 0)
+	if err := f.AddVirtualServer(vs); err != nil {
+		t.Fatal(err)
+	}
+	rs := func(ip string, port uint16, w int) RealServer {
+		return RealServer{RealServerKey: RealServerKey{Address: netip.MustParseAddr(ip), Port: port}, Weight: w}
+	}
+	for _, r := range []RealServer{rs("10.0.0.3", 80, 1), rs("10.0.0.1", 81, 1), rs("10.0.0.1", 80, 1), rs("10.0.0.2", 80, 1)} {
+		if err := f.AddRealServer(vs.Key, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.AddRealServer(vs.Key, rs("10.0.0.2", 80, 5)); !errors.Is(err, syscall.EEXIST) {
+		t.Errorf("second add: %v, want EEXIST", err)
+	}
+	if err := f.UpdateRealServer(vs.Key, rs("10.0.0.2", 80, 5)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.DeleteRealServer(vs.Key, rs("10.0.0.1", 81, 0).RealServerKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.DeleteRealServer(vs.Key, rs("10.0.0.1", 81, 0).RealServerKey); !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("second delete: %v, want ENOENT", err)
+	}
+	if err := f.UpdateRealServer(vs.Key, rs("10.0.0.9", 80, 1)); !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("update of a missing one: %v, want ENOENT", err)
+	}
+	got, _, err := f.RealServers(vs.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []RealServer{rs("10.0.0.1", 80, 1), rs("10.0.0.2", 80, 5), rs("10.0.0.3", 80, 1)}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("RealServers = %v, want %v", got, want)
+	}
+}
