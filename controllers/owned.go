@@ -14,7 +14,7 @@ func countOwned(m *metrics.Metrics, r *Reconciler, full bool, res Result, realSe
 			realServers += svc.RealServers.Len()
 		}
 	} else {
-		realServers = max(0, realServers+len(res.Plan.AddRealServers)-len(res.Plan.DeleteRealServers))
+		realServers = max(0, realServers+res.Plan.AddRealServers.Len()-len(res.Plan.DeleteRealServers))
 	}
 	m.Owned(metrics.VirtualServers, len(c.Services))
 	m.Owned(metrics.RealServers, realServers)

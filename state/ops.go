@@ -152,10 +152,15 @@ func (p Plan) At(i int) Op {
 		return Op{Kind: UpdateService, Service: p.UpdateServices[i]}
 	}
 	i -= len(p.UpdateServices)
+	if i < p.AddRealServers.Len() {
+		op := p.AddRealServers.At(i)
+		return Op{Kind: AddRealServer, Service: ipvs.VirtualServer{Key: op.Service}, RealServer: op.RealServer}
+	}
+	i -= p.AddRealServers.Len()
 	for _, l := range []struct {
 		kind OpKind
 		ops  []RealServerOp
-	}{{AddRealServer, p.AddRealServers}, {UpdateRealServer, p.UpdateRealServers}, {DeleteRealServer, p.DeleteRealServers}} {
+	}{{UpdateRealServer, p.UpdateRealServers}, {DeleteRealServer, p.DeleteRealServers}} {
 		if i < len(l.ops) {
 			return Op{Kind: l.kind, Service: ipvs.VirtualServer{Key: l.ops[i].Service}, RealServer: l.ops[i].RealServer}
 		}
@@ -242,7 +247,7 @@ func (p Plan) All(rec Recorder) iter.Seq2[int, Op] {
 				return
 			}
 		}
-		for _, op := range p.AddRealServers {
+		for op := range p.AddRealServers.All() {
 			deps := recVS[op.Service]
 			if d, ok := added[op.Service]; ok {
 				deps = d // the virtual server's add depends on the members itself

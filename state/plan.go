@@ -24,7 +24,7 @@ type Plan struct {
 	AddAddresses      []netip.Addr
 	AddServices       []ipvs.VirtualServer
 	UpdateServices    []ipvs.VirtualServer
-	AddRealServers    []RealServerOp
+	AddRealServers    RealServerAdds
 	UpdateRealServers []RealServerOp
 	DeleteRealServers []RealServerOp
 	DeleteServices    []ipvs.Key
@@ -73,9 +73,7 @@ func Diff(desired, observed State) Plan {
 func (p *Plan) diffService(k ipvs.Key, want, have *Service) {
 	if have == nil {
 		p.AddServices = append(p.AddServices, want.VirtualServer)
-		for rs := range want.RealServers.All() {
-			p.AddRealServers = append(p.AddRealServers, RealServerOp{k, rs})
-		}
+		p.AddRealServers.AddList(k, want.RealServers)
 		return
 	}
 	if have.VirtualServer != want.VirtualServer {
@@ -128,7 +126,7 @@ func DiffWanted(desired Wanted, observed State) Plan {
 // done sorts p and keeps its empty add lists nil.
 func (p Plan) done() Plan {
 	p.sort()
-	p.AddServices, p.AddRealServers = nilIfEmpty(p.AddServices), nilIfEmpty(p.AddRealServers)
+	p.AddServices = nilIfEmpty(p.AddServices)
 	p.AddAddresses, p.AddMembers = nilIfEmpty(p.AddAddresses), nilIfEmpty(p.AddMembers)
 	return p
 }
@@ -151,7 +149,7 @@ func (p *Plan) diffRealServers(k ipvs.Key, want, have RealServers) {
 		}
 		switch {
 		case c < 0:
-			p.AddRealServers = append(p.AddRealServers, RealServerOp{k, w[0].realServer()})
+			p.AddRealServers.Append(RealServerOp{k, w[0].realServer()})
 			w = w[1:]
 		case c > 0:
 			p.DeleteRealServers = append(p.DeleteRealServers, RealServerOp{k, h[0].realServer()})
@@ -207,7 +205,7 @@ func withRoom(vs, rs, addrs, members int) Plan {
 	var p Plan
 	if vs > 0 {
 		p.AddServices = make([]ipvs.VirtualServer, 0, vs)
-		p.AddRealServers = make([]RealServerOp, 0, rs)
+		p.AddRealServers.grow(vs)
 	}
 	if addrs > 0 {
 		p.AddAddresses = make([]netip.Addr, 0, addrs)
@@ -230,7 +228,7 @@ func (p *Plan) sort() {
 	slices.SortFunc(p.AddAddresses, netip.Addr.Compare)
 	slices.SortFunc(p.AddServices, vsCmp)
 	slices.SortFunc(p.UpdateServices, vsCmp)
-	slices.SortFunc(p.AddRealServers, rsCmp)
+	p.AddRealServers.sort()
 	slices.SortFunc(p.UpdateRealServers, rsCmp)
 	slices.SortFunc(p.DeleteRealServers, rsCmp)
 	slices.SortFunc(p.DeleteServices, ipvs.Key.Compare)
@@ -251,7 +249,7 @@ func (p Plan) Empty() bool { return p.Len() == 0 }
 // Len is the number of kernel operations in the plan.
 func (p Plan) Len() int {
 	return len(p.AddMembers) + len(p.AddAddresses) + len(p.AddServices) + len(p.UpdateServices) +
-		len(p.AddRealServers) + len(p.UpdateRealServers) + len(p.DeleteRealServers) +
+		p.AddRealServers.Len() + len(p.UpdateRealServers) + len(p.DeleteRealServers) +
 		len(p.DeleteServices) + len(p.DeleteAddresses) + len(p.DeleteMembers)
 }
 

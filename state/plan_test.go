@@ -268,7 +268,7 @@ func TestDiffProperties(t *testing.T) {
 			rs ipvs.RealServerKey
 		}
 		addedRS := map[rsID]bool{}
-		for _, op := range p.AddRealServers {
+		for op := range p.AddRealServers.All() {
 			addedRS[rsID{op.Service, op.RealServer.RealServerKey}] = true
 		}
 		for _, op := range p.DeleteRealServers {
