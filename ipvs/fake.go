@@ -68,18 +68,16 @@ type Fake struct {
 
 type fakeService struct {
 	vs VirtualServer
-	// rss in RealServerKey.Compare order: a sorted slice, not a map, so
-	// that a fake holding a million real servers (the 100k benchmarks)
-	// costs about what they weigh.
-	rss   []RealServer
+	// rss in RealServerKey.Compare order: a sorted slice of packed real
+	// servers, not a map, so that a fake holding a million (the 100k
+	// benchmarks) costs about what they weigh.
+	rss   []fakeRS
 	conns map[RealServerKey]Conns // made on the first SetConns
 }
 
 // find returns where r is in s.rss, or would be, and whether it is there.
 func (s *fakeService) find(r RealServerKey) (int, bool) {
-	return slices.BinarySearchFunc(s.rss, r, func(rs RealServer, r RealServerKey) int {
-		return rs.RealServerKey.Compare(r)
-	})
+	return slices.BinarySearchFunc(s.rss, packRSKey(r), compareRS)
 }
 
 var _ Interface = (*Fake)(nil)
@@ -310,7 +308,7 @@ func (f *Fake) addRealServer(k Key, rs RealServer) error {
 	if !unicast(rs.Address) {
 		return fmt.Errorf("address not unicast: %w", syscall.EINVAL)
 	}
-	s.rss = slices.Insert(s.rss, i, rs)
+	s.rss = slices.Insert(s.rss, i, packRS(rs))
 	return nil
 }
 
@@ -340,7 +338,7 @@ func (f *Fake) updateRealServer(k Key, rs RealServer) error {
 	if !ok {
 		return syscall.ENOENT
 	}
-	s.rss[i] = rs
+	s.rss[i] = packRS(rs)
 	return nil
 }
 

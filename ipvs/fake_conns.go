@@ -2,7 +2,6 @@ package ipvs
 
 import (
 	"fmt"
-	"slices"
 	"syscall"
 )
 
@@ -13,7 +12,10 @@ var _ TimeoutConfig = (*Fake)(nil)
 func (s *fakeService) realServers() ([]RealServer, map[RealServerKey]Conns) {
 	var rss []RealServer
 	if len(s.rss) > 0 {
-		rss = slices.Clone(s.rss)
+		rss = make([]RealServer, len(s.rss))
+		for i, p := range s.rss {
+			rss[i] = p.realServer()
+		}
 	}
 	var conns map[RealServerKey]Conns
 	for r, c := range s.conns {
@@ -55,7 +57,7 @@ func (f *Fake) SetConns(k Key, r RealServerKey, c Conns) error {
 	if !ok {
 		return vsError("set connections of", k, syscall.ESRCH)
 	}
-	if _, ok := s.find(r); !ok {
+	if _, ok := s.find(r); !ok || checkAddr(r.Address) != nil { // a key the kernel refuses is in no list
 		return rsError("set connections of", k, r, syscall.ENOENT)
 	}
 	if s.conns == nil {

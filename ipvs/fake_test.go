@@ -342,6 +342,10 @@ func TestFakeRealServersStaySorted(t *testing.T) {
 	if err := f.AddVirtualServer(vs); err != nil {
 		t.Fatal(err)
 	}
+	vs6 := vserver(TCP, "[fd00::1]:80", "rr", 0)
+	if err := f.AddVirtualServer(vs6); err != nil {
+		t.Fatal(err)
+	}
 	rs := func(ip string, port uint16, w int) RealServer {
 		return RealServer{RealServerKey: RealServerKey{Address: netip.MustParseAddr(ip), Port: port}, Weight: w}
 	}
@@ -372,5 +376,18 @@ func TestFakeRealServersStaySorted(t *testing.T) {
 	want := []RealServer{rs("10.0.0.1", 80, 1), rs("10.0.0.2", 80, 5), rs("10.0.0.3", 80, 1)}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("RealServers = %v, want %v", got, want)
+	}
+	// IPv6 ones (a mixed list is the kernel's to refuse, not the fake's order's).
+	tun := rs("fd00::9", 80, 65535)
+	tun.Forwarding = Tunnel
+	for _, r := range []RealServer{tun, rs("fd00::1:0", 81, 0), rs("fd00::1:0", 80, 2)} {
+		if err := f.AddRealServer(vs6.Key, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _, _ = f.RealServers(vs6.Key)
+	want = []RealServer{tun, rs("fd00::1:0", 80, 2), rs("fd00::1:0", 81, 0)}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("IPv6 RealServers = %v, want %v", got, want)
 	}
 }
