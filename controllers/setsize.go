@@ -82,7 +82,7 @@ func (r *Reconciler) dropTempSets() error {
 // whole apply and the Service does not wait for the next full sync. It
 // returns op's error: full, joined with why the grow failed, when the set
 // could not grow.
-func (r *Reconciler) growForAdds(op *state.Op, adds []state.Member, full error) error {
+func (r *Reconciler) growForAdds(op *state.Op, adds state.MemberList, full error) error {
 	ours, err := r.growSet(op.Member.Set, nil, adds)
 	if !ours {
 		return full // not one of ours: nothing we may grow
@@ -99,7 +99,7 @@ func (r *Reconciler) growForAdds(op *state.Op, adds []state.Member, full error) 
 // changed by done: member adds and deletes of a batched run (batch.go)
 // that the kernel made and apply has not recorded yet. ours is false, and
 // nothing is done, for a set that is not one of ours.
-func (r *Reconciler) growSet(name string, done []state.Op, adds []state.Member) (ours bool, err error) {
+func (r *Reconciler) growSet(name string, done []state.Op, adds state.MemberList) (ours bool, err error) {
 	i := slices.IndexFunc(desired.AllSets(), func(s ipset.Set) bool { return s.Name == name })
 	if i < 0 {
 		return false, nil
@@ -119,7 +119,7 @@ func (r *Reconciler) growSet(name string, done []state.Op, adds []state.Member) 
 	}
 	members := slices.Collect(maps.Keys(holds))
 	need := len(members)
-	for _, m := range adds {
+	for m := range adds.All() {
 		if m.Set != name {
 			continue
 		}

@@ -39,7 +39,7 @@ var (
 // an init function only: the table is read without locks afterwards.
 func RegisterSets(names ...string) {
 	for _, n := range names {
-		if _, ok := setIndex[n]; !ok {
+		if _, ok := setIndex[n]; !ok && len(setNames) < wideSet {
 			setIndex[n] = uint16(len(setNames))
 			setNames = append(setNames, n)
 		}

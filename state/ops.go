@@ -136,10 +136,10 @@ func (p Plan) At(i int) Op {
 	if i < 0 {
 		panic("state: negative op index")
 	}
-	if i < len(p.AddMembers) {
-		return Op{Kind: AddMember, Member: p.AddMembers[i]}
+	if i < p.AddMembers.Len() {
+		return Op{Kind: AddMember, Member: p.AddMembers.At(i)}
 	}
-	i -= len(p.AddMembers)
+	i -= p.AddMembers.Len()
 	if i < len(p.AddAddresses) {
 		return Op{Kind: AddAddress, Address: p.AddAddresses[i]}
 	}
@@ -207,14 +207,14 @@ func (p Plan) All(rec Recorder) iter.Seq2[int, Op] {
 		// Where the ledger adds of each virtual server and address sit.
 		var recVS map[ipvs.Key][]int
 		var recAddr map[netip.Addr][]int
-		if rec != nil && len(p.AddMembers) > 0 {
+		if rec != nil && p.AddMembers.Len() > 0 {
 			// Sized for a cold sync, where members record every added
 			// virtual server and address: grown one by one, these maps
 			// leave their earlier tables behind as garbage in the apply.
 			recVS = make(map[ipvs.Key][]int, len(p.AddServices)+len(p.UpdateServices))
 			recAddr = make(map[netip.Addr][]int, len(p.AddAddresses))
 		}
-		for _, m := range p.AddMembers {
+		for m := range p.AddMembers.All() {
 			if recVS != nil {
 				if k, ok, addr := rec(m); ok {
 					recVS[k] = append(recVS[k], n)

@@ -20,7 +20,7 @@ type RealServerOp struct {
 // servers, then removals, ledger entries last. Every list is sorted. Ops
 // flattens it into the operations with their dependencies.
 type Plan struct {
-	AddMembers        []Member
+	AddMembers        MemberList
 	AddAddresses      []netip.Addr
 	AddServices       []ipvs.VirtualServer
 	UpdateServices    []ipvs.VirtualServer
@@ -57,7 +57,7 @@ func Diff(desired, observed State) Plan {
 	}
 	for m := range desired.Members.All() {
 		if !observed.Members.Has(m) {
-			p.AddMembers = append(p.AddMembers, m)
+			p.AddMembers.Append(m)
 		}
 	}
 	for m := range observed.Members.All() {
@@ -112,7 +112,7 @@ func DiffWanted(desired Wanted, observed State) Plan {
 	}
 	for m := range desired.EachMember() {
 		if !observed.Members.Has(m) {
-			p.AddMembers = append(p.AddMembers, m)
+			p.AddMembers.Append(m)
 		}
 	}
 	for m := range observed.Members.All() {
@@ -127,7 +127,7 @@ func DiffWanted(desired Wanted, observed State) Plan {
 func (p Plan) done() Plan {
 	p.sort()
 	p.AddServices = nilIfEmpty(p.AddServices)
-	p.AddAddresses, p.AddMembers = nilIfEmpty(p.AddAddresses), nilIfEmpty(p.AddMembers)
+	p.AddAddresses = nilIfEmpty(p.AddAddresses)
 	return p
 }
 
@@ -211,7 +211,7 @@ func withRoom(vs, rs, addrs, members int) Plan {
 		p.AddAddresses = make([]netip.Addr, 0, addrs)
 	}
 	if members > 0 {
-		p.AddMembers = make([]Member, 0, members)
+		p.AddMembers.grow(members)
 	}
 	return p
 }
@@ -224,7 +224,7 @@ func (p *Plan) sort() {
 		}
 		return a.RealServer.RealServerKey.Compare(b.RealServer.RealServerKey)
 	}
-	slices.SortFunc(p.AddMembers, compareMember)
+	p.AddMembers.sort()
 	slices.SortFunc(p.AddAddresses, netip.Addr.Compare)
 	slices.SortFunc(p.AddServices, vsCmp)
 	slices.SortFunc(p.UpdateServices, vsCmp)
@@ -248,7 +248,7 @@ func (p Plan) Empty() bool { return p.Len() == 0 }
 
 // Len is the number of kernel operations in the plan.
 func (p Plan) Len() int {
-	return len(p.AddMembers) + len(p.AddAddresses) + len(p.AddServices) + len(p.UpdateServices) +
+	return p.AddMembers.Len() + len(p.AddAddresses) + len(p.AddServices) + len(p.UpdateServices) +
 		p.AddRealServers.Len() + len(p.UpdateRealServers) + len(p.DeleteRealServers) +
 		len(p.DeleteServices) + len(p.DeleteAddresses) + len(p.DeleteMembers)
 }

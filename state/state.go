@@ -112,7 +112,7 @@ func (s *State) Reserve(p Plan) {
 	s.init()
 	s.Services = reserve(s.Services, len(p.AddServices))
 	s.Addresses = reserve(s.Addresses, len(p.AddAddresses))
-	s.Members.Reserve(len(p.AddMembers))
+	s.Members.Reserve(p.AddMembers.Len())
 }
 
 func reserve[K comparable, V any](m map[K]V, more int) map[K]V {
