@@ -214,7 +214,8 @@ func (p Plan) All(rec Recorder) iter.Seq2[int, Op] {
 			recVS = make(map[ipvs.Key][]int, len(p.AddServices)+len(p.UpdateServices))
 			recAddr = make(map[netip.Addr][]int, len(p.AddAddresses))
 		}
-		for m := range p.AddMembers.All() {
+		for _, k := range p.AddMembers.keys { // not All: its closure would cost allocations per plan
+			m := p.AddMembers.member(k)
 			if recVS != nil {
 				if k, ok, addr := rec(m); ok {
 					recVS[k] = append(recVS[k], n)
@@ -247,13 +248,15 @@ func (p Plan) All(rec Recorder) iter.Seq2[int, Op] {
 				return
 			}
 		}
-		for op := range p.AddRealServers.All() {
-			deps := recVS[op.Service]
-			if d, ok := added[op.Service]; ok {
+		for _, g := range p.AddRealServers.groups { // not All, as above
+			deps := recVS[g.service]
+			if d, ok := added[g.service]; ok {
 				deps = d // the virtual server's add depends on the members itself
 			}
-			if !emit(Op{Kind: AddRealServer, Service: ipvs.VirtualServer{Key: op.Service}, RealServer: op.RealServer, Deps: deps}) {
-				return
+			for _, rs := range g.rss.s {
+				if !emit(Op{Kind: AddRealServer, Service: ipvs.VirtualServer{Key: g.service}, RealServer: rs.realServer(), Deps: deps}) {
+					return
+				}
 			}
 		}
 		for _, op := range p.UpdateRealServers {
