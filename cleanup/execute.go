@@ -31,7 +31,7 @@ type Kernel struct {
 // Observe reads the kernel state both plans need; kubeProxy adds what only
 // KubeProxy needs (kube-proxy's sets and chains).
 func Observe(k Kernel, dummy string, kubeProxy bool) (Observed, error) {
-	o := Observed{DummyInterface: dummy, Ledger: map[state.Member]struct{}{}}
+	o := Observed{DummyInterface: dummy, Ledger: state.NewMemberSet(0)}
 	svcs, err := k.IPVS.Dump()
 	if err != nil {
 		return o, fmt.Errorf("observe IPVS: %w", err)
@@ -49,7 +49,7 @@ func Observe(k Kernel, dummy string, kubeProxy bool) (Observed, error) {
 		}
 		o.Sets = append(o.Sets, s.Name)
 		for _, e := range es {
-			o.Ledger[state.Member{Set: s.Name, Entry: e}] = struct{}{}
+			o.Ledger.Add(state.Member{Set: s.Name, Entry: e})
 		}
 	}
 	addrs, err := k.Links.Addresses(dummy)

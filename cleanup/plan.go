@@ -24,7 +24,7 @@ type Observed struct {
 	// VirtualServers are every virtual server in the kernel.
 	VirtualServers []ipvs.Key
 	// Ledger holds the members of our sets: what ipvs-proxy owns.
-	Ledger map[state.Member]struct{}
+	Ledger state.MemberSet
 	// DummyAddresses are the addresses on the dummy link (none when it is missing).
 	DummyAddresses []netip.Addr
 	// LocalAddresses are the node's addresses on every link.

@@ -120,7 +120,7 @@ func ForPlan(p state.Plan) []Filter {
 		}
 	}
 	added := map[ipvs.Key]bool{}
-	for _, op := range p.AddRealServers {
+	for op := range p.AddRealServers.All() {
 		if Needed(op.Service.Protocol) && !added[op.Service] {
 			added[op.Service] = true
 			out = append(out, Filter{Kind: Untranslated, Protocol: op.Service.Protocol, Service: ap(op.Service)})

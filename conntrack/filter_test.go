@@ -56,7 +56,7 @@ func TestForPlan(t *testing.T) {
 			"-p sctp --orig-dst fd00::30 --orig-port-dst 9999\n",
 	}, {
 		name: "first endpoints of a UDP Service: flows tracked without NAT go",
-		plan: state.Plan{AddRealServers: []state.RealServerOp{rsOp(dns, "10.244.1.5:53"), rsOp(dns, "10.244.2.5:53")}},
+		plan: state.Plan{AddRealServers: state.RealServerAddsOf(rsOp(dns, "10.244.1.5:53"), rsOp(dns, "10.244.2.5:53"))},
 		want: "-p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.96.0.10 --reply-port-src 53\n",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,7 +87,7 @@ func TestFilterMatchAndFake(t *testing.T) {
 	if fl := f.Flows(); len(fl) != 5 || fl[0] != kept {
 		t.Errorf("left %v", fl)
 	}
-	n, _ = f.Delete(ForPlan(state.Plan{AddRealServers: []state.RealServerOp{rsOp(dns, "10.244.9.9:53")}}))
+	n, _ = f.Delete(ForPlan(state.Plan{AddRealServers: state.RealServerAddsOf(rsOp(dns, "10.244.9.9:53"))}))
 	if n != 1 || len(f.Flows()) != 4 {
 		t.Errorf("untranslated: deleted %d, left %v", n, f.Flows())
 	}

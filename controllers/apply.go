@@ -212,7 +212,7 @@ func (x *execution) lastRecord(op *state.Op) bool {
 	}
 	if x.records == nil {
 		x.records = map[netip.Addr]int{}
-		for m := range x.r.cache.Members {
+		for m := range x.r.cache.Members.All() {
 			if _, ok, addr := ledger.Records(m); ok && addr {
 				x.records[m.Entry.IP]++
 			}
@@ -229,7 +229,7 @@ func (x *execution) count(op *state.Op) {
 	if _, ok, addr := ledger.Records(op.Member); !ok || !addr {
 		return
 	}
-	_, had := x.r.cache.Members[op.Member]
+	had := x.r.cache.Members.Has(op.Member)
 	switch {
 	case op.Kind == state.AddMember && !had:
 		x.records[op.Member.Entry.IP]++
@@ -338,7 +338,7 @@ func (x *execution) disown(i int, op *state.Op) error {
 			dropAddr = false
 			// The address's own members (its VIPs entry) go with it.
 			for _, m := range desired.AddressMembers(k.Address) {
-				if _, ok := r.cache.Members[m]; !ok {
+				if !r.cache.Members.Has(m) {
 					continue
 				}
 				if err := r.k.Sets.Del(m.Set, m.Entry); err != nil {
@@ -346,7 +346,7 @@ func (x *execution) disown(i int, op *state.Op) error {
 					r.retry.Members[m] = struct{}{}
 					continue
 				}
-				delete(r.cache.Members, m)
+				r.cache.Members.Delete(m)
 				r.touch(m)
 			}
 		}
@@ -363,7 +363,7 @@ func (x *execution) disown(i int, op *state.Op) error {
 		if _, _, addr := ledger.Records(m); addr && x.records != nil {
 			x.records[m.Entry.IP]--
 		}
-		delete(r.cache.Members, m)
+		r.cache.Members.Delete(m)
 		r.touch(m)
 	}
 	return settleErr

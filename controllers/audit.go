@@ -123,10 +123,8 @@ func (r *Reconciler) auditSet(s ipset.Set) (state.Scope, error) {
 func (r *Reconciler) readSet(name string) func() (any, error) {
 	r.audit.touched = map[state.Member]struct{}{}
 	var cached []ipset.Entry
-	for m := range r.cache.Members {
-		if m.Set == name {
-			cached = append(cached, m.Entry)
-		}
+	for m := range r.cache.Members.InSet(name) {
+		cached = append(cached, m.Entry)
 	}
 	return func() (any, error) {
 		entries, err := r.k.Sets.List(name)
@@ -184,7 +182,7 @@ func (r *Reconciler) auditSetFrom(s ipset.Set, d setDiff, err error) (state.Scop
 		if _, ok := touched[m]; ok {
 			continue
 		}
-		if _, ok := r.cache.Members[m]; !ok {
+		if !r.cache.Members.Has(m) {
 			sc.Members[m] = struct{}{}
 			r.cache.AddMember(s.Name, e)
 		}
@@ -194,9 +192,9 @@ func (r *Reconciler) auditSetFrom(s ipset.Set, d setDiff, err error) (state.Scop
 		if _, ok := touched[m]; ok {
 			continue
 		}
-		if _, ok := r.cache.Members[m]; ok {
+		if r.cache.Members.Has(m) {
 			sc.Members[m] = struct{}{}
-			delete(r.cache.Members, m)
+			r.cache.Members.Delete(m)
 		}
 	}
 	return sc, nil

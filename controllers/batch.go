@@ -265,7 +265,9 @@ func (b *opBatch) sendAsync(ctx context.Context) {
 		close(s.done)
 	}()
 	b.sent = append(b.sent, s)
-	b.idx, b.ops, b.addrReq = nil, b.ops[:0], nil
+	// The next run gets buffers of this one's size (growing each from nil
+	// left garbage behind); ops stay, as the run keeps no copy of them.
+	b.idx, b.ops, b.addrReq = make([]int, 0, cap(b.idx)), b.ops[:0], make([]netif.BatchOp, 0, cap(b.addrReq))
 }
 
 // settle waits for the runs sent without waiting and records their results

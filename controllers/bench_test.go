@@ -111,7 +111,7 @@ func BenchmarkIncrementalOneService(b *testing.B) {
 					b.Fatal(err)
 				}
 				// One endpoint out, one in: one real server added and one deleted.
-				if len(res.Plan.AddRealServers) != 1 || len(res.Plan.DeleteRealServers) != 1 {
+				if res.Plan.AddRealServers.Len() != 1 || len(res.Plan.DeleteRealServers) != 1 {
 					b.Fatalf("plan:\n%s", res.Plan)
 				}
 			}

@@ -93,7 +93,7 @@ func (r *Reconciler) dropConflicts(want *state.State, problems map[types.Namespa
 		delete(want.Addresses, a)
 	}
 	for m := range d.members {
-		delete(want.Members, m)
+		want.Members.Delete(m)
 	}
 }
 

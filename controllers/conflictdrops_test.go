@@ -70,7 +70,7 @@ func TestConflictDropsViewMatchesCopy(t *testing.T) {
 					t.Errorf("WantsAddress(%s) = %v, copy %v", a, got, want)
 				}
 			}
-			for m := range all.Members {
+			for m := range all.Members.All() {
 				if got, want := view.WantsMember(m), cp.WantsMember(m); got != want {
 					t.Errorf("WantsMember(%v) = %v, copy %v", m, got, want)
 				}

@@ -50,9 +50,9 @@ func (r *Reconciler) applied(p state.Plan) state.Plan {
 			out.DeleteServices = append(out.DeleteServices, k)
 		}
 	}
-	for _, op := range p.AddRealServers {
+	for op := range p.AddRealServers.All() {
 		if svc := c.Services[op.Service]; svc != nil && conntrack.Needed(op.Service.Protocol) && hasRealServer(svc, op) {
-			out.AddRealServers = append(out.AddRealServers, op)
+			out.AddRealServers.Append(op)
 		}
 	}
 	return out

@@ -49,7 +49,7 @@ func (r *Reconciler) observe() (observation, error) {
 	}
 	obs.lost = ledger.LostFrom(r.cache.Members, obs.owned.Members)
 	for m := range r.lost { // lost before and not re-adopted yet
-		if _, ok := obs.owned.Members[m]; !ok {
+		if !obs.owned.Members.Has(m) {
 			obs.lost[m] = true
 		}
 	}
@@ -112,7 +112,7 @@ func (r *Reconciler) repair(obs *observation, want state.Wanted, res *Result) (i
 			obs.lost[m] = true // ours: remembered until written
 			return false, nil
 		}
-		obs.owned.Members[m] = struct{}{}
+		obs.owned.Members.Add(m)
 		if _, _, addr := ledger.Records(m); addr && onDummy(m.Entry.IP) {
 			obs.owned.AddAddress(m.Entry.IP)
 		}
@@ -145,7 +145,7 @@ func (r *Reconciler) repair(obs *observation, want state.Wanted, res *Result) (i
 	}
 	for m := range obs.lost {
 		k, _, addr := ledger.Records(m)
-		_, written := obs.owned.Members[m]
+		written := obs.owned.Members.Has(m)
 		_, owned := obs.owned.Addresses[k.Address]
 		_, vsThere := obs.foreign[k] // its virtual server could not be re-adopted: keep it lost
 		if written || vsThere || !addr || owned || !onDummy(k.Address) {
@@ -165,7 +165,7 @@ func (r *Reconciler) repair(obs *observation, want state.Wanted, res *Result) (i
 func (r *Reconciler) rememberLost(obs *observation) {
 	r.lost = ledger.Lost{}
 	for m := range obs.lost {
-		if _, ok := obs.owned.Members[m]; ok {
+		if obs.owned.Members.Has(m) {
 			continue
 		}
 		k, ok, addr := ledger.Records(m)

@@ -14,11 +14,11 @@ func countOwned(m *metrics.Metrics, r *Reconciler, full bool, res Result, realSe
 			realServers += svc.RealServers.Len()
 		}
 	} else {
-		realServers = max(0, realServers+len(res.Plan.AddRealServers)-len(res.Plan.DeleteRealServers))
+		realServers = max(0, realServers+res.Plan.AddRealServers.Len()-len(res.Plan.DeleteRealServers))
 	}
 	m.Owned(metrics.VirtualServers, len(c.Services))
 	m.Owned(metrics.RealServers, realServers)
 	m.Owned(metrics.Addresses, len(c.Addresses))
-	m.Owned(metrics.SetMembers, len(c.Members))
+	m.Owned(metrics.SetMembers, c.Members.Len())
 	return realServers
 }

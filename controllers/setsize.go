@@ -23,12 +23,9 @@ import (
 // with ipset.ErrFull, where growForAdds tries once more. Until a full
 // sync has succeeded it also removes temporary sets a crash mid-Grow left.
 func (r *Reconciler) fitSets(want state.Wanted) error {
-	need := map[string]int{}
-	for m := range r.cache.Members {
-		need[m.Set]++
-	}
+	need := r.cache.Members.CountBySet()
 	for m := range want.EachMember() {
-		if _, ok := r.cache.Members[m]; !ok {
+		if !r.cache.Members.Has(m) {
 			need[m.Set]++
 		}
 	}
@@ -46,10 +43,8 @@ func (r *Reconciler) fitSets(want state.Wanted) error {
 			continue
 		}
 		var members []ipset.Entry
-		for m := range r.cache.Members {
-			if m.Set == s.Name {
-				members = append(members, m.Entry)
-			}
+		for m := range r.cache.Members.InSet(s.Name) {
+			members = append(members, m.Entry)
 		}
 		if err := ipset.Grow(r.k.Sets, ipset.Sized(s, need[s.Name]), members); err != nil {
 			errs = append(errs, err)
@@ -87,7 +82,7 @@ func (r *Reconciler) dropTempSets() error {
 // whole apply and the Service does not wait for the next full sync. It
 // returns op's error: full, joined with why the grow failed, when the set
 // could not grow.
-func (r *Reconciler) growForAdds(op *state.Op, adds []state.Member, full error) error {
+func (r *Reconciler) growForAdds(op *state.Op, adds state.MemberList, full error) error {
 	ours, err := r.growSet(op.Member.Set, nil, adds)
 	if !ours {
 		return full // not one of ours: nothing we may grow
@@ -104,16 +99,14 @@ func (r *Reconciler) growForAdds(op *state.Op, adds []state.Member, full error) 
 // changed by done: member adds and deletes of a batched run (batch.go)
 // that the kernel made and apply has not recorded yet. ours is false, and
 // nothing is done, for a set that is not one of ours.
-func (r *Reconciler) growSet(name string, done []state.Op, adds []state.Member) (ours bool, err error) {
+func (r *Reconciler) growSet(name string, done []state.Op, adds state.MemberList) (ours bool, err error) {
 	i := slices.IndexFunc(desired.AllSets(), func(s ipset.Set) bool { return s.Name == name })
 	if i < 0 {
 		return false, nil
 	}
 	holds := map[ipset.Entry]struct{}{}
-	for m := range r.cache.Members {
-		if m.Set == name {
-			holds[m.Entry] = struct{}{}
-		}
+	for m := range r.cache.Members.InSet(name) {
+		holds[m.Entry] = struct{}{}
 	}
 	for _, op := range done {
 		switch {
@@ -126,7 +119,7 @@ func (r *Reconciler) growSet(name string, done []state.Op, adds []state.Member) 
 	}
 	members := slices.Collect(maps.Keys(holds))
 	need := len(members)
-	for _, m := range adds {
+	for m := range adds.All() {
 		if m.Set != name {
 			continue
 		}

@@ -192,12 +192,12 @@ func observedFrom(d state.State) state.State {
 		}
 	}
 	i := 0
-	for m := range o.Members {
+	for m := range o.Members.All() {
 		if i%100 == 0 {
-			delete(o.Members, m)
+			o.Members.Delete(m)
 			stale := m
 			stale.Entry.Port++
-			o.Members[stale] = struct{}{}
+			o.Members.Add(stale)
 		}
 		i++
 	}

@@ -99,7 +99,7 @@ func TestBuild(t *testing.T) {
 
 	// Empty input.
 	empty, errs := Build(Input{}, opt)
-	if len(errs) != 0 || len(empty.Services)+len(empty.Addresses)+len(empty.Members) != 0 {
+	if len(errs) != 0 || len(empty.Services)+len(empty.Addresses)+empty.Members.Len() != 0 {
 		t.Errorf("Build(empty) = %s, %v", dump(empty), errs)
 	}
 }

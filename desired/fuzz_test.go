@@ -149,7 +149,7 @@ func FuzzBuild(f *testing.F) {
 		for _, vs := range p.AddServices {
 			added[vs.Key.String()] = true
 		}
-		for _, op := range p.AddRealServers {
+		for op := range p.AddRealServers.All() {
 			if !added[op.Service.String()] {
 				t.Fatalf("real server %v added under %v, which the plan does not add", op.RealServer, op.Service)
 			}

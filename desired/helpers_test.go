@@ -256,7 +256,7 @@ func dump(st state.State) string {
 	for a := range st.Addresses {
 		lines = append(lines, "addr "+a.String())
 	}
-	for m := range st.Members {
+	for m := range st.Members.All() {
 		lines = append(lines, "member "+m.Set+" "+m.Entry.String())
 	}
 	slices.Sort(lines)
@@ -288,7 +288,7 @@ func addrs(ss ...string) []netip.Addr {
 // members lists the set members of st as "SET member", sorted.
 func members(st state.State) []string {
 	var out []string
-	for m := range st.Members {
+	for m := range st.Members.All() {
 		out = append(out, m.Set+" "+m.Entry.String())
 	}
 	slices.Sort(out)

@@ -25,8 +25,8 @@ type Index struct {
 	frags   map[types.NamespacedName]compactFrag
 	owners  map[ipvs.Key][]types.NamespacedName // sorted by claim
 	addrs   map[netip.Addr]int
-	members map[memberKey]int
-	wide    map[state.Member]int // members no memberKey holds
+	members map[state.MemberKey]int
+	wide    map[state.Member]int // members no state.MemberKey holds
 }
 
 // compactFrag is a fragment as the Index keeps it: plain slices instead of the
@@ -37,7 +37,7 @@ type compactFrag struct {
 	created  time.Time // the Service's creation time: its Claim with its name
 	services []*state.Service
 	addrs    []netip.Addr
-	members  []memberKey
+	members  []state.MemberKey
 	wide     []state.Member
 }
 
@@ -52,15 +52,10 @@ func compact(st state.State) compactFrag {
 	if len(st.Addresses) > 0 {
 		f.addrs = slices.AppendSeq(make([]netip.Addr, 0, len(st.Addresses)), maps.Keys(st.Addresses))
 	}
-	if len(st.Members) > 0 {
-		f.members = make([]memberKey, 0, len(st.Members))
-		for m := range st.Members {
-			if k, ok := packMember(m); ok {
-				f.members = append(f.members, k)
-			} else {
-				f.wide = append(f.wide, m)
-			}
-		}
+	if st.Members.Len() > 0 {
+		f.members = make([]state.MemberKey, 0, st.Members.Len())
+		f.members = slices.AppendSeq(f.members, st.Members.Packed())
+		f.wide = slices.AppendSeq(f.wide, st.Members.Wide())
 	}
 	return f
 }
@@ -98,7 +93,7 @@ func (f compactFrag) cover(sc state.Scope) {
 		sc.Addresses[a] = struct{}{}
 	}
 	for _, k := range f.members {
-		sc.Members[k.member()] = struct{}{}
+		sc.Members[k.Member()] = struct{}{}
 	}
 	for _, m := range f.wide {
 		sc.Members[m] = struct{}{}
@@ -111,7 +106,7 @@ func NewIndex() *Index {
 		frags:   map[types.NamespacedName]compactFrag{},
 		owners:  map[ipvs.Key][]types.NamespacedName{},
 		addrs:   map[netip.Addr]int{},
-		members: map[memberKey]int{},
+		members: map[state.MemberKey]int{},
 		wide:    map[state.Member]int{},
 	}
 }
@@ -156,7 +151,7 @@ func (ix *Index) PutClaim(c Claim, fragment state.State) {
 		ix.count(n, old, -1)
 		delete(ix.frags, n)
 	}
-	if len(fragment.Services) > 0 || len(fragment.Addresses) > 0 || len(fragment.Members) > 0 {
+	if len(fragment.Services) > 0 || len(fragment.Addresses) > 0 || fragment.Members.Len() > 0 {
 		f := compact(fragment)
 		f.created = c.Created
 		ix.frags[n] = f
@@ -238,7 +233,7 @@ func (ix *Index) count(n types.NamespacedName, f compactFrag, d int) {
 
 // wants tells whether some fragment holds member m.
 func (ix *Index) wants(m state.Member) bool {
-	if k, ok := packMember(m); ok {
+	if k, ok := state.PackMember(m); ok {
 		return ix.members[k] > 0
 	}
 	return ix.wide[m] > 0
@@ -265,7 +260,7 @@ func (ix *Index) Desired(sc state.Scope) state.State {
 	}
 	for m := range sc.Members {
 		if ix.wants(m) {
-			out.Members[m] = struct{}{}
+			out.Members.Add(m)
 		}
 	}
 	return out
@@ -276,7 +271,7 @@ func (ix *Index) All() state.State {
 	out := state.State{
 		Services:  make(map[ipvs.Key]*state.Service, len(ix.owners)),
 		Addresses: make(map[netip.Addr]struct{}, len(ix.addrs)),
-		Members:   make(map[state.Member]struct{}, len(ix.members)+len(ix.wide)),
+		Members:   state.NewMemberSet(len(ix.members)),
 	}
 	for k := range ix.owners {
 		ix.addService(&out, k)
@@ -285,10 +280,10 @@ func (ix *Index) All() state.State {
 		out.Addresses[a] = struct{}{}
 	}
 	for k := range ix.members {
-		out.Members[k.member()] = struct{}{}
+		out.Members.AddKey(k)
 	}
 	for m := range ix.wide {
-		out.Members[m] = struct{}{}
+		out.Members.Add(m)
 	}
 	return out
 }

@@ -137,7 +137,7 @@ func mergeFirstWins(frags map[types.NamespacedName]state.State) state.State {
 			}
 		}
 		maps.Copy(out.Addresses, frags[n].Addresses)
-		maps.Copy(out.Members, frags[n].Members)
+		out.Members.AddSet(frags[n].Members)
 	}
 	return out
 }
@@ -256,7 +256,7 @@ func TestIndexProperty(t *testing.T) {
 					rsc.Services[k] = struct{}{}
 				}
 			}
-			for m := range all.Members {
+			for m := range all.Members.All() {
 				if r.IntN(2) == 0 {
 					rsc.Members[m] = struct{}{}
 				}

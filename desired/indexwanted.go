@@ -43,7 +43,7 @@ func (ix *Index) WantsAddress(a netip.Addr) bool { return ix.addrs[a] > 0 }
 func (ix *Index) EachMember() iter.Seq[state.Member] {
 	return func(yield func(state.Member) bool) {
 		for k := range ix.members {
-			if !yield(k.member()) {
+			if !yield(k.Member()) {
 				return
 			}
 		}

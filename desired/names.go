@@ -69,3 +69,11 @@ func ledgerEntry(k ipvs.Key) ipset.Entry { return ledger.Entry(k) }
 func AddressMembers(a netip.Addr) []state.Member {
 	return []state.Member{{Set: Sets(a).VIPs, Entry: ipset.Entry{IP: a}}}
 }
+
+// Our sets' members pack into a state.MemberKey (the kernel cache and the
+// Index hold them by the hundred thousand).
+func init() {
+	for _, s := range AllSets() {
+		state.RegisterSets(s.Name)
+	}
+}

@@ -16,7 +16,7 @@ func TestLowercaseProtocolIsRefused(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `Service default/web: port http: protocol "`+string(p)+`" is not supported`) {
 			t.Errorf("protocol %q: error = %v", p, err)
 		}
-		if len(st.Services) != 0 || len(st.Addresses) != 0 || len(st.Members) != 0 {
+		if len(st.Services) != 0 || len(st.Addresses) != 0 || st.Members.Len() != 0 {
 			t.Errorf("protocol %q: state is not empty:\n%s", p, dump(st))
 		}
 	}

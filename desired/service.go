@@ -122,7 +122,7 @@ func ForServiceOn(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, node
 // can reach itself through the virtual server here (kube-proxy's
 // KUBE-LOOP-BACK holds the local endpoints only).
 func addVirtualServer(st *state.State, vs ipvs.VirtualServer, ledger string, sets SetNames, eps []endpoint, node string) {
-	if len(st.Members) == 0 {
+	if st.Members.Len() == 0 {
 		// The fragment's first members: room for the ledger member, the
 		// hairpins and a VIP at once when they are more than a small map
 		// holds (8), not a map grown step by step (the Index keeps them
@@ -134,7 +134,7 @@ func addVirtualServer(st *state.State, vs ipvs.VirtualServer, ledger string, set
 			}
 		}
 		if n > 8 {
-			st.Members = make(map[state.Member]struct{}, n)
+			st.Members = state.NewMemberSet(n)
 		}
 	}
 	st.AddMember(ledger, ledgerEntry(vs.Key))

@@ -33,7 +33,7 @@ func BenchmarkApply10kDrains(b *testing.B) {
 // (one real server added, one updated) while nothing drains.
 func BenchmarkApplyNothingDraining(b *testing.B) {
 	k := key(ipvs.TCP, "10.96.0.10:80")
-	p := state.Plan{AddRealServers: []state.RealServerOp{op(k, a)}, UpdateRealServers: []state.RealServerOp{op(k, b2)}}
+	p := state.Plan{AddRealServers: state.RealServerAddsOf(op(k, a)), UpdateRealServers: []state.RealServerOp{op(k, b2)}}
 	tr := NewTracker()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -115,7 +115,7 @@ func Apply(p state.Plan, t *Tracker, now time.Time, bound time.Duration, conns C
 	out := p
 	out.DeleteRealServers = nil
 	out.UpdateRealServers = slices.Clone(p.UpdateRealServers)
-	for _, op := range p.AddRealServers {
+	for op := range p.AddRealServers.All() {
 		t.remove(op.Service, op.RealServer.RealServerKey)
 	}
 	for _, op := range p.UpdateRealServers {

@@ -48,7 +48,7 @@ type Fake struct {
 
 type fakeSet struct {
 	set     Set
-	entries map[Entry]struct{}
+	entries fakeEntries
 }
 
 var _ Interface = (*Fake)(nil)
@@ -144,7 +144,7 @@ func (f *Fake) Ensure(s Set) error {
 	s = s.Sizes()
 	s.HashSize = pow2AtLeast(max(s.HashSize, 64)) // as the kernel rounds it
 	f.calls.Create++
-	f.sets[s.Name] = &fakeSet{set: s, entries: map[Entry]struct{}{}}
+	f.sets[s.Name] = &fakeSet{set: s, entries: newFakeEntries()}
 	return nil
 }
 
@@ -159,7 +159,7 @@ func (f *Fake) Info(name string) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	return Info{Set: s.set, Size: len(s.entries), References: f.refs[name]}, nil
+	return Info{Set: s.set, Size: s.entries.len(), References: f.refs[name]}, nil
 }
 
 // lookup finds a set, with the kernel's error for a missing one.
@@ -185,7 +185,7 @@ func (f *Fake) List(name string) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return slices.SortedFunc(maps.Keys(s.entries), Entry.Compare), nil
+	return slices.SortedFunc(s.entries.all(), Entry.Compare), nil
 }
 
 // Add implements Interface.
@@ -211,13 +211,13 @@ func (s *fakeSet) add(e Entry) error {
 	if err := validateEntryFor(s.set, e); err != nil {
 		return fmt.Errorf("ipset add %s: %w", s.set.Name, err)
 	}
-	if _, ok := s.entries[e]; ok {
+	if s.entries.has(e) {
 		return nil
 	}
-	if len(s.entries) >= s.set.MaxElem {
+	if s.entries.len() >= s.set.MaxElem {
 		return fmt.Errorf("ipset add %s %s: %w (maxelem %d)", s.set.Name, e, ErrFull, s.set.MaxElem)
 	}
-	s.entries[e] = struct{}{}
+	s.entries.add(e)
 	return nil
 }
 
@@ -279,7 +279,7 @@ func (f *Fake) Del(name string, e Entry) error {
 	if err := validateEntryFor(s.set, e); err != nil {
 		return fmt.Errorf("ipset del %s: %w", name, err)
 	}
-	delete(s.entries, e)
+	s.entries.delete(e)
 	return nil
 }
 
@@ -312,7 +312,7 @@ func (f *Fake) Save() string {
 	for _, name := range slices.Sorted(maps.Keys(f.sets)) {
 		s := f.sets[name]
 		b.WriteString(formatCreate(s.set))
-		b.WriteString(FormatMembers(name, slices.Collect(maps.Keys(s.entries))))
+		b.WriteString(FormatMembers(name, slices.Collect(s.entries.all())))
 	}
 	return b.String()
 }

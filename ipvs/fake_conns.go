@@ -2,8 +2,6 @@ package ipvs
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"syscall"
 )
 
@@ -14,9 +12,10 @@ var _ TimeoutConfig = (*Fake)(nil)
 func (s *fakeService) realServers() ([]RealServer, map[RealServerKey]Conns) {
 	var rss []RealServer
 	if len(s.rss) > 0 {
-		rss = slices.SortedFunc(maps.Values(s.rss), func(a, b RealServer) int {
-			return a.RealServerKey.Compare(b.RealServerKey)
-		})
+		rss = make([]RealServer, len(s.rss))
+		for i, p := range s.rss {
+			rss[i] = p.realServer()
+		}
 	}
 	var conns map[RealServerKey]Conns
 	for r, c := range s.conns {
@@ -58,8 +57,11 @@ func (f *Fake) SetConns(k Key, r RealServerKey, c Conns) error {
 	if !ok {
 		return vsError("set connections of", k, syscall.ESRCH)
 	}
-	if _, ok := s.rss[r]; !ok {
+	if _, ok := s.find(r); !ok || checkAddr(r.Address) != nil { // a key the kernel refuses is in no list
 		return rsError("set connections of", k, r, syscall.ENOENT)
+	}
+	if s.conns == nil {
+		s.conns = map[RealServerKey]Conns{}
 	}
 	s.conns[r] = c
 	return nil

@@ -332,3 +332,62 @@ func TestFakeServicesAndRealServers(t *testing.T) {
 		t.Errorf("calls: %+v", c)
 	}
 }
+
+// The fake keeps a virtual server's real servers in a sorted slice: adds in
+// any order, updates and deletes in the middle keep it sorted and the
+// kernel's rules (EEXIST, ENOENT) hold.
+func TestFakeRealServersStaySorted(t *testing.T) {
+	f := NewFake()
+	vs := vserver(TCP, "10.96.0.1:80", "rr", 0)
+	if err := f.AddVirtualServer(vs); err != nil {
+		t.Fatal(err)
+	}
+	vs6 := vserver(TCP, "[fd00::1]:80", "rr", 0)
+	if err := f.AddVirtualServer(vs6); err != nil {
+		t.Fatal(err)
+	}
+	rs := func(ip string, port uint16, w int) RealServer {
+		return RealServer{RealServerKey: RealServerKey{Address: netip.MustParseAddr(ip), Port: port}, Weight: w}
+	}
+	for _, r := range []RealServer{rs("10.0.0.3", 80, 1), rs("10.0.0.1", 81, 1), rs("10.0.0.1", 80, 1), rs("10.0.0.2", 80, 1)} {
+		if err := f.AddRealServer(vs.Key, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.AddRealServer(vs.Key, rs("10.0.0.2", 80, 5)); !errors.Is(err, syscall.EEXIST) {
+		t.Errorf("second add: %v, want EEXIST", err)
+	}
+	if err := f.UpdateRealServer(vs.Key, rs("10.0.0.2", 80, 5)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.DeleteRealServer(vs.Key, rs("10.0.0.1", 81, 0).RealServerKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.DeleteRealServer(vs.Key, rs("10.0.0.1", 81, 0).RealServerKey); !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("second delete: %v, want ENOENT", err)
+	}
+	if err := f.UpdateRealServer(vs.Key, rs("10.0.0.9", 80, 1)); !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("update of a missing one: %v, want ENOENT", err)
+	}
+	got, _, err := f.RealServers(vs.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []RealServer{rs("10.0.0.1", 80, 1), rs("10.0.0.2", 80, 5), rs("10.0.0.3", 80, 1)}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("RealServers = %v, want %v", got, want)
+	}
+	// IPv6 ones (a mixed list is the kernel's to refuse, not the fake's order's).
+	tun := rs("fd00::9", 80, 65535)
+	tun.Forwarding = Tunnel
+	for _, r := range []RealServer{tun, rs("fd00::1:0", 81, 0), rs("fd00::1:0", 80, 2)} {
+		if err := f.AddRealServer(vs6.Key, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _, _ = f.RealServers(vs6.Key)
+	want = []RealServer{tun, rs("fd00::1:0", 80, 2), rs("fd00::1:0", 81, 0)}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("IPv6 RealServers = %v, want %v", got, want)
+	}
+}

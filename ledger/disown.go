@@ -11,7 +11,7 @@ import (
 // this apply added (added), and k's address when this apply added it
 // (addrAdded) and no other member in owned records it (see Records). Without
 // this, the next full sync would read k as ours and take it over.
-func Disown(k ipvs.Key, added func(state.Member) bool, addrAdded bool, owned map[state.Member]struct{}) (drop []state.Member, dropAddr bool) {
+func Disown(k ipvs.Key, added func(state.Member) bool, addrAdded bool, owned state.MemberSet) (drop []state.Member, dropAddr bool) {
 	for _, m := range Members(k) {
 		if added(m) {
 			drop = append(drop, m)
@@ -20,7 +20,7 @@ func Disown(k ipvs.Key, added func(state.Member) bool, addrAdded bool, owned map
 	if !addrAdded {
 		return drop, false
 	}
-	for m := range owned {
+	for m := range owned.All() {
 		if mk, ok, addr := Records(m); ok && addr && mk.Address == k.Address && mk != k {
 			return drop, false
 		}

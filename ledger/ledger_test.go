@@ -51,10 +51,10 @@ func member(s string) state.Member {
 	return m
 }
 
-func members(ss ...string) map[state.Member]struct{} {
-	out := map[state.Member]struct{}{}
+func members(ss ...string) state.MemberSet {
+	out := state.NewMemberSet(0)
 	for _, s := range ss {
-		out[member(s)] = struct{}{}
+		out.Add(member(s))
 	}
 	return out
 }
@@ -111,7 +111,7 @@ func TestRead(t *testing.T) {
 			t.Errorf("OwnsAddress(%s) = true (Read %v, ReadAddresses %v)", a, o.OwnsAddress(addr(a)), oa.OwnsAddress(addr(a)))
 		}
 	}
-	empty := ledger.Read(nil)
+	empty := ledger.Read(state.MemberSet{})
 	if empty.OwnsService(key("tcp 10.96.0.10:80")) || empty.OwnsAddress(addr("10.96.0.10")) {
 		t.Error("empty ownership owns something")
 	}
@@ -180,7 +180,7 @@ func TestDesiredRoundTrip(t *testing.T) {
 		}
 		n := 0
 		for _, m := range ledger.Members(k) {
-			if _, ok := st.Members[m]; ok {
+			if st.Members.Has(m) {
 				n++
 			}
 		}
@@ -209,7 +209,7 @@ func TestLostFrom(t *testing.T) {
 			t.Errorf("%v not lost", m)
 		}
 	}
-	if got := ledger.LostFrom(nil, found); len(got) != 0 {
+	if got := ledger.LostFrom(state.MemberSet{}, found); len(got) != 0 {
 		t.Errorf("a process without a cache lost %v", got)
 	}
 }

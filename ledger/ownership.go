@@ -14,9 +14,9 @@ type Ownership struct {
 }
 
 // Read reads ownership back from the members of our sets (as listed).
-func Read(members map[state.Member]struct{}) Ownership {
+func Read(members state.MemberSet) Ownership {
 	o := Ownership{services: map[ipvs.Key]struct{}{}, addresses: map[netip.Addr]struct{}{}}
-	for m := range members {
+	for m := range members.All() {
 		k, ok, addr := Records(m)
 		if !ok {
 			continue
@@ -37,10 +37,10 @@ func (o Ownership) OwnsAddress(a netip.Addr) bool { _, ok := o.addresses[a]; ret
 
 // Owns tells whether members (ours, as listed or cached) record the
 // virtual server k: Read(members).OwnsService(k), without reading them all.
-func Owns(members map[state.Member]struct{}, k ipvs.Key) bool {
+func Owns(members state.MemberSet, k ipvs.Key) bool {
 	n, e := SetsFor(k.Address), Entry(k)
 	for _, set := range [...]string{n.ClusterIP, n.NodePort, n.ExternalIP, n.LoadBalancer} {
-		if _, ok := members[state.Member{Set: set, Entry: e}]; ok {
+		if members.Has(state.Member{Set: set, Entry: e}) {
 			return true
 		}
 	}
@@ -49,9 +49,9 @@ func Owns(members map[state.Member]struct{}, k ipvs.Key) bool {
 
 // ReadAddresses is Read for the addresses only (OwnsAddress); the
 // virtual servers are left out.
-func ReadAddresses(members map[state.Member]struct{}) Ownership {
+func ReadAddresses(members state.MemberSet) Ownership {
 	o := Ownership{addresses: map[netip.Addr]struct{}{}}
-	for m := range members {
+	for m := range members.All() {
 		if k, ok, addr := Records(m); ok && addr {
 			o.addresses[k.Address] = struct{}{}
 		}

@@ -18,10 +18,10 @@ type Lost map[state.Member]bool
 
 // LostFrom returns the members of cached that are ledger members and are not
 // in found (what the kernel's ledger sets hold).
-func LostFrom(cached, found map[state.Member]struct{}) Lost {
+func LostFrom(cached, found state.MemberSet) Lost {
 	lost := Lost{}
-	for m := range cached {
-		if _, ok := found[m]; ok {
+	for m := range cached.All() {
+		if found.Has(m) {
 			continue
 		}
 		if _, ok, _ := Records(m); ok {

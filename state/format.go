@@ -40,7 +40,7 @@ func (s State) Format(dummy string) string {
 	}
 	b.WriteString("# ipset members\n")
 	bySet := map[string][]ipset.Entry{}
-	for m := range s.Members {
+	for m := range s.Members.All() {
 		bySet[m.Set] = append(bySet[m.Set], m.Entry)
 	}
 	for _, name := range slices.Sorted(maps.Keys(bySet)) {

@@ -52,7 +52,7 @@ func dump(st State) string {
 	for a := range st.Addresses {
 		lines = append(lines, "addr "+a.String())
 	}
-	for m := range st.Members {
+	for m := range st.Members.All() {
 		lines = append(lines, "member "+m.Set+" "+m.Entry.String())
 	}
 	slices.Sort(lines)

@@ -96,7 +96,7 @@ func (o Op) ApplyTo(s *State) {
 	s.init()
 	switch o.Kind {
 	case AddMember:
-		s.Members[o.Member] = struct{}{}
+		s.Members.Add(o.Member)
 	case AddAddress:
 		s.Addresses[o.Address] = struct{}{}
 	case AddService, UpdateService:
@@ -113,7 +113,7 @@ func (o Op) ApplyTo(s *State) {
 	case DeleteAddress:
 		delete(s.Addresses, o.Address)
 	case DeleteMember:
-		delete(s.Members, o.Member)
+		s.Members.Delete(o.Member)
 	}
 }
 
@@ -136,10 +136,10 @@ func (p Plan) At(i int) Op {
 	if i < 0 {
 		panic("state: negative op index")
 	}
-	if i < len(p.AddMembers) {
-		return Op{Kind: AddMember, Member: p.AddMembers[i]}
+	if i < p.AddMembers.Len() {
+		return Op{Kind: AddMember, Member: p.AddMembers.At(i)}
 	}
-	i -= len(p.AddMembers)
+	i -= p.AddMembers.Len()
 	if i < len(p.AddAddresses) {
 		return Op{Kind: AddAddress, Address: p.AddAddresses[i]}
 	}
@@ -152,10 +152,15 @@ func (p Plan) At(i int) Op {
 		return Op{Kind: UpdateService, Service: p.UpdateServices[i]}
 	}
 	i -= len(p.UpdateServices)
+	if i < p.AddRealServers.Len() {
+		op := p.AddRealServers.At(i)
+		return Op{Kind: AddRealServer, Service: ipvs.VirtualServer{Key: op.Service}, RealServer: op.RealServer}
+	}
+	i -= p.AddRealServers.Len()
 	for _, l := range []struct {
 		kind OpKind
 		ops  []RealServerOp
-	}{{AddRealServer, p.AddRealServers}, {UpdateRealServer, p.UpdateRealServers}, {DeleteRealServer, p.DeleteRealServers}} {
+	}{{UpdateRealServer, p.UpdateRealServers}, {DeleteRealServer, p.DeleteRealServers}} {
 		if i < len(l.ops) {
 			return Op{Kind: l.kind, Service: ipvs.VirtualServer{Key: l.ops[i].Service}, RealServer: l.ops[i].RealServer}
 		}
@@ -202,14 +207,15 @@ func (p Plan) All(rec Recorder) iter.Seq2[int, Op] {
 		// Where the ledger adds of each virtual server and address sit.
 		var recVS map[ipvs.Key][]int
 		var recAddr map[netip.Addr][]int
-		if rec != nil && len(p.AddMembers) > 0 {
+		if rec != nil && p.AddMembers.Len() > 0 {
 			// Sized for a cold sync, where members record every added
 			// virtual server and address: grown one by one, these maps
 			// leave their earlier tables behind as garbage in the apply.
 			recVS = make(map[ipvs.Key][]int, len(p.AddServices)+len(p.UpdateServices))
 			recAddr = make(map[netip.Addr][]int, len(p.AddAddresses))
 		}
-		for _, m := range p.AddMembers {
+		for _, k := range p.AddMembers.keys { // not All: its closure would cost allocations per plan
+			m := p.AddMembers.member(k)
 			if recVS != nil {
 				if k, ok, addr := rec(m); ok {
 					recVS[k] = append(recVS[k], n)
@@ -242,13 +248,15 @@ func (p Plan) All(rec Recorder) iter.Seq2[int, Op] {
 				return
 			}
 		}
-		for _, op := range p.AddRealServers {
-			deps := recVS[op.Service]
-			if d, ok := added[op.Service]; ok {
+		for _, g := range p.AddRealServers.groups { // not All, as above
+			deps := recVS[g.service]
+			if d, ok := added[g.service]; ok {
 				deps = d // the virtual server's add depends on the members itself
 			}
-			if !emit(Op{Kind: AddRealServer, Service: ipvs.VirtualServer{Key: op.Service}, RealServer: op.RealServer, Deps: deps}) {
-				return
+			for _, rs := range g.rss.s {
+				if !emit(Op{Kind: AddRealServer, Service: ipvs.VirtualServer{Key: g.service}, RealServer: rs.realServer(), Deps: deps}) {
+					return
+				}
 			}
 		}
 		for _, op := range p.UpdateRealServers {

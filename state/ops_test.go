@@ -50,7 +50,7 @@ func TestOps(t *testing.T) {
 		mem(clusterSet, "10.96.0.20", "tcp", 443, ""),
 		mem(nodePortSet, "10.96.0.30", "tcp", 80, ""),
 	} {
-		o.Members[m] = struct{}{}
+		o.Members.Add(m)
 	}
 	d := New()
 	d.AddService(vs(ipvs.TCP, "10.96.0.10:80", "wrr", 0))
@@ -66,7 +66,7 @@ func TestOps(t *testing.T) {
 		mem(nodePortSet, "192.168.1.10", "tcp", 30080, ""),
 		mem(hairpinSet, "10.244.1.6", "tcp", 8080, "10.244.1.6"),
 	} {
-		d.Members[m] = struct{}{}
+		d.Members.Add(m)
 	}
 	p := Diff(d, o)
 	const want = `0 add IPVS-PROXY-CLUSTER-IP 10.96.0.30,tcp:80
@@ -183,7 +183,7 @@ func recordedState(r *rand.Rand) State {
 // unrecorded names a virtual server or address of st no member records.
 func unrecorded(st State) string {
 	vs, addrs := map[ipvs.Key]bool{}, map[netip.Addr]bool{}
-	for m := range st.Members {
+	for m := range st.Members.All() {
 		if k, ok, addr := testRecorder(m); ok {
 			vs[k] = true
 			if addr {

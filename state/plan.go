@@ -20,11 +20,11 @@ type RealServerOp struct {
 // servers, then removals, ledger entries last. Every list is sorted. Ops
 // flattens it into the operations with their dependencies.
 type Plan struct {
-	AddMembers        []Member
+	AddMembers        MemberList
 	AddAddresses      []netip.Addr
 	AddServices       []ipvs.VirtualServer
 	UpdateServices    []ipvs.VirtualServer
-	AddRealServers    []RealServerOp
+	AddRealServers    RealServerAdds
 	UpdateRealServers []RealServerOp
 	DeleteRealServers []RealServerOp
 	DeleteServices    []ipvs.Key
@@ -55,13 +55,13 @@ func Diff(desired, observed State) Plan {
 			p.DeleteAddresses = append(p.DeleteAddresses, a)
 		}
 	}
-	for m := range desired.Members {
-		if _, ok := observed.Members[m]; !ok {
-			p.AddMembers = append(p.AddMembers, m)
+	for m := range desired.Members.All() {
+		if !observed.Members.Has(m) {
+			p.AddMembers.Append(m)
 		}
 	}
-	for m := range observed.Members {
-		if _, ok := desired.Members[m]; !ok {
+	for m := range observed.Members.All() {
+		if !desired.Members.Has(m) {
 			p.DeleteMembers = append(p.DeleteMembers, m)
 		}
 	}
@@ -73,9 +73,7 @@ func Diff(desired, observed State) Plan {
 func (p *Plan) diffService(k ipvs.Key, want, have *Service) {
 	if have == nil {
 		p.AddServices = append(p.AddServices, want.VirtualServer)
-		for rs := range want.RealServers.All() {
-			p.AddRealServers = append(p.AddRealServers, RealServerOp{k, rs})
-		}
+		p.AddRealServers.AddList(k, want.RealServers)
 		return
 	}
 	if have.VirtualServer != want.VirtualServer {
@@ -113,11 +111,11 @@ func DiffWanted(desired Wanted, observed State) Plan {
 		}
 	}
 	for m := range desired.EachMember() {
-		if _, ok := observed.Members[m]; !ok {
-			p.AddMembers = append(p.AddMembers, m)
+		if !observed.Members.Has(m) {
+			p.AddMembers.Append(m)
 		}
 	}
-	for m := range observed.Members {
+	for m := range observed.Members.All() {
 		if !desired.WantsMember(m) {
 			p.DeleteMembers = append(p.DeleteMembers, m)
 		}
@@ -128,8 +126,8 @@ func DiffWanted(desired Wanted, observed State) Plan {
 // done sorts p and keeps its empty add lists nil.
 func (p Plan) done() Plan {
 	p.sort()
-	p.AddServices, p.AddRealServers = nilIfEmpty(p.AddServices), nilIfEmpty(p.AddRealServers)
-	p.AddAddresses, p.AddMembers = nilIfEmpty(p.AddAddresses), nilIfEmpty(p.AddMembers)
+	p.AddServices = nilIfEmpty(p.AddServices)
+	p.AddAddresses = nilIfEmpty(p.AddAddresses)
 	return p
 }
 
@@ -151,7 +149,7 @@ func (p *Plan) diffRealServers(k ipvs.Key, want, have RealServers) {
 		}
 		switch {
 		case c < 0:
-			p.AddRealServers = append(p.AddRealServers, RealServerOp{k, w[0].realServer()})
+			p.AddRealServers.Append(RealServerOp{k, w[0].realServer()})
 			w = w[1:]
 		case c > 0:
 			p.DeleteRealServers = append(p.DeleteRealServers, RealServerOp{k, h[0].realServer()})
@@ -185,7 +183,7 @@ func reserved(desired, observed State) Plan {
 			rs += want.RealServers.Len()
 		}
 	}
-	return withRoom(vs, rs, len(desired.Addresses)-len(observed.Addresses), len(desired.Members)-len(observed.Members))
+	return withRoom(vs, rs, len(desired.Addresses)-len(observed.Addresses), desired.Members.Len()-observed.Members.Len())
 }
 
 // reservedWanted is reserved for a Wanted.
@@ -198,7 +196,7 @@ func reservedWanted(desired Wanted, observed State) Plan {
 		}
 	}
 	_, addrs, members := desired.Sizes()
-	return withRoom(vs, rs, addrs-len(observed.Addresses), members-len(observed.Members))
+	return withRoom(vs, rs, addrs-len(observed.Addresses), members-observed.Members.Len())
 }
 
 // withRoom returns a Plan with room for vs virtual servers, rs real
@@ -207,13 +205,13 @@ func withRoom(vs, rs, addrs, members int) Plan {
 	var p Plan
 	if vs > 0 {
 		p.AddServices = make([]ipvs.VirtualServer, 0, vs)
-		p.AddRealServers = make([]RealServerOp, 0, rs)
+		p.AddRealServers.grow(vs)
 	}
 	if addrs > 0 {
 		p.AddAddresses = make([]netip.Addr, 0, addrs)
 	}
 	if members > 0 {
-		p.AddMembers = make([]Member, 0, members)
+		p.AddMembers.grow(members)
 	}
 	return p
 }
@@ -226,11 +224,11 @@ func (p *Plan) sort() {
 		}
 		return a.RealServer.RealServerKey.Compare(b.RealServer.RealServerKey)
 	}
-	slices.SortFunc(p.AddMembers, compareMember)
+	p.AddMembers.sort()
 	slices.SortFunc(p.AddAddresses, netip.Addr.Compare)
 	slices.SortFunc(p.AddServices, vsCmp)
 	slices.SortFunc(p.UpdateServices, vsCmp)
-	slices.SortFunc(p.AddRealServers, rsCmp)
+	p.AddRealServers.sort()
 	slices.SortFunc(p.UpdateRealServers, rsCmp)
 	slices.SortFunc(p.DeleteRealServers, rsCmp)
 	slices.SortFunc(p.DeleteServices, ipvs.Key.Compare)
@@ -250,8 +248,8 @@ func (p Plan) Empty() bool { return p.Len() == 0 }
 
 // Len is the number of kernel operations in the plan.
 func (p Plan) Len() int {
-	return len(p.AddMembers) + len(p.AddAddresses) + len(p.AddServices) + len(p.UpdateServices) +
-		len(p.AddRealServers) + len(p.UpdateRealServers) + len(p.DeleteRealServers) +
+	return p.AddMembers.Len() + len(p.AddAddresses) + len(p.AddServices) + len(p.UpdateServices) +
+		p.AddRealServers.Len() + len(p.UpdateRealServers) + len(p.DeleteRealServers) +
 		len(p.DeleteServices) + len(p.DeleteAddresses) + len(p.DeleteMembers)
 }
 

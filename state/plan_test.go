@@ -171,7 +171,7 @@ func TestPlanString(t *testing.T) {
 		mem(hairpinSet, "10.244.1.5", "tcp", 8080, "10.244.1.5"),
 		mem(hairpinSet, "10.244.1.6", "tcp", 8080, "10.244.1.6"),
 	} {
-		o.Members[m] = struct{}{}
+		o.Members.Add(m)
 	}
 
 	d := New()
@@ -193,7 +193,7 @@ func TestPlanString(t *testing.T) {
 		mem(hairpinSet, "10.244.1.6", "tcp", 8080, "10.244.1.6"),
 		mem(hairpinSet, "10.244.1.7", "tcp", 8080, "10.244.1.7"),
 	} {
-		d.Members[m] = struct{}{}
+		d.Members.Add(m)
 	}
 
 	const want = `add IPVS-PROXY-CLUSTER-IP 10.96.0.11,udp:53
@@ -268,7 +268,7 @@ func TestDiffProperties(t *testing.T) {
 			rs ipvs.RealServerKey
 		}
 		addedRS := map[rsID]bool{}
-		for _, op := range p.AddRealServers {
+		for op := range p.AddRealServers.All() {
 			addedRS[rsID{op.Service, op.RealServer.RealServerKey}] = true
 		}
 		for _, op := range p.DeleteRealServers {
@@ -319,7 +319,7 @@ func TestApplyToZeroState(t *testing.T) {
 	d.AddService(vs(ipvs.TCP, "10.96.0.10:80", "rr", 0))
 	d.AddRealServer(k(ipvs.TCP, "10.96.0.10:80"), rs("10.244.1.5:8080", 1))
 	d.AddAddress(netip.MustParseAddr("10.96.0.10"))
-	d.Members[mem(clusterSet, "10.96.0.10", "tcp", 80, "")] = struct{}{}
+	d.Members.Add(mem(clusterSet, "10.96.0.10", "tcp", 80, ""))
 	var z State
 	Diff(d, z).ApplyTo(&z)
 	assertState(t, z, d)

@@ -49,7 +49,7 @@ type Member struct {
 type State struct {
 	Services  map[ipvs.Key]*Service
 	Addresses map[netip.Addr]struct{}
-	Members   map[Member]struct{}
+	Members   MemberSet
 }
 
 // New returns an empty State with its maps made.
@@ -57,7 +57,7 @@ func New() State {
 	return State{
 		Services:  map[ipvs.Key]*Service{},
 		Addresses: map[netip.Addr]struct{}{},
-		Members:   map[Member]struct{}{},
+		Members:   NewMemberSet(0),
 	}
 }
 
@@ -93,7 +93,7 @@ func (s *State) AddAddress(a netip.Addr) {
 // AddMember records an ipset member.
 func (s *State) AddMember(set string, e ipset.Entry) {
 	s.init()
-	s.Members[Member{Set: set, Entry: e}] = struct{}{}
+	s.Members.Add(Member{Set: set, Entry: e})
 }
 
 func (s *State) init() {
@@ -103,9 +103,7 @@ func (s *State) init() {
 	if s.Addresses == nil {
 		s.Addresses = map[netip.Addr]struct{}{}
 	}
-	if s.Members == nil {
-		s.Members = map[Member]struct{}{}
-	}
+	s.Members.init()
 }
 
 // Reserve makes room in s's maps for what p adds, when p adds more than s
@@ -114,7 +112,7 @@ func (s *State) Reserve(p Plan) {
 	s.init()
 	s.Services = reserve(s.Services, len(p.AddServices))
 	s.Addresses = reserve(s.Addresses, len(p.AddAddresses))
-	s.Members = reserve(s.Members, len(p.AddMembers))
+	s.Members.Reserve(p.AddMembers.Len())
 }
 
 func reserve[K comparable, V any](m map[K]V, more int) map[K]V {
@@ -133,7 +131,8 @@ func (s State) Clone() State {
 		out.Services[k] = &Service{VirtualServer: svc.VirtualServer, RealServers: svc.RealServers.Clone()}
 	}
 	maps.Copy(out.Addresses, s.Addresses)
-	maps.Copy(out.Members, s.Members)
+	out.Members = s.Members.Clone()
+	out.Members.init()
 	return out
 }
 
@@ -148,7 +147,7 @@ func (s *State) Merge(o State) {
 		}
 	}
 	maps.Copy(s.Addresses, o.Addresses)
-	maps.Copy(s.Members, o.Members)
+	s.Members.AddSet(o.Members)
 }
 
 // Scope names the parts of a State an incremental sync looks at.
@@ -171,7 +170,7 @@ func (sc Scope) Cover(st State) {
 	for a := range st.Addresses {
 		sc.Addresses[a] = struct{}{}
 	}
-	for m := range st.Members {
+	for m := range st.Members.All() {
 		sc.Members[m] = struct{}{}
 	}
 }
@@ -209,8 +208,8 @@ func (s State) Restrict(sc Scope) State {
 		}
 	}
 	for m := range sc.Members {
-		if _, ok := s.Members[m]; ok {
-			out.Members[m] = struct{}{}
+		if s.Members.Has(m) {
+			out.Members.Add(m)
 		}
 	}
 	return out

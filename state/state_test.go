@@ -77,14 +77,14 @@ func TestMerge(t *testing.T) {
 	a.AddService(vs(ipvs.TCP, "10.96.0.10:80", "rr", 0))
 	a.AddRealServer(key, rs("10.244.1.5:8080", 1))
 	a.AddAddress(netip.MustParseAddr("10.96.0.10"))
-	a.Members[mem(clusterSet, "10.96.0.10", "tcp", 80, "")] = struct{}{}
+	a.Members.Add(mem(clusterSet, "10.96.0.10", "tcp", 80, ""))
 
 	b := New()
 	b.AddService(vs(ipvs.TCP, "10.96.0.10:80", "wrr", 600))
 	b.AddRealServer(key, rs("10.244.1.6:8080", 1))
 	b.AddService(vs(ipvs.UDP, "10.96.0.11:53", "rr", 0))
 	b.AddAddress(netip.MustParseAddr("10.96.0.11"))
-	b.Members[mem(hairpinSet, "10.244.1.6", "tcp", 8080, "10.244.1.6")] = struct{}{}
+	b.Members.Add(mem(hairpinSet, "10.244.1.6", "tcp", 8080, "10.244.1.6"))
 	bBefore := dump(b)
 
 	a.Merge(b)
@@ -95,8 +95,8 @@ func TestMerge(t *testing.T) {
 	want.AddService(vs(ipvs.UDP, "10.96.0.11:53", "rr", 0))
 	want.AddAddress(netip.MustParseAddr("10.96.0.10"))
 	want.AddAddress(netip.MustParseAddr("10.96.0.11"))
-	want.Members[mem(clusterSet, "10.96.0.10", "tcp", 80, "")] = struct{}{}
-	want.Members[mem(hairpinSet, "10.244.1.6", "tcp", 8080, "10.244.1.6")] = struct{}{}
+	want.Members.Add(mem(clusterSet, "10.96.0.10", "tcp", 80, ""))
+	want.Members.Add(mem(hairpinSet, "10.244.1.6", "tcp", 8080, "10.244.1.6"))
 	assertState(t, a, want)
 
 	// Merge copies: the result shares nothing with o.
@@ -116,14 +116,14 @@ func TestScopeCoverRestrict(t *testing.T) {
 	s.AddAddress(netip.MustParseAddr("10.96.0.10"))
 	s.AddAddress(netip.MustParseAddr("10.96.0.11"))
 	m1, m2 := mem(clusterSet, "10.96.0.10", "tcp", 80, ""), mem(clusterSet, "10.96.0.11", "udp", 53, "")
-	s.Members[m1] = struct{}{}
-	s.Members[m2] = struct{}{}
+	s.Members.Add(m1)
+	s.Members.Add(m2)
 
 	sc := NewScope()
 	if !sc.Empty() {
 		t.Fatal("NewScope not empty")
 	}
-	if got := s.Restrict(sc); len(got.Services)+len(got.Addresses)+len(got.Members) != 0 {
+	if got := s.Restrict(sc); len(got.Services)+len(got.Addresses)+got.Members.Len() != 0 {
 		t.Errorf("Restrict(empty scope) = %s", dump(got))
 	}
 
@@ -131,7 +131,7 @@ func TestScopeCoverRestrict(t *testing.T) {
 	part := New()
 	part.AddService(vs(ipvs.TCP, "10.96.0.10:80", "ignored", 0))
 	part.AddAddress(netip.MustParseAddr("10.96.0.10"))
-	part.Members[m1] = struct{}{}
+	part.Members.Add(m1)
 	sc.Cover(part)
 	if sc.Empty() || len(sc.Services) != 1 || len(sc.Addresses) != 1 || len(sc.Members) != 1 {
 		t.Errorf("Cover = %+v", sc)
@@ -140,7 +140,7 @@ func TestScopeCoverRestrict(t *testing.T) {
 	want.AddService(vs(ipvs.TCP, "10.96.0.10:80", "rr", 0))
 	want.AddRealServer(web, rs("10.244.1.5:8080", 1))
 	want.AddAddress(netip.MustParseAddr("10.96.0.10"))
-	want.Members[m1] = struct{}{}
+	want.Members.Add(m1)
 	got := s.Restrict(sc)
 	assertState(t, got, want)
 	// Restrict shares Service values with s (documented as read-only).
@@ -161,7 +161,7 @@ func TestScopeCoverRestrict(t *testing.T) {
 	_ = dns
 
 	// Restrict of a zero State.
-	if got := (State{}).Restrict(full); len(got.Services)+len(got.Addresses)+len(got.Members) != 0 {
+	if got := (State{}).Restrict(full); len(got.Services)+len(got.Addresses)+got.Members.Len() != 0 {
 		t.Errorf("zero.Restrict = %s", dump(got))
 	}
 }
@@ -189,7 +189,7 @@ func TestDiffRestrictedToChange(t *testing.T) {
 			delete(d.Addresses, a)
 		}
 		for m := range sc.Members {
-			delete(d.Members, m)
+			d.Members.Delete(m)
 		}
 		d.Merge(change)
 		full := Diff(d, o).String()

@@ -29,7 +29,7 @@ var _ Wanted = State{}
 
 // Sizes counts s's virtual servers, addresses and members.
 func (s State) Sizes() (services, addresses, members int) {
-	return len(s.Services), len(s.Addresses), len(s.Members)
+	return len(s.Services), len(s.Addresses), s.Members.Len()
 }
 
 // EachService yields s's virtual servers.
@@ -45,7 +45,7 @@ func (s State) EachAddress() iter.Seq[netip.Addr] { return maps.Keys(s.Addresses
 func (s State) WantsAddress(a netip.Addr) bool { _, ok := s.Addresses[a]; return ok }
 
 // EachMember yields s's members.
-func (s State) EachMember() iter.Seq[Member] { return maps.Keys(s.Members) }
+func (s State) EachMember() iter.Seq[Member] { return s.Members.All() }
 
 // WantsMember tells whether s holds member m.
-func (s State) WantsMember(m Member) bool { _, ok := s.Members[m]; return ok }
+func (s State) WantsMember(m Member) bool { return s.Members.Has(m) }

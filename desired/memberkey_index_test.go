@@ -10,7 +10,15 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/state"
 )
 
-func TestMemberKeyRoundTrip(t *testing.T) {
+// Our sets' members pack (desired registers every set of AllSets with
+// state), others stay wide; the Index keeps both kinds.
+func TestIndexMembersPackedAndWide(t *testing.T) {
+	for _, s := range AllSets() {
+		m := state.Member{Set: s.Name, Entry: ipset.Entry{IP: netip.MustParseAddr("10.96.0.10"), Protocol: "tcp", Port: 80}}
+		if _, ok := state.PackMember(m); !ok {
+			t.Errorf("set %s is not registered for packing", s.Name)
+		}
+	}
 	a := netip.MustParseAddr
 	v4, v6 := Sets(a("10.0.0.1")), Sets(a("fd00::1"))
 	packed := []state.Member{
@@ -24,12 +32,12 @@ func TestMemberKeyRoundTrip(t *testing.T) {
 		{Set: v4.ClusterIP},
 	}
 	for _, m := range packed {
-		k, ok := packMember(m)
+		k, ok := state.PackMember(m)
 		if !ok {
 			t.Errorf("%s %s: not packed", m.Set, m.Entry)
 			continue
 		}
-		if got := k.member(); got != m {
+		if got := k.Member(); got != m {
 			t.Errorf("round trip of %+v = %+v", m, got)
 		}
 	}
@@ -40,7 +48,7 @@ func TestMemberKeyRoundTrip(t *testing.T) {
 		{Set: v6.ClusterIP, Entry: ipset.Entry{IP: a("fe80::1%eth0"), Protocol: "tcp", Port: 80}},
 	}
 	for _, m := range wide {
-		if _, ok := packMember(m); ok {
+		if _, ok := state.PackMember(m); ok {
 			t.Errorf("%+v packed; it does not fit", m)
 		}
 	}
@@ -54,22 +62,22 @@ func TestMemberKeyRoundTrip(t *testing.T) {
 	ix.Put(types.NamespacedName{Namespace: "a", Name: "y"}, st.Clone())
 	assertMembers := func(what string, got state.State, want int) {
 		t.Helper()
-		if len(got.Members) != want {
-			t.Errorf("%s: %d members, want %d", what, len(got.Members), want)
+		if got.Members.Len() != want {
+			t.Errorf("%s: %d members, want %d", what, got.Members.Len(), want)
 		}
-		for m := range got.Members {
-			if _, ok := st.Members[m]; !ok {
+		for m := range got.Members.All() {
+			if !st.Members.Has(m) {
 				t.Errorf("%s: %+v not put", what, m)
 			}
 		}
 	}
-	assertMembers("All", ix.All(), len(st.Members))
+	assertMembers("All", ix.All(), st.Members.Len())
 	sc := state.NewScope()
 	sc.Cover(st)
-	assertMembers("Desired", ix.Desired(sc), len(st.Members))
+	assertMembers("Desired", ix.Desired(sc), st.Members.Len())
 	ix.Put(types.NamespacedName{Namespace: "a", Name: "x"}, state.State{})
-	assertMembers("All after one of two is gone", ix.All(), len(st.Members))
-	if got := ix.Set(types.NamespacedName{Namespace: "a", Name: "y"}, state.State{}); len(got.Members) != len(st.Members) {
+	assertMembers("All after one of two is gone", ix.All(), st.Members.Len())
+	if got := ix.Set(types.NamespacedName{Namespace: "a", Name: "y"}, state.State{}); len(got.Members) != st.Members.Len() {
 		t.Errorf("scope of the removal: %d members", len(got.Members))
 	}
 	assertMembers("All after both are gone", ix.All(), 0)

@@ -1,0 +1,148 @@
+package ipset
+
+import (
+	"iter"
+	"maps"
+	"net/netip"
+)
+
+// fakeEntries is a Fake set's members: packed (54 bytes, no pointers,
+// against Entry's 104 with three) for the addresses, ports and protocols the
+// kernel takes, with an overflow for anything else (a zone, an unusual
+// protocol spelling), so that the 100k benchmarks' fake holding hundreds of
+// thousands of members costs about what they weigh. Protocols are interned
+// per set, so every entry comes back spelt as it was added.
+type fakeEntries struct {
+	packed map[packedEntry]struct{}
+	wide   map[Entry]struct{}
+	protos []string
+}
+
+type packedEntry struct {
+	ip, ip2, net [16]byte
+	port         uint16
+	proto        uint8 // index in protos
+	bits         uint8 // the net's
+	flags        uint8
+}
+
+const (
+	peIP uint8 = 1 << iota
+	peIP4
+	peIP2
+	peIP24
+	peNet
+	peNet4
+)
+
+func newFakeEntries() fakeEntries {
+	return fakeEntries{packed: map[packedEntry]struct{}{}, wide: map[Entry]struct{}{}}
+}
+
+// pack returns e packed; false when it does not pack (intern: add the
+// protocol to the table when missing, which a lookup must not).
+func (s *fakeEntries) pack(e Entry, intern bool) (packedEntry, bool) {
+	if e.IP.Zone() != "" || e.IP2.Zone() != "" || e.Net.Addr().Zone() != "" {
+		return packedEntry{}, false
+	}
+	p := packedEntry{port: e.Port}
+	i := 0
+	for i < len(s.protos) && s.protos[i] != e.Protocol {
+		i++
+	}
+	if i == len(s.protos) {
+		if !intern || i == 255 {
+			return packedEntry{}, false
+		}
+		s.protos = append(s.protos, e.Protocol)
+	}
+	p.proto = uint8(i)
+	var f uint8
+	p.ip, f = packEntryAddr(e.IP, peIP, peIP4)
+	p.flags |= f
+	p.ip2, f = packEntryAddr(e.IP2, peIP2, peIP24)
+	p.flags |= f
+	if e.Net.IsValid() {
+		p.net, f = packEntryAddr(e.Net.Addr(), peNet, peNet4)
+		p.flags |= f
+		p.bits = uint8(e.Net.Bits())
+	} else if e.Net != (netip.Prefix{}) {
+		return packedEntry{}, false // an invalid prefix that is not the zero one
+	}
+	return p, true
+}
+
+func packEntryAddr(a netip.Addr, valid, is4 uint8) ([16]byte, uint8) {
+	switch {
+	case !a.IsValid():
+		return [16]byte{}, 0
+	case a.Is4():
+		return a.As16(), valid | is4
+	}
+	return a.As16(), valid
+}
+
+func unpackEntryAddr(b [16]byte, flags, valid, is4 uint8) netip.Addr {
+	switch {
+	case flags&valid == 0:
+		return netip.Addr{}
+	case flags&is4 != 0:
+		return netip.AddrFrom16(b).Unmap()
+	}
+	return netip.AddrFrom16(b)
+}
+
+func (s *fakeEntries) unpack(p packedEntry) Entry {
+	e := Entry{
+		IP:       unpackEntryAddr(p.ip, p.flags, peIP, peIP4),
+		Protocol: s.protos[p.proto],
+		Port:     p.port,
+		IP2:      unpackEntryAddr(p.ip2, p.flags, peIP2, peIP24),
+	}
+	if p.flags&peNet != 0 {
+		e.Net = netip.PrefixFrom(unpackEntryAddr(p.net, p.flags, peNet, peNet4), int(p.bits))
+	}
+	return e
+}
+
+func (s *fakeEntries) has(e Entry) bool {
+	if p, ok := s.pack(e, false); ok {
+		_, in := s.packed[p]
+		return in
+	}
+	_, in := s.wide[e]
+	return in
+}
+
+func (s *fakeEntries) add(e Entry) {
+	if p, ok := s.pack(e, true); ok {
+		s.packed[p] = struct{}{}
+		return
+	}
+	s.wide[e] = struct{}{}
+}
+
+func (s *fakeEntries) delete(e Entry) {
+	if p, ok := s.pack(e, false); ok {
+		delete(s.packed, p)
+		return
+	}
+	delete(s.wide, e)
+}
+
+func (s *fakeEntries) len() int { return len(s.packed) + len(s.wide) }
+
+func (s *fakeEntries) all() iter.Seq[Entry] {
+	return func(yield func(Entry) bool) {
+		for p := range s.packed {
+			if !yield(s.unpack(p)) {
+				return
+			}
+		}
+		for e := range maps.Keys(s.wide) {
+			if !yield(e) {
+				return
+			}
+		}
+	}
+}
