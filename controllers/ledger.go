@@ -34,7 +34,7 @@ type observation struct {
 // sync; ledger members the cache has and the kernel does not were lost (see
 // ledger.Lost and ledger.Adopt). It only reads, but for creating sets.
 func (r *Reconciler) observe() (observation, error) {
-	obs := observation{owned: state.New(), foreign: map[ipvs.Key]ipvs.Service{}, lost: ledger.Lost{}, dummy: map[netip.Addr]struct{}{}}
+	obs := observation{owned: state.NewCache(), foreign: map[ipvs.Key]ipvs.Service{}, lost: ledger.Lost{}, dummy: map[netip.Addr]struct{}{}}
 	for _, s := range desired.AllSets() {
 		entries, err := r.k.Sets.List(s.Name)
 		if errors.Is(err, ipset.ErrNotFound) {

@@ -65,7 +65,7 @@ func NewReconciler(k Kernel, cfg v1alpha1.Config) *Reconciler {
 		cfg:     cfg,
 		opt:     desired.OptionsFrom(cfg),
 		index:   desired.NewIndex(),
-		cache:   state.New(),
+		cache:   state.NewCache(),
 		foreign: map[ipvs.Key]struct{}{},
 		retry:   state.NewScope(),
 		drain:   newDrainer(cfg.DrainTimeout),

@@ -6,22 +6,37 @@ import (
 )
 
 // MemberSet is a set of ipset members, kept packed (MemberKey, 40 bytes a
-// member instead of 120) with an overflow for the members that do not pack.
-// Like a map it is a reference: copies share the content. The zero
-// MemberSet is empty; it reads as empty and makes its maps on the first Add
-// (so use the set itself, or a State made by New, not a copy of a zero one).
+// member instead of 120) with an overflow for the members that do not
+// pack. The packed members are in one map, or (NewMemberSetBySet, the
+// kernel cache's) in one map per set: reading one set (the audit's set
+// steps, setsize.go) then costs that set's members, not every member of
+// every set; a Service's fragment, built by the hundred thousand, keeps
+// the single map, one allocation instead of one per set. Like a map it is
+// a reference: copies share the content. The zero MemberSet is empty; it
+// reads as empty and makes its maps on the first Add (so use the set
+// itself, or a State made by New, not a copy of a zero one).
 type MemberSet struct {
-	packed map[MemberKey]struct{}
-	wide   map[Member]struct{}
+	packed map[MemberKey]struct{} // nil when bySet is used
+	// bySet[i] holds the members of set setNames[i], nil until its first
+	// member; it has a slot for every set registered when the MemberSet
+	// was made, so copies share the slots.
+	bySet []map[MemberKey]struct{}
+	wide  map[Member]struct{}
 }
 
-// NewMemberSet returns an empty set with room for n members.
+// NewMemberSet returns an empty set with room for n members, in one map.
 func NewMemberSet(n int) MemberSet {
 	return MemberSet{packed: make(map[MemberKey]struct{}, n), wide: map[Member]struct{}{}}
 }
 
+// NewMemberSetBySet returns an empty set that keeps each set's members
+// apart.
+func NewMemberSetBySet() MemberSet {
+	return MemberSet{bySet: make([]map[MemberKey]struct{}, len(setNames)), wide: map[Member]struct{}{}}
+}
+
 func (s *MemberSet) init() {
-	if s.packed == nil {
+	if s.packed == nil && s.bySet == nil {
 		s.packed = map[MemberKey]struct{}{}
 	}
 	if s.wide == nil {
@@ -29,27 +44,51 @@ func (s *MemberSet) init() {
 	}
 }
 
+// mapOf returns the map that holds k (nil when it is yet to be made: only
+// in a set kept by set); ok is false when k is held wide (its set was
+// registered after s was made).
+func (s MemberSet) mapOf(k MemberKey) (m map[MemberKey]struct{}, ok bool) {
+	if s.bySet == nil {
+		return s.packed, true
+	}
+	if int(k.set) >= len(s.bySet) {
+		return nil, false
+	}
+	return s.bySet[k.set], true
+}
+
 // Add puts m in the set.
 func (s *MemberSet) Add(m Member) {
-	s.init()
 	if k, ok := PackMember(m); ok {
-		s.packed[k] = struct{}{}
+		s.AddKey(k)
 		return
 	}
+	s.init()
 	s.wide[m] = struct{}{}
 }
 
 // AddKey puts the member k stands for in the set.
 func (s *MemberSet) AddKey(k MemberKey) {
 	s.init()
-	s.packed[k] = struct{}{}
+	m, ok := s.mapOf(k)
+	switch {
+	case !ok:
+		s.wide[k.Member()] = struct{}{}
+		return
+	case m == nil:
+		m = map[MemberKey]struct{}{}
+		s.bySet[k.set] = m
+	}
+	m[k] = struct{}{}
 }
 
 // Delete removes m from the set (missing is fine).
 func (s MemberSet) Delete(m Member) {
 	if k, ok := PackMember(m); ok {
-		delete(s.packed, k)
-		return
+		if pm, ok := s.mapOf(k); ok {
+			delete(pm, k)
+			return
+		}
 	}
 	delete(s.wide, m)
 }
@@ -57,21 +96,29 @@ func (s MemberSet) Delete(m Member) {
 // Has tells whether m is in the set.
 func (s MemberSet) Has(m Member) bool {
 	if k, ok := PackMember(m); ok {
-		_, in := s.packed[k]
-		return in
+		if pm, ok := s.mapOf(k); ok {
+			_, in := pm[k]
+			return in
+		}
 	}
 	_, in := s.wide[m]
 	return in
 }
 
 // Len is the number of members.
-func (s MemberSet) Len() int { return len(s.packed) + len(s.wide) }
+func (s MemberSet) Len() int {
+	n := len(s.packed) + len(s.wide)
+	for _, m := range s.bySet {
+		n += len(m)
+	}
+	return n
+}
 
 // All yields every member once, in no order. The set may be changed
 // meanwhile (as a map may while ranged over).
 func (s MemberSet) All() iter.Seq[Member] {
 	return func(yield func(Member) bool) {
-		for k := range s.packed {
+		for k := range s.Packed() {
 			if !yield(k.Member()) {
 				return
 			}
@@ -88,9 +135,19 @@ func (s MemberSet) All() iter.Seq[Member] {
 func (s MemberSet) InSet(name string) iter.Seq[Member] {
 	return func(yield func(Member) bool) {
 		if i, ok := setIndex[name]; ok {
-			for k := range s.packed {
-				if k.set == i && !yield(k.Member()) {
-					return
+			if s.bySet != nil {
+				if int(i) < len(s.bySet) {
+					for k := range s.bySet[i] {
+						if !yield(k.Member()) {
+							return
+						}
+					}
+				}
+			} else {
+				for k := range s.packed {
+					if k.set == i && !yield(k.Member()) {
+						return
+					}
 				}
 			}
 		}
@@ -104,38 +161,80 @@ func (s MemberSet) InSet(name string) iter.Seq[Member] {
 
 // Clone returns a copy that shares nothing with s.
 func (s MemberSet) Clone() MemberSet {
-	return MemberSet{packed: maps.Clone(s.packed), wide: maps.Clone(s.wide)}
+	out := MemberSet{packed: maps.Clone(s.packed), wide: maps.Clone(s.wide)}
+	if s.bySet != nil {
+		out.bySet = make([]map[MemberKey]struct{}, len(s.bySet))
+		for i, m := range s.bySet {
+			out.bySet[i] = maps.Clone(m)
+		}
+	}
+	return out
 }
 
 // AddSet puts every member of o in s.
 func (s *MemberSet) AddSet(o MemberSet) {
 	s.init()
-	maps.Copy(s.packed, o.packed)
+	if s.bySet == nil && o.bySet == nil {
+		maps.Copy(s.packed, o.packed)
+	} else {
+		for k := range o.Packed() {
+			s.AddKey(k)
+		}
+	}
 	maps.Copy(s.wide, o.wide)
 }
 
-// Reserve makes room for more members to be added, when that is more
-// than s holds: one allocation instead of a growing series.
-func (s *MemberSet) Reserve(more int) {
+// Reserve makes room for the members keys stands for to be added, when
+// they are more than s holds (a cold sync): one allocation per map
+// instead of a growing series.
+func (s *MemberSet) Reserve(keys []MemberKey) {
 	s.init()
-	s.packed = reserve(s.packed, more)
+	if s.bySet == nil {
+		s.packed = reserve(s.packed, len(keys))
+		return
+	}
+	more := make([]int, len(s.bySet))
+	for _, k := range keys {
+		if int(k.set) < len(more) {
+			more[k.set]++
+		}
+	}
+	for i, n := range more {
+		if n > 0 {
+			s.bySet[i] = reserve(s.bySet[i], n)
+		}
+	}
 }
 
 // Packed yields the members held packed, as keys (no unpacking).
-func (s MemberSet) Packed() iter.Seq[MemberKey] { return maps.Keys(s.packed) }
+func (s MemberSet) Packed() iter.Seq[MemberKey] {
+	if s.bySet == nil {
+		return maps.Keys(s.packed)
+	}
+	return func(yield func(MemberKey) bool) {
+		for _, m := range s.bySet {
+			for k := range m {
+				if !yield(k) {
+					return
+				}
+			}
+		}
+	}
+}
 
 // Wide yields the members that do not pack.
 func (s MemberSet) Wide() iter.Seq[Member] { return maps.Keys(s.wide) }
 
 // CountBySet returns how many members each set holds (no unpacking).
 func (s MemberSet) CountBySet() map[string]int {
-	byIndex := map[uint16]int{}
+	out := map[string]int{}
 	for k := range s.packed {
-		byIndex[k.set]++
+		out[setNames[k.set]]++
 	}
-	out := make(map[string]int, len(byIndex))
-	for i, n := range byIndex {
-		out[setNames[i]] += n
+	for i, m := range s.bySet {
+		if len(m) > 0 {
+			out[setNames[i]] += len(m)
+		}
 	}
 	for m := range s.wide {
 		out[m.Set]++

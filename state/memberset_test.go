@@ -56,6 +56,15 @@ func wideMembers() []Member {
 }
 
 func TestMemberSet(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		make func() MemberSet
+	}{{"one map", func() MemberSet { return NewMemberSet(0) }}, {"by set", NewMemberSetBySet}} {
+		t.Run(tc.name, func(t *testing.T) { testMemberSet(t, tc.make) })
+	}
+}
+
+func testMemberSet(t *testing.T, newSet func() MemberSet) {
 	a := netip.MustParseAddr
 	p1 := Member{Set: clusterSet, Entry: ipset.Entry{IP: a("10.96.0.10"), Protocol: "tcp", Port: 80}}
 	p2 := Member{Set: hairpinSet, Entry: ipset.Entry{IP: a("10.244.1.5"), Protocol: "tcp", Port: 8080, IP2: a("10.244.1.5")}}
@@ -66,7 +75,7 @@ func TestMemberSet(t *testing.T) {
 		t.Fatal("the zero MemberSet is not empty")
 	}
 	zero.Delete(p1) // no panic
-	s := NewMemberSet(0)
+	s := newSet()
 	shared := s // shares the content, as a map would
 	for _, m := range all {
 		s.Add(m)
@@ -98,16 +107,24 @@ func TestMemberSet(t *testing.T) {
 	if s.Len() != 0 || c.Len() != len(all) {
 		t.Errorf("after Delete: %d left, clone %d", s.Len(), c.Len())
 	}
-	var u MemberSet
+	u := newSet()
 	u.AddSet(c)
-	u.Reserve(100)
+	k1, _ := PackMember(p1)
+	u.Reserve(slices.Repeat([]MemberKey{k1}, 100))
 	if u.Len() != len(all) || !u.Has(p1) || !u.Has(all[5]) {
 		t.Errorf("AddSet/Reserve lost members: %d", u.Len())
 	}
 	k, _ := PackMember(p2)
-	var v MemberSet
+	v := newSet()
 	v.AddKey(k)
 	if !v.Has(p2) {
 		t.Error("AddKey: member missing")
+	}
+	// A copy made after the first add shares later adds, to a set of
+	// its own too.
+	w := v
+	v.Add(p1)
+	if !w.Has(p1) || w.Len() != 2 {
+		t.Errorf("a copy does not see the adds: Len %d", w.Len())
 	}
 }

@@ -61,6 +61,15 @@ func New() State {
 	}
 }
 
+// NewCache returns an empty State whose members are kept set by set
+// (NewMemberSetBySet): the kernel cache's, whose sets are read one at a
+// time.
+func NewCache() State {
+	s := New()
+	s.Members = NewMemberSetBySet()
+	return s
+}
+
 // AddService adds (or replaces the virtual server of) vs and returns it.
 func (s *State) AddService(vs ipvs.VirtualServer) *Service {
 	s.init()
@@ -112,7 +121,7 @@ func (s *State) Reserve(p Plan) {
 	s.init()
 	s.Services = reserve(s.Services, len(p.AddServices))
 	s.Addresses = reserve(s.Addresses, len(p.AddAddresses))
-	s.Members.Reserve(p.AddMembers.Len())
+	s.Members.Reserve(p.AddMembers.keys)
 }
 
 func reserve[K comparable, V any](m map[K]V, more int) map[K]V {
