@@ -140,9 +140,19 @@ type invalidError struct{ err error }
 func (e *invalidError) Error() string { return e.err.Error() }
 func (e *invalidError) Unwrap() error { return e.err }
 
+// invalid marks err as an invalid request. The nil check comes first, in
+// a function of its own, so that the common case allocates nothing (the
+// errors.As target escapes).
 func invalid(err error) error {
+	if err == nil {
+		return nil
+	}
+	return markInvalid(err)
+}
+
+func markInvalid(err error) error {
 	var ie *invalidError
-	if err == nil || errors.As(err, &ie) {
+	if errors.As(err, &ie) {
 		return err
 	}
 	return &invalidError{err}
