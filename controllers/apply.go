@@ -211,10 +211,18 @@ func (x *execution) lastRecord(op *state.Op) bool {
 		return false
 	}
 	if x.records == nil {
+		// Only the sets whose members record an address (not the NodePort
+		// ledger, nor the hairpin and other sets): the cache keeps each
+		// set apart, so this reads those sets alone.
 		x.records = map[netip.Addr]int{}
-		for m := range x.r.cache.Members.All() {
-			if _, ok, addr := ledger.Records(m); ok && addr {
-				x.records[m.Entry.IP]++
+		for _, f := range []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()} {
+			s := ledger.SetsFor(f)
+			for _, name := range []string{s.ClusterIP, s.ExternalIP, s.LoadBalancer} {
+				for m := range x.r.cache.Members.InSet(name) {
+					if _, ok, addr := ledger.Records(m); ok && addr {
+						x.records[m.Entry.IP]++
+					}
+				}
 			}
 		}
 	}
