@@ -144,23 +144,8 @@ type setDiff struct {
 
 // diffSet compares a set's entries in the kernel with those in the cache.
 func diffSet(kernel, cached []ipset.Entry) setDiff {
-	have := make(map[ipset.Entry]struct{}, len(kernel))
-	for _, e := range kernel {
-		have[e] = struct{}{}
-	}
 	var d setDiff
-	for _, e := range cached {
-		if _, ok := have[e]; ok {
-			delete(have, e)
-			continue
-		}
-		d.cacheOnly = append(d.cacheOnly, e)
-	}
-	for _, e := range kernel { // in the kernel's order
-		if _, ok := have[e]; ok {
-			d.kernelOnly = append(d.kernelOnly, e)
-		}
-	}
+	d.cacheOnly, d.kernelOnly = twoWay(cached, kernel)
 	return d
 }
 

@@ -42,24 +42,32 @@ func (r *Reconciler) readAddresses() func(link []netip.Addr) addrDiff {
 
 // diffAddresses compares the link's addresses with the cached ones.
 func diffAddresses(link, cached []netip.Addr) addrDiff {
-	have := make(map[netip.Addr]struct{}, len(cached))
-	for _, a := range cached {
-		have[a] = struct{}{}
-	}
 	var d addrDiff
-	for _, a := range link {
-		if _, ok := have[a]; ok {
-			delete(have, a)
+	d.kernelOnly, d.cacheOnly = twoWay(link, cached)
+	return d
+}
+
+// twoWay returns what only left holds, in left's order, and what only
+// right holds, in right's order (the audit's compares of a kernel read
+// with the cache's copy).
+func twoWay[T comparable](left, right []T) (leftOnly, rightOnly []T) {
+	have := make(map[T]struct{}, len(right))
+	for _, x := range right {
+		have[x] = struct{}{}
+	}
+	for _, x := range left {
+		if _, ok := have[x]; ok {
+			delete(have, x)
 			continue
 		}
-		d.kernelOnly = append(d.kernelOnly, a)
+		leftOnly = append(leftOnly, x)
 	}
-	for _, a := range cached { // in the copy's order
-		if _, ok := have[a]; ok {
-			d.cacheOnly = append(d.cacheOnly, a)
+	for _, x := range right {
+		if _, ok := have[x]; ok {
+			rightOnly = append(rightOnly, x)
 		}
 	}
-	return d
+	return leftOnly, rightOnly
 }
 
 // servicesDiff is how the listed virtual servers and the cached ones
