@@ -4,6 +4,8 @@ import (
 	"iter"
 	"maps"
 	"net/netip"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/packaddr"
 )
 
 // fakeEntries is a Fake set's members: packed (54 bytes, no pointers,
@@ -58,12 +60,12 @@ func (s *fakeEntries) pack(e Entry, intern bool) (packedEntry, bool) {
 	}
 	p.proto = uint8(i)
 	var f uint8
-	p.ip, f = packEntryAddr(e.IP, peIP, peIP4)
+	p.ip, f = packaddr.Pack(e.IP, peIP, peIP4)
 	p.flags |= f
-	p.ip2, f = packEntryAddr(e.IP2, peIP2, peIP24)
+	p.ip2, f = packaddr.Pack(e.IP2, peIP2, peIP24)
 	p.flags |= f
 	if e.Net.IsValid() {
-		p.net, f = packEntryAddr(e.Net.Addr(), peNet, peNet4)
+		p.net, f = packaddr.Pack(e.Net.Addr(), peNet, peNet4)
 		p.flags |= f
 		p.bits = uint8(e.Net.Bits())
 	} else if e.Net != (netip.Prefix{}) {
@@ -72,35 +74,15 @@ func (s *fakeEntries) pack(e Entry, intern bool) (packedEntry, bool) {
 	return p, true
 }
 
-func packEntryAddr(a netip.Addr, valid, is4 uint8) ([16]byte, uint8) {
-	switch {
-	case !a.IsValid():
-		return [16]byte{}, 0
-	case a.Is4():
-		return a.As16(), valid | is4
-	}
-	return a.As16(), valid
-}
-
-func unpackEntryAddr(b [16]byte, flags, valid, is4 uint8) netip.Addr {
-	switch {
-	case flags&valid == 0:
-		return netip.Addr{}
-	case flags&is4 != 0:
-		return netip.AddrFrom16(b).Unmap()
-	}
-	return netip.AddrFrom16(b)
-}
-
 func (s *fakeEntries) unpack(p packedEntry) Entry {
 	e := Entry{
-		IP:       unpackEntryAddr(p.ip, p.flags, peIP, peIP4),
+		IP:       packaddr.Unpack(p.ip, p.flags, peIP, peIP4),
 		Protocol: s.protos[p.proto],
 		Port:     p.port,
-		IP2:      unpackEntryAddr(p.ip2, p.flags, peIP2, peIP24),
+		IP2:      packaddr.Unpack(p.ip2, p.flags, peIP2, peIP24),
 	}
 	if p.flags&peNet != 0 {
-		e.Net = netip.PrefixFrom(unpackEntryAddr(p.net, p.flags, peNet, peNet4), int(p.bits))
+		e.Net = netip.PrefixFrom(packaddr.Unpack(p.net, p.flags, peNet, peNet4), int(p.bits))
 	}
 	return e
 }

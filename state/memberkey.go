@@ -3,6 +3,7 @@ package state
 import (
 	"net/netip"
 
+	"github.com/ipvs-proxy/ipvs-proxy/internal/packaddr"
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 )
 
@@ -62,40 +63,20 @@ func PackMember(m Member) (MemberKey, bool) {
 	if k.proto == 255 {
 		return MemberKey{}, false
 	}
-	k.ip, k.flags = packAddr(e.IP, ipValid, ipIs4)
+	k.ip, k.flags = packaddr.Pack(e.IP, ipValid, ipIs4)
 	var f uint8
-	k.ip2, f = packAddr(e.IP2, ip2Valid, ip2Is4)
+	k.ip2, f = packaddr.Pack(e.IP2, ip2Valid, ip2Is4)
 	k.flags |= f
 	return k, true
-}
-
-func packAddr(a netip.Addr, valid, is4 uint8) ([16]byte, uint8) {
-	switch {
-	case !a.IsValid():
-		return [16]byte{}, 0
-	case a.Is4():
-		return a.As16(), valid | is4
-	}
-	return a.As16(), valid
-}
-
-func unpackAddr(b [16]byte, flags, valid, is4 uint8) netip.Addr {
-	switch {
-	case flags&valid == 0:
-		return netip.Addr{}
-	case flags&is4 != 0:
-		return netip.AddrFrom16(b).Unmap()
-	}
-	return netip.AddrFrom16(b)
 }
 
 // Member is the Member k stands for.
 func (k MemberKey) Member() Member {
 	return Member{Set: setNames[k.set], Entry: ipset.Entry{
-		IP:       unpackAddr(k.ip, k.flags, ipValid, ipIs4),
+		IP:       packaddr.Unpack(k.ip, k.flags, ipValid, ipIs4),
 		Protocol: protoNames[k.proto],
 		Port:     k.port,
-		IP2:      unpackAddr(k.ip2, k.flags, ip2Valid, ip2Is4),
+		IP2:      packaddr.Unpack(k.ip2, k.flags, ip2Valid, ip2Is4),
 	}}
 }
 
