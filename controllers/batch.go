@@ -66,7 +66,9 @@ type sent struct {
 	// ops are the run's operations; nil for a run sent without waiting,
 	// whose ops are read from the plan when recorded (plan.At: 1,024
 	// copies of a 300-byte Op per run were the cold sync's largest batch
-	// garbage).
+	// garbage). That holds for address runs only: At drops Deps, which
+	// disown reads for a virtual server found foreign (an IPVS run), so
+	// the runs recorded at once keep their copies.
 	ops  []state.Op
 	errs []error
 	stop error
