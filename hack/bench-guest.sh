@@ -126,6 +126,11 @@ run_proxy() {
       --conntrack-max-per-core=0 --v=1 >"$OUT/$who.log" 2>&1 &
     pid=$!
   fi
+  # The resident set each second (s since start, kB), to see when the peak is.
+  (while kill -0 "$pid" 2>/dev/null; do
+    echo "$(sub "$(now)" "$t0") $(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status" 2>/dev/null)"
+    sleep 1
+  done) >"$OUT/$who-rss.tsv" 2>/dev/null &
   full_wait "$who" "$ns" "$t0" >"/tmp/$who.full" &
   local fw=$!
   kernel=$(ip netns exec "$ns" "$BIN/benchdrive" wait -vs "$VS" -rs "$RS" -since "$t0" -timeout "${LIMIT}s")
@@ -146,6 +151,8 @@ run_proxy() {
     echo "kernel_s=$kernel"
     echo "full_s=$full"
     echo "limit_s=$LIMIT"
+    # the resident set's high-water mark through the cold start
+    awk '/^VmHWM/ { printf "rss_cold_mb=%.0f\n", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null
   } >>"$OUT/$who.env"
   if ! kill -0 "$pid" 2>/dev/null; then
     wait "$pid"

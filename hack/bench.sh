@@ -5,7 +5,7 @@
 # against the test API server with the same generated objects (N Services,
 # even ones NodePort and odd ones ClusterIP, x 10 ready endpoints), each in
 # a fresh network namespace (hack/bench-guest.sh). Output in _output/bench/:
-# go-bench.txt, N/ (per contender .env, -latency.json, .log), bench.md (the
+# go-bench.txt, N/ (per contender .env, -latency.json, -rss.tsv, .log), bench.md (the
 # table) and bench.png (the plot), drawn by hack/benchplot.
 #
 #   hack/bench.sh

@@ -7,7 +7,7 @@
 //
 // Input, per N (a folder named N under -dir): expect ("VS RS"), and per
 // contender WHO in floor, kube-proxy, ipvs-proxy: WHO.env (kernel_s, full_s,
-// idle_s, idle_cpu_s, rss_mb; "timeout" where a run was cut) and
+// idle_s, idle_cpu_s, rss_mb, rss_cold_mb; "timeout" where a run was cut) and
 // WHO-latency.json (from benchdrive latency).
 package main
 
@@ -172,6 +172,16 @@ func (p point) cell(w, key, unit string) string {
 	}
 }
 
+// rss is a contender's peak resident set over the run and, in brackets,
+// its high-water mark when the cold start ended (rss_cold_mb).
+func (p point) rss(w string) string {
+	c := p.cell(w, "rss_mb", " MB")
+	if cold := p.runs[w].env["rss_cold_mb"]; cold != "" && c != "–" {
+		c += " (" + cold + " MB)"
+	}
+	return c
+}
+
 func (p point) lat(w, kind string) string {
 	k, ok := p.runs[w].latency[kind]
 	if !ok || len(k.Seconds) == 0 {
@@ -222,7 +232,7 @@ func (p point) latRatio(kind string) string {
 
 func render(pts []point) string {
 	var b strings.Builder
-	fmt.Fprintln(&b, "| N (VS / RS) | contender | kernel-complete | fully programmed | new Service p50 / p99 | endpoint added p50 / p99 | endpoint removed p50 / p99 | idle CPU | peak RSS |")
+	fmt.Fprintln(&b, "| N (VS / RS) | contender | kernel-complete | fully programmed | new Service p50 / p99 | endpoint added p50 / p99 | endpoint removed p50 / p99 | idle CPU | peak RSS (by the end of the cold start) |")
 	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|---|")
 	for _, p := range pts {
 		for _, w := range who {
@@ -237,7 +247,7 @@ func render(pts []point) string {
 			fmt.Fprintf(&b, "| %d (%d / %d) | %s | %s | %s | %s | %s | %s | %s | %s |\n", p.n, p.vs, p.rs, w,
 				p.cell(w, "kernel_s", " s"), p.cell(w, "full_s", " s"),
 				p.lat(w, "new-service"), p.lat(w, "endpoint-add"), p.lat(w, "endpoint-remove"),
-				idle, p.cell(w, "rss_mb", " MB"))
+				idle, p.rss(w))
 		}
 	}
 	section(&b, "Ratios (ipvs-proxy / kube-proxy, ipvs-proxy / floor; below 1 is better for ipvs-proxy):",
