@@ -212,7 +212,7 @@ func bigSource(services int) *mapSource {
 		}
 		svc, _ := trim(service("default/"+name, ip, tcp("http", 80)))
 		tsl, _ := trim(sl)
-		src.put(svc.(*corev1.Service), tsl.(*discoveryv1.EndpointSlice))
+		src.putSlim(svc.(*corev1.Service), tsl.(*slimSlice))
 	}
 	return src
 }

@@ -9,26 +9,21 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
-
-	"github.com/ipvs-proxy/ipvs-proxy/desired"
 )
 
 // byService indexes EndpointSlices by "namespace/service-name".
 const byService = "byService"
 
 func sliceServiceKey(obj any) ([]string, error) {
-	sl, ok := obj.(*discoveryv1.EndpointSlice)
-	if !ok {
+	sl, ok := obj.(*slimSlice)
+	if !ok || sl.service == "" {
 		return nil, nil
 	}
-	name := sl.Labels[desired.ServiceNameLabel]
-	if name == "" {
-		return nil, nil
-	}
-	return []string{sl.Namespace + "/" + name}, nil
+	return []string{sl.Namespace + "/" + sl.service}, nil
 }
 
-// cacheSource reads Services and EndpointSlices from the informer caches.
+// cacheSource reads Services and EndpointSlices from the informer caches
+// (EndpointSlices in their slim form, slimslice.go).
 type cacheSource struct {
 	services corelisters.ServiceLister
 	slices   cache.Indexer
@@ -48,8 +43,22 @@ func (s cacheSource) Slices(n types.NamespacedName) []*discoveryv1.EndpointSlice
 	objs, _ := s.slices.ByIndex(byService, n.Namespace+"/"+n.Name)
 	out := make([]*discoveryv1.EndpointSlice, 0, len(objs))
 	for _, o := range objs {
-		if sl, ok := o.(*discoveryv1.EndpointSlice); ok {
-			out = append(out, sl)
+		if sl, ok := o.(*slimSlice); ok {
+			out = append(out, sl.expand())
+		}
+	}
+	return out
+}
+
+func (s cacheSource) SliceVersions(n types.NamespacedName) []sliceRef {
+	objs, _ := s.slices.ByIndex(byService, n.Namespace+"/"+n.Name)
+	if len(objs) == 0 {
+		return nil
+	}
+	out := make([]sliceRef, 0, len(objs))
+	for _, o := range objs {
+		if sl, ok := o.(*slimSlice); ok {
+			out = append(out, sl.ref())
 		}
 	}
 	return out
@@ -63,9 +72,8 @@ func serviceOf(obj any) (types.NamespacedName, bool) {
 	switch o := obj.(type) {
 	case *corev1.Service:
 		return types.NamespacedName{Namespace: o.Namespace, Name: o.Name}, true
-	case *discoveryv1.EndpointSlice:
-		name := o.Labels[desired.ServiceNameLabel]
-		return types.NamespacedName{Namespace: o.Namespace, Name: name}, name != ""
+	case *slimSlice:
+		return types.NamespacedName{Namespace: o.Namespace, Name: o.service}, o.service != ""
 	}
 	return types.NamespacedName{}, false
 }

@@ -74,12 +74,7 @@ func trim(obj any) (any, error) {
 		o.Status = trimServiceStatus(o.Status)
 		return o, nil
 	case *discoveryv1.EndpointSlice:
-		pack(&o.Name, (*string)(&o.UID), &o.ResourceVersion)
-		o.ObjectMeta = trimMeta(o.ObjectMeta, false, true)
-		o.AddressType = discoveryv1.AddressType(tables.str(string(o.AddressType)))
-		trimEndpointPorts(o.Ports)
-		o.Endpoints = trimEndpoints(o.Endpoints)
-		return o, nil
+		return slimOf(o), nil // slimslice.go; a *slimSlice passes unchanged
 	case *corev1.Node:
 		o.ObjectMeta = trimMeta(o.ObjectMeta, false, false)
 		o.Spec = corev1.NodeSpec{PodCIDR: o.Spec.PodCIDR, PodCIDRs: o.Spec.PodCIDRs}
@@ -141,76 +136,12 @@ func trimEndpointPorts(ports []discoveryv1.EndpointPort) {
 	}
 }
 
-// trimEndpoints copies endpoints without TargetRef, hostname, zone and
-// deprecated topology (kube-proxy reads neither hostname nor zone, only the
-// zone hints), their conditions and node names shared, their addresses
-// in one backing array of substrings of one string. The copy is as long
-// as eps; the decoder's array grew by appending (16 places for 10).
-func trimEndpoints(eps []discoveryv1.Endpoint) []discoveryv1.Endpoint {
-	if len(eps) == 0 {
-		return nil
-	}
-	n, size := 0, 0
-	for _, ep := range eps {
-		n += len(ep.Addresses)
-		for _, a := range ep.Addresses {
-			size += len(a)
-		}
-	}
-	var b strings.Builder
-	b.Grow(size)
-	for _, ep := range eps {
-		for _, a := range ep.Addresses {
-			b.WriteString(a)
-		}
-	}
-	all, addrs := b.String(), make([]string, 0, n)
-	out := make([]discoveryv1.Endpoint, len(eps))
-	var node *string // the last node name, shared by the endpoints that repeat it
-	for i, ep := range eps {
-		ep.TargetRef = nil
-		ep.DeprecatedTopology = nil
-		ep.Hostname = nil
-		ep.Zone = nil
-		ep.Conditions = discoveryv1.EndpointConditions{
-			Ready: sharedBool(ep.Conditions.Ready), Serving: sharedBool(ep.Conditions.Serving), Terminating: sharedBool(ep.Conditions.Terminating),
-		}
-		if nn := ep.NodeName; nn != nil {
-			if node == nil || *node != *nn {
-				node = tables.strPtr(nn)
-			}
-			ep.NodeName = node
-		}
-		if len(ep.Addresses) > 0 {
-			start := len(addrs)
-			for _, a := range ep.Addresses {
-				addrs = append(addrs, all[:len(a)])
-				all = all[len(a):]
-			}
-			ep.Addresses = addrs[start:len(addrs):len(addrs)]
-		}
-		out[i] = ep
-	}
-	return out
-}
-
-// The values every trimmed condition points to: the decoder allocates one
-// bool per condition per endpoint, three per endpoint, and nothing writes
-// through them (informer caches are read-only).
+// The values every expanded condition points to (slimslice.go): nothing
+// writes through them (informer caches are read-only).
 var (
 	trueValue  = true
 	falseValue = false
 )
-
-func sharedBool(b *bool) *bool {
-	switch {
-	case b == nil:
-		return nil
-	case *b:
-		return &trueValue
-	}
-	return &falseValue
-}
 
 // trimMeta keeps identity, version, the labels (only keptLabels when
 // someLabels is set) and, when annotations is set, the annotations with a

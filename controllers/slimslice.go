@@ -1,0 +1,273 @@
+package controllers
+
+import (
+	"net/netip"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/ipvs-proxy/ipvs-proxy/desired"
+)
+
+// slimSlice is what the EndpointSlice informer's cache holds for each
+// EndpointSlice (issue #7): the fields the proxy reads, packed, about a
+// third of a trimmed *discoveryv1.EndpointSlice (BenchmarkTrimmedObjectBytes).
+// The Source expands it back (expand) for desired/, which keeps the API
+// types.
+//
+// What desired/ and controllers/ read from an EndpointSlice, and where it
+// is kept here:
+//
+//   - Namespace, Name (desired/endpoints.go: errors, the tie-break between
+//     copies; client-go's keys), UID, ResourceVersion (fragcache.go),
+//     Generation: the embedded ObjectMeta, nothing else of it (no labels
+//     map: a one-label map costs ~400 B).
+//   - label kubernetes.io/service-name (informers.go serviceOf and the
+//     byService index, status.go SliceHandler, desired/build.go
+//     GroupSlices): service. Absent and "" read the same everywhere.
+//   - label service.kubernetes.io/headless, its presence only
+//     (desired/proxied.go ProxiedSlice): the headless bit. The informer's
+//     label selector keeps such slices out in production; the bit keeps
+//     ProxiedSlice's answer for any object that still has it.
+//     service.kubernetes.io/service-proxy-name is read from Services only
+//     (on a slice it is no filter) and is dropped.
+//   - AddressType (desired/endpoints.go pick).
+//   - Ports: Name, Protocol, Port (desired/endpoints.go slicePort,
+//     desired/protocol.go checkSlicePorts); AppProtocol is kept too
+//     (shared pointers, as trim shared them before).
+//   - per endpoint: Addresses[0] only and whether there is one
+//     (desired/endpoints.go endpoint, desired/external.go HealthCheck: like
+//     kube-proxy's endpointslicecache.go, only the first address counts);
+//     Conditions Ready/Serving/Terminating with nil apart from false (a nil
+//     Ready or Serving reads as true); NodeName; Hints (ForZones, ForNodes).
+//   - annotation endpoints.kubernetes.io/last-change-trigger-time
+//     (status.go SliceHandler, for the network programming latency): trigger.
+//
+// It implements runtime.Object and (through ObjectMeta) metav1.Object, so
+// that client-go's key functions, indexers and DeletedFinalStateUnknown
+// work on it. Nothing may write through it: informer caches are read-only.
+type slimSlice struct {
+	metav1.ObjectMeta // Name, Namespace, UID, ResourceVersion, Generation only
+
+	service     string // label kubernetes.io/service-name, "" when none
+	addressType discoveryv1.AddressType
+	ports       []discoveryv1.EndpointPort // pointers shared (intern.go)
+	eps         []slimEndpoint
+	// raw holds, by endpoint index, the first addresses that are not an
+	// IP address in canonical form (a zone, a typo, an FQDN slice's names);
+	// nil when every address packs.
+	raw     []string
+	trigger int64 // the last-change trigger time, Unix nanoseconds; 0 when none
+	flags   uint8 // sliceHeadless
+}
+
+const sliceHeadless = 1 // labelled service.kubernetes.io/headless
+
+// slimEndpoint is one endpoint: its first address as 16 bytes (IPv4 mapped
+// into IPv6, told apart by kind), its conditions as 2 bits each, its node
+// name (shared, intern.go) and its hints (rare, kept by pointer).
+type slimEndpoint struct {
+	addr  [16]byte
+	node  *string
+	hints *discoveryv1.EndpointHints
+	cond  uint8 // 2 bits each: ready, serving, terminating (condNil, condFalse, condTrue)
+	kind  uint8 // addrNone, addrV4, addrV6, addrRaw
+}
+
+const (
+	addrNone = iota // no address
+	addrV4          // addr holds an IPv4 address (mapped)
+	addrV6          // addr holds an IPv6 address (an IPv4-mapped one among them)
+	addrRaw         // raw[i] holds the address
+)
+
+const (
+	condNil = iota
+	condFalse
+	condTrue
+)
+
+const (
+	readyShift       = 0
+	servingShift     = 2
+	terminatingShift = 4
+)
+
+var _ runtime.Object = (*slimSlice)(nil)
+var _ metav1.Object = (*slimSlice)(nil)
+
+// GetObjectKind has no kind to tell: informer objects carry none either.
+func (s *slimSlice) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+
+// DeepCopyObject copies what the slice owns; what it shares (strings, the
+// interned pointers, hints) stays shared, as nothing writes through it.
+func (s *slimSlice) DeepCopyObject() runtime.Object {
+	c := *s
+	s.ObjectMeta.DeepCopyInto(&c.ObjectMeta)
+	c.eps = append([]slimEndpoint(nil), s.eps...)
+	c.ports = append([]discoveryv1.EndpointPort(nil), s.ports...)
+	c.raw = append([]string(nil), s.raw...)
+	return &c
+}
+
+// slimOf packs sl into a slimSlice; sl is read, not changed. The name,
+// UID and resource version are packed into one allocation (pack), the
+// namespace, address type, ports' pointers and node names shared through
+// the interner.
+func slimOf(sl *discoveryv1.EndpointSlice) *slimSlice {
+	s := &slimSlice{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: sl.Name, Namespace: tables.str(sl.Namespace), UID: sl.UID,
+			ResourceVersion: sl.ResourceVersion, Generation: sl.Generation,
+		},
+		addressType: discoveryv1.AddressType(tables.str(string(sl.AddressType))),
+	}
+	pack(&s.Name, (*string)(&s.UID), &s.ResourceVersion)
+	if v := sl.Labels[desired.ServiceNameLabel]; v != "" {
+		if len(v) <= len(s.Name) && s.Name[:len(v)] == v {
+			s.service = s.Name[:len(v)] // the slice's name starts with it: share its bytes
+		} else {
+			s.service = tables.str(v)
+		}
+	}
+	if _, ok := sl.Labels[desired.HeadlessLabel]; ok {
+		s.flags |= sliceHeadless
+	}
+	if v, ok := sl.Annotations[corev1.EndpointsLastChangeTriggerTime]; ok {
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			s.trigger = t.UnixNano()
+		}
+	}
+	if len(sl.Ports) > 0 {
+		s.ports = make([]discoveryv1.EndpointPort, len(sl.Ports))
+		copy(s.ports, sl.Ports)
+		trimEndpointPorts(s.ports)
+	}
+	if len(sl.Endpoints) > 0 {
+		s.eps = make([]slimEndpoint, len(sl.Endpoints))
+	}
+	var node *string // the last node name, shared by the endpoints that repeat it
+	for i, ep := range sl.Endpoints {
+		e := &s.eps[i]
+		c := ep.Conditions
+		e.cond = cond(c.Ready)<<readyShift | cond(c.Serving)<<servingShift | cond(c.Terminating)<<terminatingShift
+		if nn := ep.NodeName; nn != nil {
+			if node == nil || *node != *nn {
+				node = tables.strPtr(nn)
+			}
+			e.node = node
+		}
+		e.hints = ep.Hints
+		if len(ep.Addresses) == 0 {
+			continue
+		}
+		raw := ep.Addresses[0]
+		a, err := netip.ParseAddr(raw)
+		switch {
+		case err == nil && a.Is4() && a.String() == raw:
+			e.addr, e.kind = a.As16(), addrV4
+		case err == nil && a.Is6() && a.Zone() == "" && a.String() == raw:
+			e.addr, e.kind = a.As16(), addrV6
+		default:
+			if s.raw == nil {
+				s.raw = make([]string, len(sl.Endpoints))
+			}
+			s.raw[i], e.kind = raw, addrRaw
+		}
+	}
+	return s
+}
+
+func cond(b *bool) uint8 {
+	switch {
+	case b == nil:
+		return condNil
+	case *b:
+		return condTrue
+	}
+	return condFalse
+}
+
+func condPtr(c uint8) *bool {
+	switch c & 3 {
+	case condTrue:
+		return &trueValue
+	case condFalse:
+		return &falseValue
+	}
+	return nil
+}
+
+// address returns the first address of endpoint i and whether it has one.
+func (s *slimSlice) address(i int) (string, bool) {
+	e := &s.eps[i]
+	switch e.kind {
+	case addrV4:
+		return netip.AddrFrom16(e.addr).Unmap().String(), true
+	case addrV6:
+		return netip.AddrFrom16(e.addr).String(), true
+	case addrRaw:
+		return s.raw[i], true
+	}
+	return "", false
+}
+
+// expand builds the *discoveryv1.EndpointSlice that desired/ reads: the
+// fields listed on slimSlice, each endpoint with its one address. It
+// allocates the slice, its endpoints, their addresses and a label map;
+// what it shares with s (strings, ports, node names, hints) must not be
+// written through.
+func (s *slimSlice) expand() *discoveryv1.EndpointSlice {
+	out := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: s.Name, Namespace: s.Namespace, UID: s.UID, ResourceVersion: s.ResourceVersion, Generation: s.Generation,
+		},
+		AddressType: s.addressType,
+		Ports:       s.ports,
+	}
+	if s.service != "" || s.flags&sliceHeadless != 0 {
+		out.Labels = make(map[string]string, 2)
+		if s.service != "" {
+			out.Labels[desired.ServiceNameLabel] = s.service
+		}
+		if s.flags&sliceHeadless != 0 {
+			out.Labels[desired.HeadlessLabel] = ""
+		}
+	}
+	if len(s.eps) == 0 {
+		return out
+	}
+	out.Endpoints = make([]discoveryv1.Endpoint, len(s.eps))
+	addrs := make([]string, len(s.eps))
+	for i, e := range s.eps {
+		ep := &out.Endpoints[i]
+		ep.Conditions = discoveryv1.EndpointConditions{
+			Ready:       condPtr(e.cond >> readyShift),
+			Serving:     condPtr(e.cond >> servingShift),
+			Terminating: condPtr(e.cond >> terminatingShift),
+		}
+		ep.NodeName = e.node
+		ep.Hints = e.hints
+		if a, ok := s.address(i); ok {
+			addrs[i] = a
+			ep.Addresses = addrs[i : i+1 : i+1]
+		}
+	}
+	return out
+}
+
+// triggerTime is the slice's last-change trigger time, false when it has none.
+func (s *slimSlice) triggerTime() (time.Time, bool) {
+	if s.trigger == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, s.trigger), true
+}
+
+// ref is the slice's identity for fragCache: the cached object and its
+// resource version.
+func (s *slimSlice) ref() sliceRef { return sliceRef{s, s.ResourceVersion} }
