@@ -81,18 +81,16 @@ func (c *Controller) Status() *Status { return c.status }
 func (c *Controller) Run(ctx context.Context) error {
 	factory := informers.NewSharedInformerFactoryWithOptions(c.client, 0, informers.WithTransform(trim),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = proxiedSelector(c.cfg.ServiceProxyName) }))
-	sliceFactory := informers.NewSharedInformerFactoryWithOptions(c.client, 0, informers.WithTransform(trim),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sliceSelector }))
 	svcInf := factory.Core().V1().Services()
-	sliceInf := sliceFactory.Discovery().V1().EndpointSlices()
-	if err := addSliceIndex(sliceInf.Informer()); err != nil {
+	sliceFactory, sliceInf, err := sliceInformer(c.client) // informers.go
+	if err != nil {
 		return err
 	}
 	mark := c.mark
 	if _, err := svcInf.Informer().AddEventHandler(handler(mark)); err != nil {
 		return fmt.Errorf("watch Services: %w", err)
 	}
-	if _, err := sliceInf.Informer().AddEventHandler(handler(mark)); err != nil {
+	if _, err := sliceInf.AddEventHandler(handler(mark)); err != nil {
 		return fmt.Errorf("watch EndpointSlices: %w", err)
 	}
 	nodeFactory := informers.NewSharedInformerFactoryWithOptions(c.client, 0,
@@ -110,10 +108,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("watch Node %s: %w", c.cfg.NodeName, err)
 	}
-	c.src = cacheSource{services: svcInf.Lister(), slices: sliceInf.Informer().GetIndexer()}
+	c.src = cacheSource{services: svcInf.Lister(), slices: sliceInf.GetIndexer()}
 	c.nodes = nodeInf.GetStore()
 	// Health and metrics (status.go): change counters, queued updates, this Node.
-	ws, err := c.status.watch(svcInf.Informer(), sliceInf.Informer(), nodeInf, c.cfg.NodeName)
+	ws, err := c.status.watch(svcInf.Informer(), sliceInf, nodeInf, c.cfg.NodeName)
 	if err != nil {
 		return err
 	}

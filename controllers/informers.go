@@ -5,8 +5,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 )
@@ -93,9 +96,15 @@ func handler(mark func(types.NamespacedName)) cache.ResourceEventHandler {
 	}
 }
 
-func addSliceIndex(inf cache.SharedIndexInformer) error {
+// sliceInformer is the EndpointSlice informer of Run: kube-proxy's label
+// selector (sliceSelector), the transform (trim: the cache holds
+// slimSlices) and the byService index.
+func sliceInformer(client kubernetes.Interface) (informers.SharedInformerFactory, cache.SharedIndexInformer, error) {
+	f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(trim),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sliceSelector }))
+	inf := f.Discovery().V1().EndpointSlices().Informer()
 	if err := inf.AddIndexers(cache.Indexers{byService: sliceServiceKey}); err != nil {
-		return fmt.Errorf("index EndpointSlices: %w", err)
+		return nil, nil, fmt.Errorf("index EndpointSlices: %w", err)
 	}
-	return nil
+	return f, inf, nil
 }
