@@ -117,11 +117,7 @@ func (s *mapSource) Service(n types.NamespacedName) (*corev1.Service, bool) {
 func (s *mapSource) Slices(n types.NamespacedName) []*discoveryv1.EndpointSlice {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]*discoveryv1.EndpointSlice, len(s.slices[n]))
-	for i, sl := range s.slices[n] {
-		out[i] = sl.expand()
-	}
-	return out
+	return expandAll(s.slices[n])
 }
 
 func (s *mapSource) SliceVersions(n types.NamespacedName) []sliceRef {

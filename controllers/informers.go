@@ -44,13 +44,13 @@ func (s cacheSource) Service(n types.NamespacedName) (*corev1.Service, bool) {
 
 func (s cacheSource) Slices(n types.NamespacedName) []*discoveryv1.EndpointSlice {
 	objs, _ := s.slices.ByIndex(byService, n.Namespace+"/"+n.Name)
-	out := make([]*discoveryv1.EndpointSlice, 0, len(objs))
+	sls := make([]*slimSlice, 0, len(objs))
 	for _, o := range objs {
 		if sl, ok := o.(*slimSlice); ok {
-			out = append(out, sl.expand())
+			sls = append(sls, sl)
 		}
 	}
-	return out
+	return expandAll(sls)
 }
 
 func (s cacheSource) SliceVersions(n types.NamespacedName) []sliceRef {

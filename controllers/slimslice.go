@@ -3,6 +3,7 @@ package controllers
 import (
 	"net/netip"
 	"time"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -202,47 +203,81 @@ func condPtr(c uint8) *bool {
 	return nil
 }
 
-// address returns the first address of endpoint i and whether it has one.
-func (s *slimSlice) address(i int) (string, bool) {
-	e := &s.eps[i]
-	switch e.kind {
-	case addrV4:
-		return netip.AddrFrom16(e.addr).Unmap().String(), true
-	case addrV6:
-		return netip.AddrFrom16(e.addr).String(), true
-	case addrRaw:
-		return s.raw[i], true
-	}
-	return "", false
+// expand builds the *discoveryv1.EndpointSlice that desired/ reads (see
+// expandAll).
+func (s *slimSlice) expand() *discoveryv1.EndpointSlice {
+	out := &discoveryv1.EndpointSlice{}
+	s.expandInto(out, s.labels())
+	return out
 }
 
-// expand builds the *discoveryv1.EndpointSlice that desired/ reads: the
-// fields listed on slimSlice, each endpoint with its one address. It
-// allocates the slice, its endpoints, their addresses and a label map;
-// what it shares with s (strings, ports, node names, hints) must not be
-// written through.
-func (s *slimSlice) expand() *discoveryv1.EndpointSlice {
-	out := &discoveryv1.EndpointSlice{
+// expandAll expands sls for desired/: the fields listed on slimSlice, each
+// endpoint with its one address. It allocates per call one array of
+// slices and one label map per distinct label set, and per slice its
+// endpoints, their addresses (one array, their text in one buffer);
+// what the results share with sls or each other (strings, ports, node
+// names, hints, label maps) must not be written through.
+func expandAll(sls []*slimSlice) []*discoveryv1.EndpointSlice {
+	if len(sls) == 0 {
+		return nil
+	}
+	out := make([]*discoveryv1.EndpointSlice, len(sls))
+	structs := make([]discoveryv1.EndpointSlice, len(sls))
+	var labels map[string]string
+	for i, s := range sls {
+		if i == 0 || s.service != sls[i-1].service || s.flags != sls[i-1].flags {
+			labels = s.labels()
+		}
+		s.expandInto(&structs[i], labels)
+		out[i] = &structs[i]
+	}
+	return out
+}
+
+// labels are the slice's kept labels as the API has them (nil for none).
+func (s *slimSlice) labels() map[string]string {
+	if s.service == "" && s.flags&sliceHeadless == 0 {
+		return nil
+	}
+	l := make(map[string]string, 2)
+	if s.service != "" {
+		l[desired.ServiceNameLabel] = s.service
+	}
+	if s.flags&sliceHeadless != 0 {
+		l[desired.HeadlessLabel] = ""
+	}
+	return l
+}
+
+func (s *slimSlice) expandInto(out *discoveryv1.EndpointSlice, labels map[string]string) {
+	*out = discoveryv1.EndpointSlice{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: s.Name, Namespace: s.Namespace, UID: s.UID, ResourceVersion: s.ResourceVersion, Generation: s.Generation,
+			Labels: labels,
 		},
 		AddressType: s.addressType,
 		Ports:       s.ports,
 	}
-	if s.service != "" || s.flags&sliceHeadless != 0 {
-		out.Labels = make(map[string]string, 2)
-		if s.service != "" {
-			out.Labels[desired.ServiceNameLabel] = s.service
-		}
-		if s.flags&sliceHeadless != 0 {
-			out.Labels[desired.HeadlessLabel] = ""
-		}
-	}
 	if len(s.eps) == 0 {
-		return out
+		return
 	}
+	// The packed addresses' text, in one buffer: ends[i] is where endpoint
+	// i's ends.
+	buf := make([]byte, 0, 16*len(s.eps))
+	ends := make([]int32, len(s.eps))
+	for i, e := range s.eps {
+		switch e.kind {
+		case addrV4:
+			buf = netip.AddrFrom16(e.addr).Unmap().AppendTo(buf)
+		case addrV6:
+			buf = netip.AddrFrom16(e.addr).AppendTo(buf)
+		}
+		ends[i] = int32(len(buf))
+	}
+	text := unsafe.String(unsafe.SliceData(buf), len(buf)) // buf is not written again
 	out.Endpoints = make([]discoveryv1.Endpoint, len(s.eps))
 	addrs := make([]string, len(s.eps))
+	start := int32(0)
 	for i, e := range s.eps {
 		ep := &out.Endpoints[i]
 		ep.Conditions = discoveryv1.EndpointConditions{
@@ -252,12 +287,17 @@ func (s *slimSlice) expand() *discoveryv1.EndpointSlice {
 		}
 		ep.NodeName = e.node
 		ep.Hints = e.hints
-		if a, ok := s.address(i); ok {
-			addrs[i] = a
+		switch e.kind {
+		case addrV4, addrV6:
+			addrs[i] = text[start:ends[i]]
+		case addrRaw:
+			addrs[i] = s.raw[i]
+		}
+		start = ends[i]
+		if e.kind != addrNone {
 			ep.Addresses = addrs[i : i+1 : i+1]
 		}
 	}
-	return out
 }
 
 // triggerTime is the slice's last-change trigger time, false when it has none.

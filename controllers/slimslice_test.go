@@ -175,9 +175,11 @@ func randomSlice(r *rand.Rand, i int, v6 bool) *discoveryv1.EndpointSlice {
 func TestSlimSliceRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 11))
 	var packed, raw, none, eps int
+	var batchIn []*discoveryv1.EndpointSlice // expandAll's label maps are shared along a batch
+	var batch []*slimSlice
 	for i := range 3000 {
 		v6 := i%2 == 1
-		in := randomSlice(r, i, v6)
+		in := randomSlice(r, i/5, v6) // five in a row for one Service: expandAll shares their label map
 		got, err := trim(in.DeepCopy())
 		if err != nil {
 			t.Fatal(err)
@@ -192,6 +194,15 @@ func TestSlimSliceRoundTrip(t *testing.T) {
 		}
 		if again, _ := trim(slim); again != any(slim) {
 			t.Fatal("trim changed a slimSlice")
+		}
+		batchIn, batch = append(batchIn, in), append(batch, slim)
+		if len(batch) == 5 {
+			for j, sl := range expandAll(batch) {
+				if g, w := viewOf(sl), viewOf(batchIn[j]); !reflect.DeepEqual(g, w) {
+					t.Fatalf("slice %d of a batch: expandAll reads\n%+v\nwant\n%+v", j, g, w)
+				}
+			}
+			batchIn, batch = batchIn[:0], batch[:0]
 		}
 		for _, e := range slim.eps {
 			switch e.kind {
