@@ -87,6 +87,14 @@ func (s *mapSource) setSlices(n types.NamespacedName, sls ...*discoveryv1.Endpoi
 	s.slices[n] = slimAll(sls)
 }
 
+// setSlim replaces the slices of Service n with slim ones (what trim
+// returned).
+func (s *mapSource) setSlim(n types.NamespacedName, sls ...*slimSlice) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.slices[n] = sls
+}
+
 // del removes Service n and its slices.
 func (s *mapSource) del(n types.NamespacedName) {
 	s.mu.Lock()
