@@ -1,7 +1,9 @@
 package controllers
 
 import (
+	"maps"
 	"net/netip"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -25,8 +27,8 @@ import (
 //
 //   - Namespace, Name (desired/endpoints.go: errors, the tie-break between
 //     copies; client-go's keys), UID, ResourceVersion (fragcache.go),
-//     Generation: the embedded ObjectMeta, nothing else of it (no labels
-//     map: a one-label map costs ~400 B).
+//     Generation: slimMeta (slimmeta.go), not a metav1.ObjectMeta (232 B)
+//     and no labels map (a one-label map costs ~400 B).
 //   - label kubernetes.io/service-name (informers.go serviceOf and the
 //     byService index, status.go SliceHandler, desired/build.go
 //     GroupSlices): service. Absent and "" read the same everywhere.
@@ -48,11 +50,11 @@ import (
 //   - annotation endpoints.kubernetes.io/last-change-trigger-time
 //     (status.go SliceHandler, for the network programming latency): trigger.
 //
-// It implements runtime.Object and (through ObjectMeta) metav1.Object, so
+// It implements runtime.Object and (through slimMeta) metav1.Object, so
 // that client-go's key functions, indexers and DeletedFinalStateUnknown
 // work on it. Nothing may write through it: informer caches are read-only.
 type slimSlice struct {
-	metav1.ObjectMeta // Name, Namespace, UID, ResourceVersion, Generation only
+	slimMeta // Name, Namespace, UID, ResourceVersion, Generation
 
 	service     string // label kubernetes.io/service-name, "" when none
 	addressType discoveryv1.AddressType
@@ -61,7 +63,7 @@ type slimSlice struct {
 	// raw holds, by endpoint index, the first addresses that are not an
 	// IP address in canonical form (a zone, a typo, an FQDN slice's names);
 	// nil when every address packs.
-	raw     []string
+	raw     map[int32]string
 	trigger int64 // the last-change trigger time, Unix nanoseconds; 0 when none
 	flags   uint8 // sliceHeadless
 }
@@ -101,6 +103,12 @@ const (
 var _ runtime.Object = (*slimSlice)(nil)
 var _ metav1.Object = (*slimSlice)(nil)
 
+// GetLabels returns the labels the slice keeps (a new map; nil for none).
+func (s *slimSlice) GetLabels() map[string]string { return s.labels() }
+
+// SetLabels does nothing: a slimSlice keeps its labels as fields.
+func (s *slimSlice) SetLabels(map[string]string) {}
+
 // GetObjectKind has no kind to tell: informer objects carry none either.
 func (s *slimSlice) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
 
@@ -108,10 +116,9 @@ func (s *slimSlice) GetObjectKind() schema.ObjectKind { return schema.EmptyObjec
 // interned pointers, hints) stays shared, as nothing writes through it.
 func (s *slimSlice) DeepCopyObject() runtime.Object {
 	c := *s
-	s.ObjectMeta.DeepCopyInto(&c.ObjectMeta)
-	c.eps = append([]slimEndpoint(nil), s.eps...)
-	c.ports = append([]discoveryv1.EndpointPort(nil), s.ports...)
-	c.raw = append([]string(nil), s.raw...)
+	c.eps = slices.Clone(s.eps)
+	c.ports = slices.Clone(s.ports)
+	c.raw = maps.Clone(s.raw)
 	return &c
 }
 
@@ -121,7 +128,7 @@ func (s *slimSlice) DeepCopyObject() runtime.Object {
 // the interner.
 func slimOf(sl *discoveryv1.EndpointSlice) *slimSlice {
 	s := &slimSlice{
-		ObjectMeta: metav1.ObjectMeta{
+		slimMeta: slimMeta{
 			Name: sl.Name, Namespace: tables.str(sl.Namespace), UID: sl.UID,
 			ResourceVersion: sl.ResourceVersion, Generation: sl.Generation,
 		},
@@ -175,9 +182,9 @@ func slimOf(sl *discoveryv1.EndpointSlice) *slimSlice {
 			e.addr, e.kind = a.As16(), addrV6
 		default:
 			if s.raw == nil {
-				s.raw = make([]string, len(sl.Endpoints))
+				s.raw = map[int32]string{}
 			}
-			s.raw[i], e.kind = raw, addrRaw
+			s.raw[int32(i)], e.kind = raw, addrRaw
 		}
 	}
 	return s
@@ -251,13 +258,11 @@ func (s *slimSlice) labels() map[string]string {
 
 func (s *slimSlice) expandInto(out *discoveryv1.EndpointSlice, labels map[string]string) {
 	*out = discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: s.Name, Namespace: s.Namespace, UID: s.UID, ResourceVersion: s.ResourceVersion, Generation: s.Generation,
-			Labels: labels,
-		},
+		ObjectMeta:  s.objectMeta(),
 		AddressType: s.addressType,
 		Ports:       s.ports,
 	}
+	out.Labels = labels
 	if len(s.eps) == 0 {
 		return
 	}
@@ -291,7 +296,7 @@ func (s *slimSlice) expandInto(out *discoveryv1.EndpointSlice, labels map[string
 		case addrV4, addrV6:
 			addrs[i] = text[start:ends[i]]
 		case addrRaw:
-			addrs[i] = s.raw[i]
+			addrs[i] = s.raw[int32(i)]
 		}
 		start = ends[i]
 		if e.kind != addrNone {

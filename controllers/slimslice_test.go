@@ -195,6 +195,9 @@ func TestSlimSliceRoundTrip(t *testing.T) {
 		if again, _ := trim(slim); again != any(slim) {
 			t.Fatal("trim changed a slimSlice")
 		}
+		if desired.ProxiedSlice(slim) != desired.ProxiedSlice(in) || slim.GetLabels()[desired.ServiceNameLabel] != in.Labels[desired.ServiceNameLabel] {
+			t.Fatalf("slice %d: the slim slice's own labels %v, want those of %v", i, slim.GetLabels(), in.Labels)
+		}
 		batchIn, batch = append(batchIn, in), append(batch, slim)
 		if len(batch) == 5 {
 			for j, sl := range expandAll(batch) {
