@@ -63,7 +63,10 @@ type slimSlice struct {
 	// raw holds, by endpoint index, the first addresses that are not an
 	// IP address in canonical form (a zone, a typo, an FQDN slice's names);
 	// nil when every address packs.
-	raw     map[int32]string
+	raw map[int32]string
+	// hints holds, by endpoint index, the endpoints' hints (rare: topology
+	// aware routing); nil when none has any.
+	hints   map[int32]*discoveryv1.EndpointHints
 	trigger int64 // the last-change trigger time, Unix nanoseconds; 0 when none
 	flags   uint8 // sliceHeadless
 }
@@ -71,14 +74,14 @@ type slimSlice struct {
 const sliceHeadless = 1 // labelled service.kubernetes.io/headless
 
 // slimEndpoint is one endpoint: its first address as 16 bytes (IPv4 mapped
-// into IPv6, told apart by kind), its conditions as 2 bits each, its node
-// name (shared, intern.go) and its hints (rare, kept by pointer).
+// into IPv6, told apart by kind), its conditions as 2 bits each and its
+// node name (shared, intern.go): 32 bytes. Its hints are the slice's
+// (slimSlice.hints).
 type slimEndpoint struct {
-	addr  [16]byte
-	node  *string
-	hints *discoveryv1.EndpointHints
-	cond  uint8 // 2 bits each: ready, serving, terminating (condNil, condFalse, condTrue)
-	kind  uint8 // addrNone, addrV4, addrV6, addrRaw
+	addr [16]byte
+	node *string
+	cond uint8 // 2 bits each: ready, serving, terminating (condNil, condFalse, condTrue)
+	kind uint8 // addrNone, addrV4, addrV6, addrRaw
 }
 
 const (
@@ -119,6 +122,7 @@ func (s *slimSlice) DeepCopyObject() runtime.Object {
 	c.eps = slices.Clone(s.eps)
 	c.ports = slices.Clone(s.ports)
 	c.raw = maps.Clone(s.raw)
+	c.hints = maps.Clone(s.hints)
 	return &c
 }
 
@@ -169,7 +173,12 @@ func slimOf(sl *discoveryv1.EndpointSlice) *slimSlice {
 			}
 			e.node = node
 		}
-		e.hints = ep.Hints
+		if ep.Hints != nil {
+			if s.hints == nil {
+				s.hints = map[int32]*discoveryv1.EndpointHints{}
+			}
+			s.hints[int32(i)] = ep.Hints
+		}
 		if len(ep.Addresses) == 0 {
 			continue
 		}
@@ -291,7 +300,9 @@ func (s *slimSlice) expandInto(out *discoveryv1.EndpointSlice, labels map[string
 			Terminating: condPtr(e.cond >> terminatingShift),
 		}
 		ep.NodeName = e.node
-		ep.Hints = e.hints
+		if s.hints != nil {
+			ep.Hints = s.hints[int32(i)]
+		}
 		switch e.kind {
 		case addrV4, addrV6:
 			addrs[i] = text[start:ends[i]]
