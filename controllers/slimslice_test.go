@@ -14,7 +14,9 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
@@ -384,5 +386,75 @@ func TestSlimSliceInInformer(t *testing.T) {
 	st.SliceHandler().OnDelete(tomb) // must not panic
 	if c, ok := last.(*slimSlice).DeepCopyObject().(*slimSlice); !ok || !reflect.DeepEqual(viewOf(c.expand()), viewOf(last.(*slimSlice).expand())) {
 		t.Error("DeepCopyObject differs")
+	}
+}
+
+// A delete the watch missed reaches the handlers as a tombstone at the
+// relist, holding the last cached object, a slimSlice: the informer (with
+// its transform) hands it over and the handler marks its Service.
+func TestSlimSliceTombstoneAtRelist(t *testing.T) {
+	client := fake.NewClientset()
+	sl := epSlice("default/web-1", "web", "http", "", 8080, "10.244.1.1")
+	if _, err := client.DiscoveryV1().EndpointSlices("default").Create(context.Background(), sl, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The first watch is one the test controls; later ones are real.
+	first := watch.NewFake()
+	watches := 0
+	client.PrependWatchReactor("endpointslices", func(clienttesting.Action) (bool, watch.Interface, error) {
+		watches++
+		if watches == 1 {
+			return true, first, nil
+		}
+		return false, nil, nil
+	})
+	factory, inf, err := sliceInformer(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted := make(chan any, 4)
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: func(obj any) { deleted <- obj }}); err != nil {
+		t.Fatal(err)
+	}
+	marked := make(chan types.NamespacedName, 4)
+	if _, err := inf.AddEventHandler(handler(func(n types.NamespacedName) { marked <- n })); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); factory.Shutdown() }()
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		t.Fatal("cache never synced")
+	}
+	<-marked // the add
+
+	// The slice goes while no watch reports it; the watch then expires,
+	// and the informer relists.
+	if err := client.Tracker().Delete(discoveryv1.SchemeGroupVersion.WithResource("endpointslices"), "default", "web-1"); err != nil {
+		t.Fatal(err)
+	}
+	first.Error(&metav1.Status{Status: metav1.StatusFailure, Code: 410, Reason: metav1.StatusReasonExpired, Message: "too old"})
+	select {
+	case obj := <-deleted:
+		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
+		if !ok {
+			t.Fatalf("deleted %T, want a tombstone", obj)
+		}
+		if _, ok := tomb.Obj.(*slimSlice); !ok {
+			t.Fatalf("tombstone holds %T, want *slimSlice", tomb.Obj)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no delete after the relist")
+	}
+	select {
+	case n := <-marked:
+		if n != nsn("default/web") {
+			t.Errorf("tombstone marked %v", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the tombstone marked nothing")
+	}
+	if got := (cacheSource{slices: inf.GetIndexer()}).Slices(nsn("default/web")); len(got) != 0 {
+		t.Errorf("after the relist: %d slices", len(got))
 	}
 }
