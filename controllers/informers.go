@@ -1,8 +1,6 @@
 package controllers
 
 import (
-	"fmt"
-
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,22 +12,12 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// byService indexes EndpointSlices by "namespace/service-name".
-const byService = "byService"
-
-func sliceServiceKey(obj any) ([]string, error) {
-	sl, ok := obj.(*slimSlice)
-	if !ok || sl.service == "" {
-		return nil, nil
-	}
-	return []string{sl.Namespace + "/" + sl.service}, nil
-}
-
-// cacheSource reads Services and EndpointSlices from the informer caches
-// (EndpointSlices in their slim form, slimslice.go).
+// cacheSource reads Services from the informer cache and EndpointSlices
+// from the index the slice informer's handler keeps (sliceindex.go), in
+// their slim form (slimslice.go).
 type cacheSource struct {
 	services corelisters.ServiceLister
-	slices   cache.Indexer
+	slices   *sliceIndex
 }
 
 func (s cacheSource) Services() []*corev1.Service {
@@ -43,29 +31,10 @@ func (s cacheSource) Service(n types.NamespacedName) (*corev1.Service, bool) {
 }
 
 func (s cacheSource) Slices(n types.NamespacedName) []*discoveryv1.EndpointSlice {
-	objs, _ := s.slices.ByIndex(byService, n.Namespace+"/"+n.Name)
-	sls := make([]*slimSlice, 0, len(objs))
-	for _, o := range objs {
-		if sl, ok := o.(*slimSlice); ok {
-			sls = append(sls, sl)
-		}
-	}
-	return expandAll(sls)
+	return s.slices.expanded(n)
 }
 
-func (s cacheSource) SliceVersions(n types.NamespacedName) []sliceRef {
-	objs, _ := s.slices.ByIndex(byService, n.Namespace+"/"+n.Name)
-	if len(objs) == 0 {
-		return nil
-	}
-	out := make([]sliceRef, 0, len(objs))
-	for _, o := range objs {
-		if sl, ok := o.(*slimSlice); ok {
-			out = append(out, sl.ref())
-		}
-	}
-	return out
-}
+func (s cacheSource) SliceVersions(n types.NamespacedName) []sliceRef { return s.slices.refs(n) }
 
 // serviceOf returns the Service an informer object (or tombstone) belongs to.
 func serviceOf(obj any) (types.NamespacedName, bool) {
@@ -97,14 +66,10 @@ func handler(mark func(types.NamespacedName)) cache.ResourceEventHandler {
 }
 
 // sliceInformer is the EndpointSlice informer of Run: kube-proxy's label
-// selector (sliceSelector), the transform (trim: the cache holds
-// slimSlices) and the byService index.
-func sliceInformer(client kubernetes.Interface) (informers.SharedInformerFactory, cache.SharedIndexInformer, error) {
+// selector (sliceSelector) and the transform (trim: the cache holds
+// slimSlices). Its slices by Service are a sliceIndex its handler keeps.
+func sliceInformer(client kubernetes.Interface) (informers.SharedInformerFactory, cache.SharedIndexInformer) {
 	f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(trim),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sliceSelector }))
-	inf := f.Discovery().V1().EndpointSlices().Informer()
-	if err := inf.AddIndexers(cache.Indexers{byService: sliceServiceKey}); err != nil {
-		return nil, nil, fmt.Errorf("index EndpointSlices: %w", err)
-	}
-	return f, inf, nil
+	return f, f.Discovery().V1().EndpointSlices().Informer()
 }

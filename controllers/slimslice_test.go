@@ -266,17 +266,16 @@ func TestSlimSliceConditions(t *testing.T) {
 }
 
 // The slim slice works in client-go's informer machinery: the informer
-// Run uses (sliceInformer: transform and byService index) on a fake
-// clientset stores slimSlices, the Source expands them, and adds,
+// Run uses (sliceInformer: the transform; sliceIndex: its handler) on a
+// fake clientset stores slimSlices, the Source expands them, and adds,
 // updates, deletes and deletion tombstones reach the handlers.
 func TestSlimSliceInInformer(t *testing.T) {
 	client := fake.NewClientset()
-	factory, inf, err := sliceInformer(client)
-	if err != nil {
-		t.Fatal(err)
-	}
+	factory, inf := sliceInformer(client)
+	idx := newSliceIndex()
 	marked := make(chan types.NamespacedName, 16)
-	if _, err := inf.AddEventHandler(handler(func(n types.NamespacedName) { marked <- n })); err != nil {
+	reg, err := inf.AddEventHandler(idx.handler(func(n types.NamespacedName) { marked <- n }))
+	if err != nil {
 		t.Fatal(err)
 	}
 	st := NewStatus(nil, time.Minute, nil)
@@ -286,10 +285,10 @@ func TestSlimSliceInInformer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); factory.Shutdown() }()
 	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced, reg.HasSynced) {
 		t.Fatal("cache never synced")
 	}
-	src := cacheSource{slices: inf.GetIndexer()}
+	src := cacheSource{slices: idx}
 	web := nsn("default/web")
 	waitMark := func(what string) {
 		t.Helper()
@@ -408,16 +407,14 @@ func TestSlimSliceTombstoneAtRelist(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	factory, inf, err := sliceInformer(client)
-	if err != nil {
-		t.Fatal(err)
-	}
+	factory, inf := sliceInformer(client)
+	idx := newSliceIndex()
 	deleted := make(chan any, 4)
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: func(obj any) { deleted <- obj }}); err != nil {
 		t.Fatal(err)
 	}
 	marked := make(chan types.NamespacedName, 4)
-	if _, err := inf.AddEventHandler(handler(func(n types.NamespacedName) { marked <- n })); err != nil {
+	if _, err := inf.AddEventHandler(idx.handler(func(n types.NamespacedName) { marked <- n })); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -427,6 +424,9 @@ func TestSlimSliceTombstoneAtRelist(t *testing.T) {
 		t.Fatal("cache never synced")
 	}
 	<-marked // the add
+	if got := (cacheSource{slices: idx}).Slices(nsn("default/web")); len(got) != 1 {
+		t.Fatalf("before the relist: %d slices", len(got))
+	}
 
 	// The slice goes while no watch reports it; the watch then expires,
 	// and the informer relists.
@@ -454,7 +454,7 @@ func TestSlimSliceTombstoneAtRelist(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the tombstone marked nothing")
 	}
-	if got := (cacheSource{slices: inf.GetIndexer()}).Slices(nsn("default/web")); len(got) != 0 {
+	if got := (cacheSource{slices: idx}).Slices(nsn("default/web")); len(got) != 0 {
 		t.Errorf("after the relist: %d slices", len(got))
 	}
 }
