@@ -29,8 +29,8 @@ import (
 //     copies; client-go's keys), UID, ResourceVersion (fragcache.go),
 //     Generation: slimMeta (slimmeta.go), not a metav1.ObjectMeta (232 B)
 //     and no labels map (a one-label map costs ~400 B).
-//   - label kubernetes.io/service-name (informers.go serviceOf and the
-//     byService index, status.go SliceHandler, desired/build.go
+//   - label kubernetes.io/service-name (informers.go serviceOf,
+//     sliceindex.go, status.go SliceHandler, desired/build.go
 //     GroupSlices): service. Absent and "" read the same everywhere.
 //   - label service.kubernetes.io/headless, its presence only
 //     (desired/proxied.go ProxiedSlice): the headless bit. The informer's
