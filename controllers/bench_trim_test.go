@@ -40,28 +40,25 @@ func BenchmarkTrimmedObjectBytes(b *testing.B) {
 		}},
 		{"status", func(s *corev1.Service) { s.Status = corev1.ServiceStatus{} }},
 	}
-	sliceGroups := []group[*discoveryv1.EndpointSlice]{
-		{"meta", func(s *discoveryv1.EndpointSlice) { s.Name, s.Namespace, s.UID, s.ResourceVersion = "", "", "", "" }},
-		{"labels", func(s *discoveryv1.EndpointSlice) { s.Labels = nil }},
-		{"ports", func(s *discoveryv1.EndpointSlice) { s.Ports = nil }},
-		{"address-type", func(s *discoveryv1.EndpointSlice) { s.AddressType = "" }},
-		{"addresses", func(s *discoveryv1.EndpointSlice) {
-			for i := range s.Endpoints {
-				s.Endpoints[i].Addresses = nil
+	// The EndpointSlice as the cache holds it: slim (slimslice.go).
+	sliceGroups := []group[*slimSlice]{
+		{"meta", func(s *slimSlice) { s.Name, s.Namespace, s.UID, s.ResourceVersion = "", "", "", "" }},
+		{"service", func(s *slimSlice) { s.service = "" }},
+		{"ports", func(s *slimSlice) { s.ports = nil }},
+		{"address-type", func(s *slimSlice) { s.addressType = "" }},
+		{"raw-addresses", func(s *slimSlice) { s.raw = nil }},
+		{"node+hints", func(s *slimSlice) {
+			for i := range s.eps {
+				s.eps[i].node = nil
 			}
+			s.hints = nil
 		}},
-		{"conditions+node", func(s *discoveryv1.EndpointSlice) {
-			for i := range s.Endpoints {
-				s.Endpoints[i].Conditions = discoveryv1.EndpointConditions{}
-				s.Endpoints[i].NodeName = nil
-			}
-		}},
-		{"endpoints", func(s *discoveryv1.EndpointSlice) { s.Endpoints = nil }},
+		{"endpoints", func(s *slimSlice) { s.eps = nil }},
 	}
 	for b.Loop() {
 		b.StopTimer()
 		svcs := make([]*corev1.Service, n)
-		sls := make([]*discoveryv1.EndpointSlice, n)
+		sls := make([]*slimSlice, n)
 		enc := make([][2][]byte, n)
 		for i := range n {
 			svc, sl := sandboxObjects(i)
@@ -72,7 +69,7 @@ func BenchmarkTrimmedObjectBytes(b *testing.B) {
 		for i := range n {
 			t, _ := trim(decodeServed[*corev1.Service](enc[i][0]))
 			ts, _ := trim(decodeServed[*discoveryv1.EndpointSlice](enc[i][1]))
-			svcs[i], sls[i] = t.(*corev1.Service), ts.(*discoveryv1.EndpointSlice)
+			svcs[i], sls[i] = t.(*corev1.Service), ts.(*slimSlice)
 			enc[i] = [2][]byte{}
 		}
 		total := liveHeapAfterGC()

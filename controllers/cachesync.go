@@ -18,6 +18,10 @@ var cacheLogInterval = 10 * time.Second
 type watchedCache struct {
 	what string // "Services", "EndpointSlices", "Node node-a"
 	inf  cache.SharedInformer
+	// handler, when set, is waited for too: an event handler that keeps
+	// what syncs read (the EndpointSlices' sliceIndex) has seen the
+	// initial list.
+	handler cache.ResourceEventHandlerRegistration
 
 	mu      sync.Mutex
 	lastErr error
@@ -79,7 +83,7 @@ func (s *Status) waitForCaches(ctx context.Context, ws []*watchedCache) bool {
 		var missing []string
 		var lastErr error
 		for _, w := range ws {
-			if !w.inf.HasSynced() {
+			if !w.inf.HasSynced() || (w.handler != nil && !w.handler.HasSynced()) {
 				missing = append(missing, w.what)
 				if err := w.err(); err != nil {
 					lastErr = err

@@ -81,18 +81,15 @@ func (c *Controller) Status() *Status { return c.status }
 func (c *Controller) Run(ctx context.Context) error {
 	factory := informers.NewSharedInformerFactoryWithOptions(c.client, 0, informers.WithTransform(trim),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = proxiedSelector(c.cfg.ServiceProxyName) }))
-	sliceFactory := informers.NewSharedInformerFactoryWithOptions(c.client, 0, informers.WithTransform(trim),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sliceSelector }))
 	svcInf := factory.Core().V1().Services()
-	sliceInf := sliceFactory.Discovery().V1().EndpointSlices()
-	if err := addSliceIndex(sliceInf.Informer()); err != nil {
-		return err
-	}
+	sliceFactory, sliceInf := sliceInformer(c.client) // informers.go
+	sliceIdx := newSliceIndex()                       // sliceindex.go
 	mark := c.mark
 	if _, err := svcInf.Informer().AddEventHandler(handler(mark)); err != nil {
 		return fmt.Errorf("watch Services: %w", err)
 	}
-	if _, err := sliceInf.Informer().AddEventHandler(handler(mark)); err != nil {
+	sliceReg, err := sliceInf.AddEventHandler(sliceIdx.handler(mark))
+	if err != nil {
 		return fmt.Errorf("watch EndpointSlices: %w", err)
 	}
 	nodeFactory := informers.NewSharedInformerFactoryWithOptions(c.client, 0,
@@ -110,10 +107,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("watch Node %s: %w", c.cfg.NodeName, err)
 	}
-	c.src = cacheSource{services: svcInf.Lister(), slices: sliceInf.Informer().GetIndexer()}
+	c.src = cacheSource{services: svcInf.Lister(), slices: sliceIdx}
 	c.nodes = nodeInf.GetStore()
 	// Health and metrics (status.go): change counters, queued updates, this Node.
-	ws, err := c.status.watch(svcInf.Informer(), sliceInf.Informer(), nodeInf, c.cfg.NodeName)
+	ws, err := c.status.watch(svcInf.Informer(), sliceInf, nodeInf, c.cfg.NodeName)
 	if err != nil {
 		return err
 	}
@@ -121,6 +118,11 @@ func (c *Controller) Run(ctx context.Context) error {
 	factory.Start(ctx.Done())
 	sliceFactory.Start(ctx.Done())
 	nodeFactory.Start(ctx.Done())
+	for _, w := range ws {
+		if w.inf == sliceInf {
+			w.handler = sliceReg // syncs read the index it keeps
+		}
+	}
 	if !c.status.waitForCaches(ctx, ws) {
 		factory.Shutdown()
 		sliceFactory.Shutdown()

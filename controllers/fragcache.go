@@ -4,7 +4,6 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -13,7 +12,9 @@ import (
 // Services whose Service or EndpointSlices changed since. Objects are
 // compared by identity and resourceVersion: the informer cache replaces an
 // object on every update, so an unchanged pointer with an unchanged
-// resourceVersion is the same object. Node-wide inputs (the node's
+// resourceVersion is the same object. EndpointSlices are compared as the
+// cache holds them (Source.SliceVersions: the slim objects), never
+// expanded. Node-wide inputs (the node's
 // addresses) are covered by a generation: bumping it invalidates every entry.
 type fragCache struct {
 	gen     uint64
@@ -32,8 +33,9 @@ type fragInputs struct {
 	dirty   bool   // an input besides the objects changed (invalidateIf)
 }
 
+// sliceRef is the identity of one cached EndpointSlice.
 type sliceRef struct {
-	sl *discoveryv1.EndpointSlice
+	sl *slimSlice
 	rv string
 }
 
@@ -55,14 +57,12 @@ func (c *fragCache) invalidateIf(match func(*corev1.Service) bool) {
 	}
 }
 
-// record notes what the fragment of n was built from.
-func (c *fragCache) record(n types.NamespacedName, svc *corev1.Service, sls []*discoveryv1.EndpointSlice, problem string) {
+// record notes what the fragment of n was built from (refs is kept: the
+// caller hands it over).
+func (c *fragCache) record(n types.NamespacedName, svc *corev1.Service, refs []sliceRef, problem string) {
 	in := fragInputs{gen: c.gen, svc: svc, svcRV: svc.ResourceVersion, problem: problem}
-	if len(sls) > 0 {
-		in.slices = make([]sliceRef, len(sls))
-		for i, sl := range sls {
-			in.slices[i] = sliceRef{sl, sl.ResourceVersion}
-		}
+	if len(refs) > 0 {
+		in.slices = refs
 	}
 	c.entries[n] = in
 }
@@ -71,14 +71,14 @@ func (c *fragCache) record(n types.NamespacedName, svc *corev1.Service, sls []*d
 func (c *fragCache) forget(n types.NamespacedName) { delete(c.entries, n) }
 
 // current reports whether the fragment of n was built from exactly svc and
-// sls (in any order), and the problem it had then.
-func (c *fragCache) current(n types.NamespacedName, svc *corev1.Service, sls []*discoveryv1.EndpointSlice) (string, bool) {
+// the slices refs (in any order), and the problem it had then.
+func (c *fragCache) current(n types.NamespacedName, svc *corev1.Service, refs []sliceRef) (string, bool) {
 	in, ok := c.entries[n]
-	if !ok || in.dirty || in.gen != c.gen || in.svc != svc || in.svcRV != svc.ResourceVersion || len(in.slices) != len(sls) {
+	if !ok || in.dirty || in.gen != c.gen || in.svc != svc || in.svcRV != svc.ResourceVersion || len(in.slices) != len(refs) {
 		return "", false
 	}
-	for _, sl := range sls {
-		if !slices.Contains(in.slices, sliceRef{sl, sl.ResourceVersion}) {
+	for _, r := range refs {
+		if !slices.Contains(in.slices, r) {
 			return "", false
 		}
 	}
@@ -113,7 +113,7 @@ func (c *fragCache) staleOne(src Source, n types.NamespacedName) bool {
 		_, had := c.entries[n]
 		return had
 	}
-	_, ok = c.current(n, svc, src.Slices(n))
+	_, ok = c.current(n, svc, src.SliceVersions(n))
 	return !ok
 }
 
@@ -125,7 +125,7 @@ func (c *fragCache) stale(src Source) []types.NamespacedName {
 	for _, svc := range src.Services() {
 		n := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
 		seen[n] = struct{}{}
-		if _, ok := c.current(n, svc, src.Slices(n)); !ok {
+		if _, ok := c.current(n, svc, src.SliceVersions(n)); !ok {
 			out = append(out, n)
 		}
 	}

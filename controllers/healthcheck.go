@@ -56,6 +56,11 @@ func (c *Controller) healthCheckOf(n types.NamespacedName) (healthcheck.Service,
 	if !ok {
 		return healthcheck.Service{}, false
 	}
+	// Without its slices first: most Services have no health check, and
+	// Slices expands the cache's slim slices (slimslice.go) for nothing.
+	if _, _, ok := desired.HealthCheck(svc, nil, c.cfg.NodeName, c.cfg.ServiceProxyName); !ok {
+		return healthcheck.Service{}, false
+	}
 	port, local, ok := desired.HealthCheck(svc, c.src.Slices(n), c.cfg.NodeName, c.cfg.ServiceProxyName)
 	return healthcheck.Service{Port: port, LocalEndpoints: local}, ok
 }

@@ -27,11 +27,12 @@ import (
 // ---- Source ----
 
 // mapSource is a map-based Source. It is safe for concurrent use so that a
-// test may change it while a Runner reads it.
+// test may change it while a Runner reads it. It holds EndpointSlices as
+// the informer cache does, slim (slimslice.go), and expands them on read.
 type mapSource struct {
 	mu     sync.Mutex
 	svcs   map[types.NamespacedName]*corev1.Service
-	slices map[types.NamespacedName][]*discoveryv1.EndpointSlice // by Service
+	slices map[types.NamespacedName][]*slimSlice // by Service
 }
 
 var _ Source = (*mapSource)(nil)
@@ -39,12 +40,24 @@ var _ Source = (*mapSource)(nil)
 func newSource() *mapSource {
 	return &mapSource{
 		svcs:   map[types.NamespacedName]*corev1.Service{},
-		slices: map[types.NamespacedName][]*discoveryv1.EndpointSlice{},
+		slices: map[types.NamespacedName][]*slimSlice{},
 	}
 }
 
-// put adds or replaces a Service and, when any are given, replaces its slices.
-func (s *mapSource) put(svc *corev1.Service, sls ...*discoveryv1.EndpointSlice) types.NamespacedName {
+// slimAll returns the slim form of each of sls: a new object each time, as
+// an informer cache holds a new object after every update (so a slice
+// given again, changed in place or not, counts as changed).
+func slimAll(sls []*discoveryv1.EndpointSlice) []*slimSlice {
+	out := make([]*slimSlice, len(sls))
+	for i, sl := range sls {
+		out[i] = slimOf(sl)
+	}
+	return out
+}
+
+// putSlim adds or replaces a Service and its slim slices (what trim
+// returned), as the informers would.
+func (s *mapSource) putSlim(svc *corev1.Service, sls ...*slimSlice) types.NamespacedName {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
@@ -55,8 +68,28 @@ func (s *mapSource) put(svc *corev1.Service, sls ...*discoveryv1.EndpointSlice) 
 	return n
 }
 
+// put adds or replaces a Service and, when any are given, replaces its slices.
+func (s *mapSource) put(svc *corev1.Service, sls ...*discoveryv1.EndpointSlice) types.NamespacedName {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+	s.svcs[n] = svc
+	if len(sls) > 0 {
+		s.slices[n] = slimAll(sls)
+	}
+	return n
+}
+
 // setSlices replaces the slices of Service n.
 func (s *mapSource) setSlices(n types.NamespacedName, sls ...*discoveryv1.EndpointSlice) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.slices[n] = slimAll(sls)
+}
+
+// setSlim replaces the slices of Service n with slim ones (what trim
+// returned).
+func (s *mapSource) setSlim(n types.NamespacedName, sls ...*slimSlice) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.slices[n] = sls
@@ -92,7 +125,21 @@ func (s *mapSource) Service(n types.NamespacedName) (*corev1.Service, bool) {
 func (s *mapSource) Slices(n types.NamespacedName) []*discoveryv1.EndpointSlice {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.slices[n])
+	return expandAll(s.slices[n])
+}
+
+func (s *mapSource) SliceVersions(n types.NamespacedName) []sliceRef {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sls := s.slices[n]
+	if len(sls) == 0 {
+		return nil
+	}
+	out := make([]sliceRef, len(sls))
+	for i, sl := range sls {
+		out[i] = sl.ref()
+	}
+	return out
 }
 
 // ---- Services ----

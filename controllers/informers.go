@@ -1,37 +1,23 @@
 package controllers
 
 import (
-	"fmt"
-
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
-
-	"github.com/ipvs-proxy/ipvs-proxy/desired"
 )
 
-// byService indexes EndpointSlices by "namespace/service-name".
-const byService = "byService"
-
-func sliceServiceKey(obj any) ([]string, error) {
-	sl, ok := obj.(*discoveryv1.EndpointSlice)
-	if !ok {
-		return nil, nil
-	}
-	name := sl.Labels[desired.ServiceNameLabel]
-	if name == "" {
-		return nil, nil
-	}
-	return []string{sl.Namespace + "/" + name}, nil
-}
-
-// cacheSource reads Services and EndpointSlices from the informer caches.
+// cacheSource reads Services from the informer cache and EndpointSlices
+// from the index the slice informer's handler keeps (sliceindex.go), in
+// their slim form (slimslice.go).
 type cacheSource struct {
 	services corelisters.ServiceLister
-	slices   cache.Indexer
+	slices   *sliceIndex
 }
 
 func (s cacheSource) Services() []*corev1.Service {
@@ -45,15 +31,10 @@ func (s cacheSource) Service(n types.NamespacedName) (*corev1.Service, bool) {
 }
 
 func (s cacheSource) Slices(n types.NamespacedName) []*discoveryv1.EndpointSlice {
-	objs, _ := s.slices.ByIndex(byService, n.Namespace+"/"+n.Name)
-	out := make([]*discoveryv1.EndpointSlice, 0, len(objs))
-	for _, o := range objs {
-		if sl, ok := o.(*discoveryv1.EndpointSlice); ok {
-			out = append(out, sl)
-		}
-	}
-	return out
+	return s.slices.expanded(n)
 }
+
+func (s cacheSource) SliceVersions(n types.NamespacedName) []sliceRef { return s.slices.refs(n) }
 
 // serviceOf returns the Service an informer object (or tombstone) belongs to.
 func serviceOf(obj any) (types.NamespacedName, bool) {
@@ -63,9 +44,8 @@ func serviceOf(obj any) (types.NamespacedName, bool) {
 	switch o := obj.(type) {
 	case *corev1.Service:
 		return types.NamespacedName{Namespace: o.Namespace, Name: o.Name}, true
-	case *discoveryv1.EndpointSlice:
-		name := o.Labels[desired.ServiceNameLabel]
-		return types.NamespacedName{Namespace: o.Namespace, Name: name}, name != ""
+	case *slimSlice:
+		return types.NamespacedName{Namespace: o.Namespace, Name: o.service}, o.service != ""
 	}
 	return types.NamespacedName{}, false
 }
@@ -85,9 +65,11 @@ func handler(mark func(types.NamespacedName)) cache.ResourceEventHandler {
 	}
 }
 
-func addSliceIndex(inf cache.SharedIndexInformer) error {
-	if err := inf.AddIndexers(cache.Indexers{byService: sliceServiceKey}); err != nil {
-		return fmt.Errorf("index EndpointSlices: %w", err)
-	}
-	return nil
+// sliceInformer is the EndpointSlice informer of Run: kube-proxy's label
+// selector (sliceSelector) and the transform (trim: the cache holds
+// slimSlices). Its slices by Service are a sliceIndex its handler keeps.
+func sliceInformer(client kubernetes.Interface) (informers.SharedInformerFactory, cache.SharedIndexInformer) {
+	f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(trim),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sliceSelector }))
+	return f, f.Discovery().V1().EndpointSlices().Informer()
 }

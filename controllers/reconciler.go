@@ -157,12 +157,12 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	for _, svc := range src.Services() {
 		n := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
 		seen[n] = struct{}{}
-		sls := src.Slices(n)
-		if problem, ok := r.frags.current(n, svc, sls); ok {
+		refs := src.SliceVersions(n) // before any expansion: only unchanged Services skip
+		if problem, ok := r.frags.current(n, svc, refs); ok {
 			res.Problems[n] = problemList(problem)
 			continue
 		}
-		r.index.PutClaim(desired.ClaimOf(svc), r.build(n, svc, sls, res.Problems))
+		r.index.PutClaim(desired.ClaimOf(svc), r.build(n, svc, src.Slices(n), refs, res.Problems))
 	}
 	for _, n := range r.index.Names() {
 		if _, ok := seen[n]; !ok {
@@ -250,19 +250,21 @@ func (r *Reconciler) Incremental(ctx context.Context, src Source, names []types.
 // fragment computes the desired state of Service n and records its problems
 // (nil when it has none, so stale Events can be cleared).
 func (r *Reconciler) fragment(n types.NamespacedName, svc *corev1.Service, src Source, problems map[types.NamespacedName][]string) state.State {
-	return r.build(n, svc, src.Slices(n), problems)
+	refs := src.SliceVersions(n) // first: a slice changing in between makes the entry stale, not wrong
+	return r.build(n, svc, src.Slices(n), refs, problems)
 }
 
 // build is fragment with the slices already read; it remembers what the
-// fragment was built from.
-func (r *Reconciler) build(n types.NamespacedName, svc *corev1.Service, sls []*discoveryv1.EndpointSlice, problems map[types.NamespacedName][]string) state.State {
+// fragment was built from (refs: the identity of the cached slices sls
+// were expanded from).
+func (r *Reconciler) build(n types.NamespacedName, svc *corev1.Service, sls []*discoveryv1.EndpointSlice, refs []sliceRef, problems map[types.NamespacedName][]string) state.State {
 	frag, err := desired.ForServiceOn(svc, sls, r.nodeAddrsOf(), r.opt)
 	problem := ""
 	if err != nil {
 		problem = err.Error()
 	}
 	problems[n] = problemList(problem)
-	r.frags.record(n, svc, sls, problem)
+	r.frags.record(n, svc, refs, problem)
 	return frag
 }
 

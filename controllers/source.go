@@ -13,6 +13,11 @@ type Source interface {
 	Services() []*corev1.Service
 	// Service returns one Service, or false when it does not exist.
 	Service(n types.NamespacedName) (*corev1.Service, bool)
-	// Slices returns the EndpointSlices of Service n.
+	// Slices returns the EndpointSlices of Service n, expanded from the
+	// cache's slim form (slimslice.go): it allocates.
 	Slices(n types.NamespacedName) []*discoveryv1.EndpointSlice
+	// SliceVersions returns the identity (cached object, resource version)
+	// of each EndpointSlice of Service n, in no particular order, without
+	// expanding them: fragCache compares these on every refresh.
+	SliceVersions(n types.NamespacedName) []sliceRef
 }

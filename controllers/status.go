@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 
@@ -247,16 +246,15 @@ func (s *Status) SliceHandler() cache.ResourceEventHandler {
 		now := s.now()
 		s.m.EndpointsChanged(now)
 		s.queued()
-		sl, ok := obj.(*discoveryv1.EndpointSlice)
+		sl, ok := obj.(*slimSlice) // the informer's form (slimslice.go)
 		if !ok {
 			return // a deletion tombstone: no trigger time to measure
 		}
-		t, err := time.Parse(time.RFC3339Nano, sl.Annotations[corev1.EndpointsLastChangeTriggerTime])
-		name := sl.Labels[discoveryv1.LabelServiceName]
-		if err != nil || name == "" || !t.After(s.start) {
+		t, ok := sl.triggerTime()
+		if !ok || sl.service == "" || !t.After(s.start) {
 			return
 		}
-		n := types.NamespacedName{Namespace: sl.Namespace, Name: name}
+		n := types.NamespacedName{Namespace: sl.Namespace, Name: sl.service}
 		s.mu.Lock()
 		s.triggers[n] = append(s.triggers[n], t)
 		s.mu.Unlock()

@@ -238,7 +238,8 @@ func TestSyncMetrics(t *testing.T) {
 	clk.step(10 * time.Second)
 	sl := epSlice("default/web-1", "web", "http", "", 8080, "10.244.1.1")
 	sl.Annotations = map[string]string{corev1.EndpointsLastChangeTriggerTime: clk.now().Format(time.RFC3339Nano)}
-	st.SliceHandler().OnUpdate(nil, sl)
+	trimmed, _ := trim(sl.DeepCopy()) // the handler sees what the informer's transform returns
+	st.SliceHandler().OnUpdate(nil, trimmed)
 	st.ServiceHandler().OnAdd(service("default/other", "10.96.0.11"), false)
 	src.setSlices(web, sl)
 	clk.step(2 * time.Second)

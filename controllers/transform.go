@@ -28,24 +28,22 @@ var keptLabels = []string{desired.ServiceNameLabel, desired.ProxyNameLabel, desi
 //
 // Services keep their spec (but its pod selector), the labels in
 // keptLabels, our annotations and status.loadBalancer's ingress IPs and IP
-// modes; EndpointSlices their endpoints (without the TargetRef, hostname,
-// zone and deprecated topology), ports, address type and kept labels;
-// Nodes their labels, addresses and pod CIDRs. Other objects pass
-// unchanged. What objects repeat is shared through the interner
-// (intern.go): namespaces, enum values, port names, label keys, node names,
-// the endpoint conditions' and ports' pointers, the IP-family lists; a
-// Service's ClusterIP is its ClusterIPs[0]; a slice's endpoints are copied
-// into an array of their own length (the decoder's grew by appending: 16
-// places for 10) with their addresses in one backing array of substrings
-// of one string.
+// modes; Nodes their labels, addresses and pod CIDRs. An EndpointSlice
+// becomes a *slimSlice (slimslice.go: what the proxy reads of it, packed;
+// the Source expands it back for desired/). Other objects pass unchanged.
+// What objects repeat is shared through the interner (intern.go):
+// namespaces, enum values, port names, label keys, node names, the ports'
+// pointers, the IP-family lists; a Service's ClusterIP is its
+// ClusterIPs[0].
 //
-// trim changes the object it is given and returns it: client-go (since
-// 1.27) hands the transform the decoder's object before anyone else sees
-// it, and trimming in place saves a second Service and EndpointSlice
-// struct per object. It is idempotent (client-go asks that), so it may be
-// called on its own output. Nothing may write through what it returns:
-// informer caches are read-only, and its strings, pointers and slices are
-// shared between objects.
+// trim changes the Service or Node it is given and returns it: client-go
+// (since 1.27) hands the transform the decoder's object before anyone else
+// sees it, and trimming in place saves a second struct per object (an
+// EndpointSlice is read, not changed, and replaced). It is idempotent
+// (client-go asks that), so it may be called on its own output (a
+// *slimSlice passes unchanged). Nothing may write through what it
+// returns: informer caches are read-only, and its strings, pointers and
+// slices are shared between objects.
 //
 // An object's own strings (name, UID, resource version, cluster IP) are
 // packed into one allocation (pack).
@@ -53,10 +51,11 @@ var keptLabels = []string{desired.ServiceNameLabel, desired.ProxyNameLabel, desi
 // Per object (BenchmarkTrimmedObjectBytes, bench_trim_test.go, on the
 // objects of `make bench` as the API server serves them, served_test.go):
 // a Service 812-816 B (was 964-968), an EndpointSlice of 10 endpoints
-// 2,106 B (was 2,304); 3.2-3.4 KB of heap in use for the pair (was 3.7
-// KB); most of what is left is the API structs themselves (Service 640,
-// EndpointSlice 352, 10 endpoints 1,024) and the slice's one-label map
-// (~400: a map group holds 8 entries).
+// 608 B as a slimSlice (2,106 B trimmed in its API type, 2,304 before
+// trimming): the struct 192, 10 endpoints of 32 B (320), the packed name,
+// UID and resource version 64, the ports 32. 1.4 KB live and 1.7 KB of
+// heap in use for the pair (3.2-3.4 KB before the slim slice). Most of the
+// Service is its API struct (640).
 func trim(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.Service:
@@ -74,12 +73,7 @@ func trim(obj any) (any, error) {
 		o.Status = trimServiceStatus(o.Status)
 		return o, nil
 	case *discoveryv1.EndpointSlice:
-		pack(&o.Name, (*string)(&o.UID), &o.ResourceVersion)
-		o.ObjectMeta = trimMeta(o.ObjectMeta, false, true)
-		o.AddressType = discoveryv1.AddressType(tables.str(string(o.AddressType)))
-		trimEndpointPorts(o.Ports)
-		o.Endpoints = trimEndpoints(o.Endpoints)
-		return o, nil
+		return slimOf(o), nil // slimslice.go; a *slimSlice passes unchanged
 	case *corev1.Node:
 		o.ObjectMeta = trimMeta(o.ObjectMeta, false, false)
 		o.Spec = corev1.NodeSpec{PodCIDR: o.Spec.PodCIDR, PodCIDRs: o.Spec.PodCIDRs}
@@ -141,76 +135,12 @@ func trimEndpointPorts(ports []discoveryv1.EndpointPort) {
 	}
 }
 
-// trimEndpoints copies endpoints without TargetRef, hostname, zone and
-// deprecated topology (kube-proxy reads neither hostname nor zone, only the
-// zone hints), their conditions and node names shared, their addresses
-// in one backing array of substrings of one string. The copy is as long
-// as eps; the decoder's array grew by appending (16 places for 10).
-func trimEndpoints(eps []discoveryv1.Endpoint) []discoveryv1.Endpoint {
-	if len(eps) == 0 {
-		return nil
-	}
-	n, size := 0, 0
-	for _, ep := range eps {
-		n += len(ep.Addresses)
-		for _, a := range ep.Addresses {
-			size += len(a)
-		}
-	}
-	var b strings.Builder
-	b.Grow(size)
-	for _, ep := range eps {
-		for _, a := range ep.Addresses {
-			b.WriteString(a)
-		}
-	}
-	all, addrs := b.String(), make([]string, 0, n)
-	out := make([]discoveryv1.Endpoint, len(eps))
-	var node *string // the last node name, shared by the endpoints that repeat it
-	for i, ep := range eps {
-		ep.TargetRef = nil
-		ep.DeprecatedTopology = nil
-		ep.Hostname = nil
-		ep.Zone = nil
-		ep.Conditions = discoveryv1.EndpointConditions{
-			Ready: sharedBool(ep.Conditions.Ready), Serving: sharedBool(ep.Conditions.Serving), Terminating: sharedBool(ep.Conditions.Terminating),
-		}
-		if nn := ep.NodeName; nn != nil {
-			if node == nil || *node != *nn {
-				node = tables.strPtr(nn)
-			}
-			ep.NodeName = node
-		}
-		if len(ep.Addresses) > 0 {
-			start := len(addrs)
-			for _, a := range ep.Addresses {
-				addrs = append(addrs, all[:len(a)])
-				all = all[len(a):]
-			}
-			ep.Addresses = addrs[start:len(addrs):len(addrs)]
-		}
-		out[i] = ep
-	}
-	return out
-}
-
-// The values every trimmed condition points to: the decoder allocates one
-// bool per condition per endpoint, three per endpoint, and nothing writes
-// through them (informer caches are read-only).
+// The values every expanded condition points to (slimslice.go): nothing
+// writes through them (informer caches are read-only).
 var (
 	trueValue  = true
 	falseValue = false
 )
-
-func sharedBool(b *bool) *bool {
-	switch {
-	case b == nil:
-		return nil
-	case *b:
-		return &trueValue
-	}
-	return &falseValue
-}
 
 // trimMeta keeps identity, version, the labels (only keptLabels when
 // someLabels is set) and, when annotations is set, the annotations with a

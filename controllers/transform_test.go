@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
@@ -77,12 +78,17 @@ func TestTrimKeepsWhatTheProxyReads(t *testing.T) {
 		t.Errorf("Service lost what the proxy reads: %+v", s)
 	}
 
-	inSl := sl.DeepCopy()
-	got, _ = trim(inSl)
-	e := got.(*discoveryv1.EndpointSlice)
-	if e != inSl {
-		t.Error("trim returned a copy of the EndpointSlice")
+	// An EndpointSlice becomes a slimSlice (slimslice.go); what it expands
+	// to is what the proxy reads.
+	got, _ = trim(sl.DeepCopy())
+	slim := got.(*slimSlice)
+	if again, _ := trim(slim); again != any(slim) {
+		t.Error("trim changed a slimSlice")
 	}
+	if tt, ok := slim.triggerTime(); ok || tt != (time.Time{}) {
+		t.Errorf("trigger time %v from annotation \"now\"", tt)
+	}
+	e := slim.expand()
 	if len(e.ManagedFields) != 0 || len(e.Annotations) != 0 || e.Endpoints[0].TargetRef != nil || len(e.Labels) != 1 {
 		t.Errorf("EndpointSlice kept managedFields, annotations or targetRef: %+v", e)
 	}
@@ -131,7 +137,7 @@ func TestTrimmedObjectsGiveTheSameFragment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := desired.ForService(ts.(*corev1.Service), []*discoveryv1.EndpointSlice{tsl.(*discoveryv1.EndpointSlice)}, addrs, opt)
+	got, err := desired.ForService(ts.(*corev1.Service), []*discoveryv1.EndpointSlice{tsl.(*slimSlice).expand()}, addrs, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +164,7 @@ func TestTrimSharesEndpointValues(t *testing.T) {
 	}
 	sl.Endpoints[1].Conditions = discoveryv1.EndpointConditions{Ready: &no, Serving: &yes, Terminating: &yes}
 	got, _ := trim(sl.DeepCopy())
-	e := got.(*discoveryv1.EndpointSlice)
+	e := got.(*slimSlice).expand()
 	for i, ep := range e.Endpoints {
 		in := sl.Endpoints[i]
 		if ep.Hostname != nil || ep.Zone != nil {
@@ -220,7 +226,7 @@ func TestTrimSharesWhatObjectsRepeat(t *testing.T) {
 
 	a, _ = trim(sl1.DeepCopy())
 	b, _ = trim(sl2.DeepCopy())
-	e1, e2 := a.(*discoveryv1.EndpointSlice), b.(*discoveryv1.EndpointSlice)
+	e1, e2 := a.(*slimSlice).expand(), b.(*slimSlice).expand()
 	same("slice namespace", e1.Namespace, e2.Namespace)
 	same("address type", string(e1.AddressType), string(e2.AddressType))
 	p1, p2 := e1.Ports[0], e2.Ports[0]
