@@ -131,15 +131,7 @@ func (s *mapSource) Slices(n types.NamespacedName) []*discoveryv1.EndpointSlice 
 func (s *mapSource) SliceVersions(n types.NamespacedName) []sliceRef {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sls := s.slices[n]
-	if len(sls) == 0 {
-		return nil
-	}
-	out := make([]sliceRef, len(sls))
-	for i, sl := range sls {
-		out[i] = sl.ref()
-	}
-	return out
+	return refsOf(s.slices[n])
 }
 
 // ---- Services ----

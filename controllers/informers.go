@@ -45,7 +45,7 @@ func serviceOf(obj any) (types.NamespacedName, bool) {
 	case *corev1.Service:
 		return types.NamespacedName{Namespace: o.Namespace, Name: o.Name}, true
 	case *slimSlice:
-		return types.NamespacedName{Namespace: o.Namespace, Name: o.service}, o.service != ""
+		return o.owner()
 	}
 	return types.NamespacedName{}, false
 }

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"slices"
 	"sync"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -40,7 +41,11 @@ func (x *sliceIndex) expanded(n types.NamespacedName) []*discoveryv1.EndpointSli
 func (x *sliceIndex) refs(n types.NamespacedName) []sliceRef {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	sls := x.m[n]
+	return refsOf(x.m[n])
+}
+
+// refsOf returns the identity of each of sls.
+func refsOf(sls []*slimSlice) []sliceRef {
 	if len(sls) == 0 {
 		return nil
 	}
@@ -53,42 +58,42 @@ func (x *sliceIndex) refs(n types.NamespacedName) []sliceRef {
 
 // put adds sl, or replaces the slice of its name under its Service.
 func (x *sliceIndex) put(sl *slimSlice) {
-	if sl.service == "" {
-		return
-	}
-	n := types.NamespacedName{Namespace: sl.Namespace, Name: sl.service}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	sls := x.m[n]
-	for i, o := range sls {
-		if o.Name == sl.Name {
-			sls[i] = sl
-			return
+	x.edit(sl, func(sls []*slimSlice, i int) []*slimSlice {
+		if i < 0 {
+			return append(sls, sl)
 		}
-	}
-	x.m[n] = append(sls, sl)
+		sls[i] = sl
+		return sls
+	})
 }
 
 // remove drops the slice named as sl from the Service sl names.
 func (x *sliceIndex) remove(sl *slimSlice) {
-	if sl.service == "" {
+	x.edit(sl, func(sls []*slimSlice, i int) []*slimSlice {
+		if i < 0 {
+			return sls
+		}
+		return slices.Delete(sls, i, i+1)
+	})
+}
+
+// edit replaces the slices of the Service sl names with what f makes of
+// them, given the index of the slice named as sl (-1 when none); a Service
+// left without slices is dropped.
+func (x *sliceIndex) edit(sl *slimSlice, f func(sls []*slimSlice, i int) []*slimSlice) {
+	n, ok := sl.owner()
+	if !ok {
 		return
 	}
-	n := types.NamespacedName{Namespace: sl.Namespace, Name: sl.service}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	sls := x.m[n]
-	for i, o := range sls {
-		if o.Name != sl.Name {
-			continue
-		}
-		if len(sls) == 1 {
-			delete(x.m, n)
-			return
-		}
-		x.m[n] = append(sls[:i], sls[i+1:]...)
+	sls = f(sls, slices.IndexFunc(sls, func(o *slimSlice) bool { return o.Name == sl.Name }))
+	if len(sls) == 0 {
+		delete(x.m, n)
 		return
 	}
+	x.m[n] = sls
 }
 
 // handler keeps the index and then marks the Services an event touches

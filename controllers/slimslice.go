@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
 )
@@ -322,6 +323,12 @@ func (s *slimSlice) triggerTime() (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Unix(0, s.trigger), true
+}
+
+// owner is the Service the slice belongs to (its service-name label), and
+// false when it names none.
+func (s *slimSlice) owner() (types.NamespacedName, bool) {
+	return types.NamespacedName{Namespace: s.Namespace, Name: s.service}, s.service != ""
 }
 
 // ref is the slice's identity for fragCache: the cached object and its

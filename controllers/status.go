@@ -251,10 +251,10 @@ func (s *Status) SliceHandler() cache.ResourceEventHandler {
 			return // a deletion tombstone: no trigger time to measure
 		}
 		t, ok := sl.triggerTime()
-		if !ok || sl.service == "" || !t.After(s.start) {
+		n, owned := sl.owner()
+		if !ok || !owned || !t.After(s.start) {
 			return
 		}
-		n := types.NamespacedName{Namespace: sl.Namespace, Name: sl.service}
 		s.mu.Lock()
 		s.triggers[n] = append(s.triggers[n], t)
 		s.mu.Unlock()
