@@ -30,6 +30,9 @@ func newRunCommand() *cobra.Command {
 			for _, w := range warnings {
 				log.Info("configuration warning", "warning", w)
 			}
+			if setDefaultGCPercent() {
+				log.V(1).Info("GOGC not set: the collector's target is the proxy's default", "gcPercent", defaultGCPercent)
+			}
 			return controllers.Run(ctx, cfg)
 		},
 	}
