@@ -14,8 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
@@ -28,7 +27,7 @@ import (
 // event onto one pending set and one Runner, and reports per-Service problems
 // as Events.
 type Controller struct {
-	client kubernetes.Interface
+	api    API
 	cfg    v1alpha1.Config
 	rec    *Reconciler
 	runner *Runner
@@ -55,9 +54,9 @@ type Controller struct {
 }
 
 // NewController wires a Reconciler to the API server.
-func NewController(client kubernetes.Interface, rec *Reconciler, cfg v1alpha1.Config, events record.EventRecorder) *Controller {
+func NewController(api API, rec *Reconciler, cfg v1alpha1.Config, events record.EventRecorder) *Controller {
 	c := &Controller{
-		client:   client,
+		api:      api,
 		cfg:      cfg,
 		rec:      rec,
 		events:   events,
@@ -79,25 +78,21 @@ func (c *Controller) Status() *Status { return c.status }
 
 // Run starts the informers, waits for their caches, then syncs until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	factory := informers.NewSharedInformerFactoryWithOptions(c.client, 0, informers.WithTransform(trim),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = proxiedSelector(c.cfg.ServiceProxyName) }))
-	svcInf := factory.Core().V1().Services()
-	sliceFactory, sliceInf := sliceInformer(c.client) // informers.go
-	sliceIdx := newSliceIndex()                       // sliceindex.go
+	svcInf := informer(c.api, "services", &corev1.Service{},
+		func(o *metav1.ListOptions) { o.LabelSelector = proxiedSelector(c.cfg.ServiceProxyName) })
+	sliceInf := sliceInformer(c.api) // informers.go
+	sliceIdx := newSliceIndex()      // sliceindex.go
 	mark := c.mark
-	if _, err := svcInf.Informer().AddEventHandler(handler(mark)); err != nil {
+	if _, err := svcInf.AddEventHandler(handler(mark)); err != nil {
 		return fmt.Errorf("watch Services: %w", err)
 	}
 	sliceReg, err := sliceInf.AddEventHandler(sliceIdx.handler(mark))
 	if err != nil {
 		return fmt.Errorf("watch EndpointSlices: %w", err)
 	}
-	nodeFactory := informers.NewSharedInformerFactoryWithOptions(c.client, 0,
-		informers.WithTransform(trim),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", c.cfg.NodeName).String()
-		}))
-	nodeInf := nodeFactory.Core().V1().Nodes().Informer()
+	nodeInf := informer(c.api, "nodes", &corev1.Node{}, func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", c.cfg.NodeName).String()
+	})
 	// A change to this node (addresses, labels) asks for a refresh, which
 	// re-reads the node's addresses and recomputes everything they change.
 	if _, err := nodeInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -107,33 +102,30 @@ func (c *Controller) Run(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("watch Node %s: %w", c.cfg.NodeName, err)
 	}
-	c.src = cacheSource{services: svcInf.Lister(), slices: sliceIdx}
+	c.src = cacheSource{services: corelisters.NewServiceLister(svcInf.GetIndexer()), slices: sliceIdx}
 	c.nodes = nodeInf.GetStore()
 	// Health and metrics (status.go): change counters, queued updates, this Node.
-	ws, err := c.status.watch(svcInf.Informer(), sliceInf, nodeInf, c.cfg.NodeName)
+	ws, err := c.status.watch(svcInf, sliceInf, nodeInf, c.cfg.NodeName)
 	if err != nil {
 		return err
 	}
 
-	factory.Start(ctx.Done())
-	sliceFactory.Start(ctx.Done())
-	nodeFactory.Start(ctx.Done())
+	// The informers stop with ctx; Run returns once they have.
+	var informers sync.WaitGroup
+	defer informers.Wait()
+	for _, inf := range []cache.SharedIndexInformer{svcInf, sliceInf, nodeInf} {
+		informers.Go(func() { inf.RunWithContext(ctx) })
+	}
 	for _, w := range ws {
 		if w.inf == sliceInf {
 			w.handler = sliceReg // syncs read the index it keeps
 		}
 	}
 	if !c.status.waitForCaches(ctx, ws) {
-		factory.Shutdown()
-		sliceFactory.Shutdown()
-		nodeFactory.Shutdown()
 		return nil // stopped (SIGTERM) before the caches synced: a clean exit
 	}
 	go c.drainTicker(ctx, c.cfg.DrainCheckPeriod)
 	c.runner.Run(ctx)
-	factory.Shutdown()
-	sliceFactory.Shutdown()
-	nodeFactory.Shutdown()
 	return nil
 }
 

@@ -55,7 +55,7 @@ func TestControllerWithFakeClientset(t *testing.T) {
 		return true, w, nil
 	})
 	events := record.NewFakeRecorder(100)
-	ctrl := NewController(client, NewReconciler(fk.Kernel, cfg), cfg, events)
+	ctrl := NewController(fakeAPI{client}, NewReconciler(fk.Kernel, cfg), cfg, events)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

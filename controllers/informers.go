@@ -5,9 +5,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 )
@@ -65,11 +64,27 @@ func handler(mark func(types.NamespacedName)) cache.ResourceEventHandler {
 	}
 }
 
+// API is what the Controller needs of the API server: a ListerWatcher for
+// each resource it watches, "services", "endpointslices" and "nodes"
+// (kube.Client in production; tests adapt client-go's fake clientset).
+type API interface {
+	ListWatch(resource string, tweak func(*metav1.ListOptions)) cache.ListerWatcher
+}
+
+// informer returns an informer of resource through api, whose cache holds
+// what trim (transform.go) makes of each object. No indexers: the Service
+// lister reads by key and lists all, and EndpointSlices are found through
+// the sliceIndex.
+func informer(api API, resource string, example runtime.Object, tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
+	inf := cache.NewSharedIndexInformerWithOptions(api.ListWatch(resource, tweak), example, cache.SharedIndexInformerOptions{})
+	_ = inf.SetTransform(trim) // fails only once the informer has started
+	return inf
+}
+
 // sliceInformer is the EndpointSlice informer of Run: kube-proxy's label
 // selector (sliceSelector) and the transform (trim: the cache holds
 // slimSlices). Its slices by Service are a sliceIndex its handler keeps.
-func sliceInformer(client kubernetes.Interface) (informers.SharedInformerFactory, cache.SharedIndexInformer) {
-	f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(trim),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sliceSelector }))
-	return f, f.Discovery().V1().EndpointSlices().Informer()
+func sliceInformer(api API) cache.SharedIndexInformer {
+	return informer(api, "endpointslices", &discoveryv1.EndpointSlice{},
+		func(o *metav1.ListOptions) { o.LabelSelector = sliceSelector })
 }

@@ -11,9 +11,6 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
@@ -24,6 +21,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/healthcheck"
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/kube"
 	"github.com/ipvs-proxy/ipvs-proxy/metrics"
 	"github.com/ipvs-proxy/ipvs-proxy/netif"
 	"github.com/ipvs-proxy/ipvs-proxy/rules"
@@ -45,9 +43,9 @@ func Run(ctx context.Context, cfg v1alpha1.Config) error {
 	restCfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	reach := &reachability{} // reachability.go
 	restCfg.Wrap(reach.wrap)
-	client, err := kubernetes.NewForConfig(restCfg)
+	client, err := kube.New(restCfg) // not client-go's clientset: see kube/scheme.go
 	if err != nil {
-		return fmt.Errorf("kubernetes client: %w", err)
+		return err
 	}
 	k, closeKernel, err := OpenKernel()
 	if err != nil {
@@ -56,17 +54,14 @@ func Run(ctx context.Context, cfg v1alpha1.Config) error {
 	defer closeKernel()
 
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	broadcaster.StartRecordingToSink(client.Events())
 	defer broadcaster.Shutdown()
-	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "ipvs-proxy", Host: cfg.NodeName})
+	recorder := broadcaster.NewRecorder(kube.Scheme, corev1.EventSource{Component: "ipvs-proxy", Host: cfg.NodeName})
 
 	// Health like kube-proxy's: unhealthy after twice the sync period of queued work.
 	st := NewStatus(metrics.New(), 2*cfg.SyncPeriod, nil)
 	st.APIServer = restCfg.Host
-	st.Probe = func(ctx context.Context) error {
-		_, err := client.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
-		return err
-	}
+	st.Probe = client.Version
 	rec := NewReconciler(countKernel(k, st.Metrics()), cfg)
 	rec.asyncAudit = true // auditread.go
 	if rec.crash, err = crashPointFrom(os.Getenv); err != nil {

@@ -271,7 +271,7 @@ func TestSlimSliceConditions(t *testing.T) {
 // updates, deletes and deletion tombstones reach the handlers.
 func TestSlimSliceInInformer(t *testing.T) {
 	client := fake.NewClientset()
-	factory, inf := sliceInformer(client)
+	inf := sliceInformer(fakeAPI{client})
 	idx := newSliceIndex()
 	marked := make(chan types.NamespacedName, 16)
 	reg, err := inf.AddEventHandler(idx.handler(func(n types.NamespacedName) { marked <- n }))
@@ -283,8 +283,8 @@ func TestSlimSliceInInformer(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); factory.Shutdown() }()
-	factory.Start(ctx.Done())
+	defer runInformer(ctx, inf)()
+	defer cancel()
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced, reg.HasSynced) {
 		t.Fatal("cache never synced")
 	}
@@ -407,7 +407,7 @@ func TestSlimSliceTombstoneAtRelist(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	factory, inf := sliceInformer(client)
+	inf := sliceInformer(fakeAPI{client})
 	idx := newSliceIndex()
 	deleted := make(chan any, 4)
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: func(obj any) { deleted <- obj }}); err != nil {
@@ -418,8 +418,8 @@ func TestSlimSliceTombstoneAtRelist(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); factory.Shutdown() }()
-	factory.Start(ctx.Done())
+	defer runInformer(ctx, inf)()
+	defer cancel()
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		t.Fatal("cache never synced")
 	}

@@ -21,7 +21,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	clienttesting "k8s.io/client-go/testing"
@@ -29,6 +28,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/conntrack"
 	"github.com/ipvs-proxy/ipvs-proxy/ipset"
 	"github.com/ipvs-proxy/ipvs-proxy/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/kube"
 	"github.com/ipvs-proxy/ipvs-proxy/metrics"
 )
 
@@ -428,7 +428,7 @@ func TestUnreachableAPIServer(t *testing.T) {
 		mu.Unlock()
 	}, funcr.Options{})
 	cfg := testConfig()
-	ctrl := NewController(client, NewReconciler(newFakeKernel().Kernel, cfg), cfg, nil)
+	ctrl := NewController(fakeAPI{client}, NewReconciler(newFakeKernel().Kernel, cfg), cfg, nil)
 	ctrl.status.APIServer = "https://127.0.0.1:6443"
 	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), log))
 	done := make(chan error, 1)
@@ -460,7 +460,7 @@ func TestUnreachableAPIServer(t *testing.T) {
 	}
 }
 
-// With a real client, client-go retries a refused connection inside the
+// With the real client (kube.Client), client-go retries a refused connection inside the
 // reflector and never reports it; the log line then gets its reason from
 // Status.Probe (run.go: GET /version).
 func TestUnreachableAPIServerProbeGivesReason(t *testing.T) {
@@ -473,17 +473,14 @@ func TestUnreachableAPIServerProbeGivesReason(t *testing.T) {
 	}
 	host := "https://" + ln.Addr().String()
 	ln.Close() // nothing listens there now
-	client, err := kubernetes.NewForConfig(&rest.Config{Host: host, TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
+	client, err := kube.New(&rest.Config{Host: host, TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := testConfig()
 	ctrl := NewController(client, NewReconciler(newFakeKernel().Kernel, cfg), cfg, nil)
 	ctrl.status.APIServer = host
-	ctrl.status.Probe = func(ctx context.Context) error {
-		_, err := client.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
-		return err
-	}
+	ctrl.status.Probe = client.Version
 	var mu sync.Mutex
 	var logs strings.Builder
 	log := funcr.New(func(prefix, args string) {
