@@ -107,7 +107,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("watch Node %s: %w", c.cfg.NodeName, err)
 	}
-	c.src = cacheSource{services: svcInf.Lister(), slices: sliceIdx}
+	c.src = cacheSource{services: svcInf.Informer().GetStore(), slices: sliceIdx} // slimServices: no typed lister
 	c.nodes = nodeInf.GetStore()
 	// Health and metrics (status.go): change counters, queued updates, this Node.
 	ws, err := c.status.watch(svcInf.Informer(), sliceInf, nodeInf, c.cfg.NodeName)
@@ -296,7 +296,7 @@ func (c *Controller) report(ctx context.Context, problems map[types.NamespacedNa
 			continue
 		}
 		if svc, ok := c.src.Service(n); ok {
-			c.events.Event(svc, corev1.EventTypeWarning, "SyncProblem", msg)
+			c.events.Event(svc.expand(), corev1.EventTypeWarning, "SyncProblem", msg) // the recorder asks for a registered type
 		}
 	}
 }
