@@ -46,7 +46,7 @@ import (
 //     rare.clusterIP.
 //   - spec.ports: name, protocol, port, nodePort (desired/service.go,
 //     endpoints.go pick, topology.go): slimServicePort, 40 B where a
-//     ServicePort is 104. targetPort and appProtocol are not read (the
+//     ServicePort is 88. targetPort and appProtocol are not read (the
 //     EndpointSlices carry the target ports) and are dropped.
 //   - spec.sessionAffinityConfig.clientIP.timeoutSeconds, nil apart from
 //     set (desired/service.go): affinityTimeout and a bit; the levels above

@@ -565,3 +565,24 @@ func TestSlimServiceTombstoneAtRelist(t *testing.T) {
 		t.Fatal("the tombstone marked nothing")
 	}
 }
+
+// Deciding that an unchanged Service's fragment is current (the periodic
+// refresh's question, every Service of every walk) reads the cached
+// object in place: it allocates nothing, so it expands nothing.
+func TestStaleOneDoesNotExpand(t *testing.T) {
+	fk := newFakeKernel()
+	r := newTestReconciler(t, fk)
+	src := newSource()
+	n := src.put(service("default/web", "10.96.0.10", port("http", "", 80, 30080), clientIP(60)))
+	mustFull(t, r, src)
+	if r.frags.staleOne(src, n) {
+		t.Fatal("an unchanged Service is stale")
+	}
+	if a := testing.AllocsPerRun(100, func() { r.frags.staleOne(src, n) }); a != 0 {
+		t.Errorf("staleOne allocates %v times per call: it expands", a)
+	}
+	src.put(service("default/web", "10.96.0.10", port("http", "", 80, 30081)))
+	if !r.frags.staleOne(src, n) {
+		t.Error("a changed Service is current")
+	}
+}
