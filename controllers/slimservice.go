@@ -191,7 +191,7 @@ func slimServiceOf(svc *corev1.Service) *slimService {
 		},
 		healthCheckNodePort: sp.HealthCheckNodePort,
 	}
-	rare := &serviceRare{}
+	var rare serviceRare // copied to the heap only when the Service has any of it
 	odd := false // an enum value is kept in rare.odd ("" among them)
 	code := func(field int, v string) {
 		c := slices.Index(svcEnums[field], v)
@@ -233,7 +233,10 @@ func slimServiceOf(svc *corev1.Service) *slimService {
 	}
 	if sp.ClusterIP != first {
 		s.flags |= svcOwnClusterIP
-		rare.clusterIP = tables.str(sp.ClusterIP)
+		rare.clusterIP = sp.ClusterIP // an address would only fill the interner's table
+		if rare.clusterIP == corev1.ClusterIPNone {
+			rare.clusterIP = corev1.ClusterIPNone
+		}
 	}
 	pack(own...)
 
@@ -276,7 +279,8 @@ func slimServiceOf(svc *corev1.Service) *slimService {
 	}
 	if s.flags&(svcOwnClusterIP|svcProxyNamed) != 0 || rare.externalIPs != nil || rare.sourceRanges != nil ||
 		rare.ingress != nil || rare.annotations != nil || odd {
-		s.rare = rare
+		s.rare = &serviceRare{}
+		*s.rare = rare
 	}
 	return s
 }
