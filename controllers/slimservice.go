@@ -192,7 +192,7 @@ func slimServiceOf(svc *corev1.Service) *slimService {
 		healthCheckNodePort: sp.HealthCheckNodePort,
 	}
 	var rare serviceRare // copied to the heap only when the Service has any of it
-	odd := false // an enum value is kept in rare.odd ("" among them)
+	odd := false         // an enum value is kept in rare.odd ("" among them)
 	code := func(field int, v string) {
 		c := slices.Index(svcEnums[field], v)
 		if c < 0 {
