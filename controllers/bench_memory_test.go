@@ -33,7 +33,7 @@ func sandboxSource(services int) *mapSource {
 	for i := range enc {
 		t, _ := trim(decodeServed[*corev1.Service](enc[i][0]))
 		ts, _ := trim(decodeServed[*discoveryv1.EndpointSlice](enc[i][1]))
-		src.putSlim(t.(*corev1.Service), ts.(*slimSlice))
+		src.putSlim(t.(*slimService), ts.(*slimSlice))
 		enc[i] = [2][]byte{}
 	}
 	return src

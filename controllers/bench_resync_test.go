@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -31,10 +30,10 @@ import (
 // (mapSource sorts them by name, which would dominate what is measured).
 type listerSource struct{ *mapSource }
 
-func (s listerSource) Services() []*corev1.Service {
+func (s listerSource) Services() []*slimService {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]*corev1.Service, 0, len(s.svcs))
+	out := make([]*slimService, 0, len(s.svcs))
 	for _, svc := range s.svcs {
 		out = append(out, svc)
 	}
@@ -213,7 +212,7 @@ func bigSource(services int) *mapSource {
 		}
 		svc, _ := trim(service("default/"+name, ip, tcp("http", 80)))
 		tsl, _ := trim(sl)
-		src.putSlim(svc.(*corev1.Service), tsl.(*slimSlice))
+		src.putSlim(svc.(*slimService), tsl.(*slimSlice))
 	}
 	return src
 }

@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
@@ -102,7 +101,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("watch Node %s: %w", c.cfg.NodeName, err)
 	}
-	c.src = cacheSource{services: corelisters.NewServiceLister(svcInf.GetIndexer()), slices: sliceIdx}
+	c.src = cacheSource{services: svcInf.GetStore(), slices: sliceIdx} // slimServices: no typed lister
 	c.nodes = nodeInf.GetStore()
 	// Health and metrics (status.go): change counters, queued updates, this Node.
 	ws, err := c.status.watch(svcInf, sliceInf, nodeInf, c.cfg.NodeName)
@@ -288,7 +287,7 @@ func (c *Controller) report(ctx context.Context, problems map[types.NamespacedNa
 			continue
 		}
 		if svc, ok := c.src.Service(n); ok {
-			c.events.Event(svc, corev1.EventTypeWarning, "SyncProblem", msg)
+			c.events.Event(svc.expand(), corev1.EventTypeWarning, "SyncProblem", msg) // the recorder asks for a registered type
 		}
 	}
 }

@@ -3,7 +3,6 @@ package controllers
 import (
 	"slices"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -12,9 +11,9 @@ import (
 // Services whose Service or EndpointSlices changed since. Objects are
 // compared by identity and resourceVersion: the informer cache replaces an
 // object on every update, so an unchanged pointer with an unchanged
-// resourceVersion is the same object. EndpointSlices are compared as the
-// cache holds them (Source.SliceVersions: the slim objects), never
-// expanded. Node-wide inputs (the node's
+// resourceVersion is the same object. Services and EndpointSlices are
+// compared as the cache holds them (the slim objects: Source.Services,
+// Source.SliceVersions), never expanded. Node-wide inputs (the node's
 // addresses) are covered by a generation: bumping it invalidates every entry.
 type fragCache struct {
 	gen     uint64
@@ -26,7 +25,7 @@ type fragCache struct {
 
 type fragInputs struct {
 	gen     uint64
-	svc     *corev1.Service
+	svc     *slimService // the cached object
 	svcRV   string
 	slices  []sliceRef
 	problem string // the error ForService returned, "" when none
@@ -47,7 +46,7 @@ func newFragCache() fragCache {
 func (c *fragCache) invalidate() { c.gen++; c.nodeWide = true }
 
 // invalidateIf makes stale the entries whose Service matches.
-func (c *fragCache) invalidateIf(match func(*corev1.Service) bool) {
+func (c *fragCache) invalidateIf(match func(*slimService) bool) {
 	for n, in := range c.entries {
 		if !in.dirty && match(in.svc) {
 			in.dirty = true
@@ -59,7 +58,7 @@ func (c *fragCache) invalidateIf(match func(*corev1.Service) bool) {
 
 // record notes what the fragment of n was built from (refs is kept: the
 // caller hands it over).
-func (c *fragCache) record(n types.NamespacedName, svc *corev1.Service, refs []sliceRef, problem string) {
+func (c *fragCache) record(n types.NamespacedName, svc *slimService, refs []sliceRef, problem string) {
 	in := fragInputs{gen: c.gen, svc: svc, svcRV: svc.ResourceVersion, problem: problem}
 	if len(refs) > 0 {
 		in.slices = refs
@@ -72,7 +71,7 @@ func (c *fragCache) forget(n types.NamespacedName) { delete(c.entries, n) }
 
 // current reports whether the fragment of n was built from exactly svc and
 // the slices refs (in any order), and the problem it had then.
-func (c *fragCache) current(n types.NamespacedName, svc *corev1.Service, refs []sliceRef) (string, bool) {
+func (c *fragCache) current(n types.NamespacedName, svc *slimService, refs []sliceRef) (string, bool) {
 	in, ok := c.entries[n]
 	if !ok || in.dirty || in.gen != c.gen || in.svc != svc || in.svcRV != svc.ResourceVersion || len(in.slices) != len(refs) {
 		return "", false
@@ -92,7 +91,7 @@ func (c *fragCache) names(src Source) []types.NamespacedName {
 	out := make([]types.NamespacedName, 0, len(svcs)+len(c.entries)/16)
 	listed := make(map[types.NamespacedName]struct{}, len(svcs))
 	for _, svc := range svcs {
-		n := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+		n := svc.name()
 		out = append(out, n)
 		listed[n] = struct{}{}
 	}
@@ -123,7 +122,7 @@ func (c *fragCache) stale(src Source) []types.NamespacedName {
 	var out []types.NamespacedName
 	seen := make(map[types.NamespacedName]struct{}, len(c.entries))
 	for _, svc := range src.Services() {
-		n := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+		n := svc.name()
 		seen[n] = struct{}{}
 		if _, ok := c.current(n, svc, src.SliceVersions(n)); !ok {
 			out = append(out, n)

@@ -30,7 +30,7 @@ func (c *Controller) syncHealthChecks(ctx context.Context, full bool, names []ty
 	if full {
 		want := map[types.NamespacedName]healthcheck.Service{}
 		for _, svc := range c.src.Services() {
-			n := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+			n := svc.name()
 			if s, ok := c.healthCheckOf(n); ok {
 				want[n] = s
 			}
@@ -52,12 +52,13 @@ func (c *Controller) syncHealthChecks(ctx context.Context, full bool, names []ty
 }
 
 func (c *Controller) healthCheckOf(n types.NamespacedName) (healthcheck.Service, bool) {
-	svc, ok := c.src.Service(n)
-	if !ok {
+	slim, ok := c.src.Service(n)
+	// Most Services have no health check: they are not expanded, nor
+	// their slices (slimservice.go, slimslice.go).
+	if !ok || !slim.mayHealthCheck() {
 		return healthcheck.Service{}, false
 	}
-	// Without its slices first: most Services have no health check, and
-	// Slices expands the cache's slim slices (slimslice.go) for nothing.
+	svc := slim.expand()
 	if _, _, ok := desired.HealthCheck(svc, nil, c.cfg.NodeName, c.cfg.ServiceProxyName); !ok {
 		return healthcheck.Service{}, false
 	}

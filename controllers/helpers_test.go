@@ -27,11 +27,13 @@ import (
 // ---- Source ----
 
 // mapSource is a map-based Source. It is safe for concurrent use so that a
-// test may change it while a Runner reads it. It holds EndpointSlices as
-// the informer cache does, slim (slimslice.go), and expands them on read.
+// test may change it while a Runner reads it. It holds Services and
+// EndpointSlices as the informer caches do, slim (slimservice.go,
+// slimslice.go): a Service given is packed into a new slimService each
+// time, as an informer cache holds a new object after every update.
 type mapSource struct {
 	mu     sync.Mutex
-	svcs   map[types.NamespacedName]*corev1.Service
+	svcs   map[types.NamespacedName]*slimService
 	slices map[types.NamespacedName][]*slimSlice // by Service
 }
 
@@ -39,7 +41,7 @@ var _ Source = (*mapSource)(nil)
 
 func newSource() *mapSource {
 	return &mapSource{
-		svcs:   map[types.NamespacedName]*corev1.Service{},
+		svcs:   map[types.NamespacedName]*slimService{},
 		slices: map[types.NamespacedName][]*slimSlice{},
 	}
 }
@@ -57,10 +59,10 @@ func slimAll(sls []*discoveryv1.EndpointSlice) []*slimSlice {
 
 // putSlim adds or replaces a Service and its slim slices (what trim
 // returned), as the informers would.
-func (s *mapSource) putSlim(svc *corev1.Service, sls ...*slimSlice) types.NamespacedName {
+func (s *mapSource) putSlim(svc *slimService, sls ...*slimSlice) types.NamespacedName {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+	n := svc.name()
 	s.svcs[n] = svc
 	if len(sls) > 0 {
 		s.slices[n] = sls
@@ -73,7 +75,7 @@ func (s *mapSource) put(svc *corev1.Service, sls ...*discoveryv1.EndpointSlice) 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
-	s.svcs[n] = svc
+	s.svcs[n] = slimServiceOf(svc)
 	if len(sls) > 0 {
 		s.slices[n] = slimAll(sls)
 	}
@@ -103,10 +105,10 @@ func (s *mapSource) del(n types.NamespacedName) {
 	delete(s.slices, n)
 }
 
-func (s *mapSource) Services() []*corev1.Service {
+func (s *mapSource) Services() []*slimService {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]*corev1.Service, 0, len(s.svcs))
+	out := make([]*slimService, 0, len(s.svcs))
 	for _, n := range slices.SortedFunc(maps.Keys(s.svcs), func(a, b types.NamespacedName) int {
 		return strings.Compare(a.String(), b.String())
 	}) {
@@ -115,7 +117,7 @@ func (s *mapSource) Services() []*corev1.Service {
 	return out
 }
 
-func (s *mapSource) Service(n types.NamespacedName) (*corev1.Service, bool) {
+func (s *mapSource) Service(n types.NamespacedName) (*slimService, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	svc, ok := s.svcs[n]

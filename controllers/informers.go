@@ -4,29 +4,39 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 )
 
-// cacheSource reads Services from the informer cache and EndpointSlices
-// from the index the slice informer's handler keeps (sliceindex.go), in
-// their slim form (slimslice.go).
+// cacheSource reads Services from the Service informer's store and
+// EndpointSlices from the index the slice informer's handler keeps
+// (sliceindex.go), in their slim form (slimservice.go, slimslice.go). The
+// store is read directly, not through the typed lister, which would assert
+// *corev1.Service.
 type cacheSource struct {
-	services corelisters.ServiceLister
+	services cache.Store
 	slices   *sliceIndex
 }
 
-func (s cacheSource) Services() []*corev1.Service {
-	out, _ := s.services.List(labels.Everything())
+func (s cacheSource) Services() []*slimService {
+	objs := s.services.List()
+	out := make([]*slimService, 0, len(objs))
+	for _, o := range objs {
+		if svc, ok := o.(*slimService); ok {
+			out = append(out, svc)
+		}
+	}
 	return out
 }
 
-func (s cacheSource) Service(n types.NamespacedName) (*corev1.Service, bool) {
-	svc, err := s.services.Services(n.Namespace).Get(n.Name)
-	return svc, err == nil
+func (s cacheSource) Service(n types.NamespacedName) (*slimService, bool) {
+	o, ok, err := s.services.GetByKey(n.Namespace + "/" + n.Name)
+	if err != nil || !ok {
+		return nil, false
+	}
+	svc, ok := o.(*slimService)
+	return svc, ok
 }
 
 func (s cacheSource) Slices(n types.NamespacedName) []*discoveryv1.EndpointSlice {
@@ -41,6 +51,8 @@ func serviceOf(obj any) (types.NamespacedName, bool) {
 		obj = t.Obj
 	}
 	switch o := obj.(type) {
+	case *slimService:
+		return o.name(), true
 	case *corev1.Service:
 		return types.NamespacedName{Namespace: o.Namespace, Name: o.Name}, true
 	case *slimSlice:

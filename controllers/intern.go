@@ -60,8 +60,6 @@ func init() {
 // Shared pointers to the enum values the API types hold by pointer.
 var (
 	protocolPtrs = map[corev1.Protocol]*corev1.Protocol{}
-	familyLists  = map[string][]corev1.IPFamily{}
-	policyPtrs   = map[corev1.IPFamilyPolicy]*corev1.IPFamilyPolicy{}
 	internalPtrs = map[corev1.ServiceInternalTrafficPolicy]*corev1.ServiceInternalTrafficPolicy{}
 	ipModePtrs   = map[corev1.LoadBalancerIPMode]*corev1.LoadBalancerIPMode{}
 )
@@ -70,29 +68,12 @@ func init() {
 	for _, p := range []corev1.Protocol{corev1.ProtocolTCP, corev1.ProtocolUDP, corev1.ProtocolSCTP} {
 		protocolPtrs[p] = &p
 	}
-	v4, v6 := corev1.IPv4Protocol, corev1.IPv6Protocol
-	for _, l := range [][]corev1.IPFamily{{v4}, {v6}, {v4, v6}, {v6, v4}} {
-		familyLists[familiesKey(l)] = l
-	}
-	for _, p := range []corev1.IPFamilyPolicy{corev1.IPFamilyPolicySingleStack, corev1.IPFamilyPolicyPreferDualStack, corev1.IPFamilyPolicyRequireDualStack} {
-		policyPtrs[p] = &p
-	}
 	for _, p := range []corev1.ServiceInternalTrafficPolicy{corev1.ServiceInternalTrafficPolicyCluster, corev1.ServiceInternalTrafficPolicyLocal} {
 		internalPtrs[p] = &p
 	}
 	for _, p := range []corev1.LoadBalancerIPMode{corev1.LoadBalancerIPModeVIP, corev1.LoadBalancerIPModeProxy} {
 		ipModePtrs[p] = &p
 	}
-}
-
-func familiesKey(l []corev1.IPFamily) string {
-	switch len(l) {
-	case 1:
-		return string(l[0])
-	case 2:
-		return string(l[0]) + "," + string(l[1])
-	}
-	return ""
 }
 
 // tables is the transform's interner, shared by the informers (each runs
@@ -170,13 +151,6 @@ func (t *interner) port(p *int32) *int32 {
 	v := *p
 	t.ports[v] = &v
 	return &v
-}
-
-func ipFamilies(l []corev1.IPFamily) []corev1.IPFamily {
-	if s, ok := familyLists[familiesKey(l)]; ok {
-		return s
-	}
-	return l
 }
 
 // enumPtr returns the shared pointer to *p's value when the fixed set has

@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"slices"
 
-	corev1 "k8s.io/api/core/v1"
-
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
 )
 
@@ -51,8 +49,9 @@ func (r *Reconciler) setLocalAddrs(addrs []netip.Addr) {
 		}
 	}
 	r.localAddrs = addrs
-	r.frags.invalidateIf(func(svc *corev1.Service) bool {
-		return slices.ContainsFunc(desired.BindCandidates(svc), func(a netip.Addr) bool {
+	r.frags.invalidateIf(func(svc *slimService) bool {
+		// Most Services have no such IP: they are not expanded.
+		return svc.mayBind() && slices.ContainsFunc(desired.BindCandidates(svc.expand()), func(a netip.Addr) bool {
 			_, ok := moved[a]
 			return ok
 		})

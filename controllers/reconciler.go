@@ -155,14 +155,14 @@ func (r *Reconciler) Full(ctx context.Context, src Source) (Result, error) {
 	// are recomputed; the others keep fragment and problems.
 	seen := map[types.NamespacedName]struct{}{}
 	for _, svc := range src.Services() {
-		n := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+		n := svc.name()
 		seen[n] = struct{}{}
 		refs := src.SliceVersions(n) // before any expansion: only unchanged Services skip
 		if problem, ok := r.frags.current(n, svc, refs); ok {
 			res.Problems[n] = problemList(problem)
 			continue
 		}
-		r.index.PutClaim(desired.ClaimOf(svc), r.build(n, svc, src.Slices(n), refs, res.Problems))
+		r.index.PutClaim(svc.claim(), r.build(n, svc, src.Slices(n), refs, res.Problems))
 	}
 	for _, n := range r.index.Names() {
 		if _, ok := seen[n]; !ok {
@@ -233,7 +233,7 @@ func (r *Reconciler) Incremental(ctx context.Context, src Source, names []types.
 			r.frags.forget(n)
 			continue
 		}
-		sc.Union(r.index.SetClaim(desired.ClaimOf(svc), r.fragment(n, svc, src, res.Problems)))
+		sc.Union(r.index.SetClaim(svc.claim(), r.fragment(n, svc, src, res.Problems)))
 	}
 	want := r.index.Desired(sc)
 	recordConflicts(r.index.Conflicts(sc), res.Problems)
@@ -249,16 +249,17 @@ func (r *Reconciler) Incremental(ctx context.Context, src Source, names []types.
 
 // fragment computes the desired state of Service n and records its problems
 // (nil when it has none, so stale Events can be cleared).
-func (r *Reconciler) fragment(n types.NamespacedName, svc *corev1.Service, src Source, problems map[types.NamespacedName][]string) state.State {
+func (r *Reconciler) fragment(n types.NamespacedName, svc *slimService, src Source, problems map[types.NamespacedName][]string) state.State {
 	refs := src.SliceVersions(n) // first: a slice changing in between makes the entry stale, not wrong
 	return r.build(n, svc, src.Slices(n), refs, problems)
 }
 
-// build is fragment with the slices already read; it remembers what the
-// fragment was built from (refs: the identity of the cached slices sls
-// were expanded from).
-func (r *Reconciler) build(n types.NamespacedName, svc *corev1.Service, sls []*discoveryv1.EndpointSlice, refs []sliceRef, problems map[types.NamespacedName][]string) state.State {
-	frag, err := desired.ForServiceOn(svc, sls, r.nodeAddrsOf(), r.opt)
+// build is fragment with the slices already read: it expands the cached
+// Service svc for desired/ and remembers what the fragment was built from
+// (svc itself, and refs: the identity of the cached slices sls were
+// expanded from).
+func (r *Reconciler) build(n types.NamespacedName, svc *slimService, sls []*discoveryv1.EndpointSlice, refs []sliceRef, problems map[types.NamespacedName][]string) state.State {
+	frag, err := desired.ForServiceOn(svc.expand(), sls, r.nodeAddrsOf(), r.opt)
 	problem := ""
 	if err != nil {
 		problem = err.Error()

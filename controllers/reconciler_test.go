@@ -391,7 +391,7 @@ func TestRestartAdoption(t *testing.T) {
 	src := manyServices(20)
 	src.del(nsn("default/svc-9")) // its cluster IP is web's: a conflict, which web would lose
 	for _, s := range webAndDNS().Services() {
-		src.put(s, webAndDNS().Slices(types.NamespacedName{Namespace: s.Namespace, Name: s.Name})...)
+		src.put(s.expand(), webAndDNS().Slices(s.name())...)
 	}
 	mustFull(t, newTestReconciler(t, fk), src)
 	before := fk.dump()
@@ -599,7 +599,7 @@ func TestChangeInPlace(t *testing.T) {
 		mustFull(t, r, src)
 		n := nsn("default/web")
 		svc, _ := src.Service(n)
-		sticky := svc.DeepCopy()
+		sticky := svc.expand()
 		clientIP(600)(sticky)
 		src.put(sticky)
 		fk.resetCalls()
@@ -613,7 +613,7 @@ func TestChangeInPlace(t *testing.T) {
 		assertText(t, "ipvsadm -Sn", fk.ipvs.String(), want)
 
 		// And back.
-		src.put(svc)
+		src.putSlim(svc)
 		fk.resetCalls()
 		mustIncremental(t, r, src, n)
 		if c := fk.ipvs.Calls(); c.UpdateVirtualServer != 2 || c.Mutations() != 2 {
@@ -800,7 +800,7 @@ func TestSharedMembersAndPortChange(t *testing.T) {
 		t.Errorf("shared hairpin member removed with one of its Services:\n%s", fk.members())
 	}
 	svc, _ := src.Service(b)
-	moved := svc.DeepCopy()
+	moved := svc.expand()
 	moved.Spec.Ports[0].Port = 81
 	src.put(moved)
 	fk.resetCalls()

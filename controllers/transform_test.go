@@ -58,24 +58,23 @@ func fatObjects() (*corev1.Service, *discoveryv1.EndpointSlice, *corev1.Node) {
 // decoder's, seen by nobody else yet) and returns the object it was given.
 func TestTrimKeepsWhatTheProxyReads(t *testing.T) {
 	svc, sl, node := fatObjects()
-	in := svc.DeepCopy()
-	got, _ := trim(in)
-	s := got.(*corev1.Service)
-	if s != in {
-		t.Error("trim returned a copy of the Service")
+	// A Service becomes a slimService (slimservice.go); what it expands to
+	// is what the proxy reads.
+	got, _ := trim(svc.DeepCopy())
+	s, ok := got.(*slimService)
+	if !ok {
+		t.Fatalf("trim gave %T, want *slimService", got)
 	}
-	if len(s.ManagedFields) != 0 || len(s.Status.Conditions) != 0 || s.Spec.Selector != nil || s.Labels != nil {
-		t.Errorf("Service kept managedFields, conditions or its selector: %+v", s)
+	e0 := s.expand()
+	if len(e0.ManagedFields) != 0 || len(e0.Status.Conditions) != 0 || e0.Spec.Selector != nil || e0.Labels != nil {
+		t.Errorf("Service kept managedFields, conditions, its selector or labels: %+v", e0)
 	}
 	wantAnn := map[string]string{"ipvs-proxy.io/scheduler": "wrr", "service.kubernetes.io/topology-mode": "Auto"}
-	if !reflect.DeepEqual(s.Annotations, wantAnn) {
-		t.Errorf("annotations %v, want %v", s.Annotations, wantAnn)
+	if !reflect.DeepEqual(e0.Annotations, wantAnn) {
+		t.Errorf("annotations %v, want %v", e0.Annotations, wantAnn)
 	}
-	spec := svc.Spec
-	spec.Selector = nil
-	if !reflect.DeepEqual(s.Spec, spec) || !reflect.DeepEqual(s.Status.LoadBalancer, svc.Status.LoadBalancer) ||
-		s.ResourceVersion != "42" || s.UID != "u1" {
-		t.Errorf("Service lost what the proxy reads: %+v", s)
+	if g, w := serviceViewOf(e0), serviceViewOf(svc); !reflect.DeepEqual(g, w) || e0.ResourceVersion != "42" || e0.UID != "u1" {
+		t.Errorf("Service lost what the proxy reads: %+v, want %+v", g, w)
 	}
 
 	// An EndpointSlice becomes a slimSlice (slimslice.go); what it expands
@@ -110,14 +109,13 @@ func TestTrimKeepsWhatTheProxyReads(t *testing.T) {
 	// A Service keeps the labels the informers' filters read.
 	svc.Labels[desired.ProxyNameLabel] = "other"
 	got, _ = trim(svc.DeepCopy())
-	if l := got.(*corev1.Service).Labels; !reflect.DeepEqual(l, map[string]string{desired.ProxyNameLabel: "other"}) {
+	if l := got.(*slimService).GetLabels(); !reflect.DeepEqual(l, map[string]string{desired.ProxyNameLabel: "other"}) {
 		t.Errorf("Service labels %v, want only %s", l, desired.ProxyNameLabel)
 	}
 
 	// Idempotent, and other objects pass through.
-	again, _ := trim(s.DeepCopy())
-	if !reflect.DeepEqual(again, s) {
-		t.Error("trim of a trimmed Service differs")
+	if again, _ := trim(s); again != any(s) {
+		t.Error("trim changed a slimService")
 	}
 	pod := &corev1.Pod{}
 	if got, _ := trim(pod); got != pod {
@@ -137,7 +135,7 @@ func TestTrimmedObjectsGiveTheSameFragment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := desired.ForService(ts.(*corev1.Service), []*discoveryv1.EndpointSlice{tsl.(*slimSlice).expand()}, addrs, opt)
+	got, err := desired.ForService(ts.(*slimService).expand(), []*discoveryv1.EndpointSlice{tsl.(*slimSlice).expand()}, addrs, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +193,7 @@ func TestTrimSharesWhatObjectsRepeat(t *testing.T) {
 	svc1, sl1, svc2, sl2 = served(svc1), served(sl1), served(svc2), served(sl2)
 	a, _ := trim(svc1.DeepCopy())
 	b, _ := trim(svc2.DeepCopy())
-	s1, s2 := a.(*corev1.Service), b.(*corev1.Service)
+	s1, s2 := a.(*slimService), b.(*slimService)
 	same := func(what, x, y string) {
 		t.Helper()
 		if x != y || unsafe.StringData(x) != unsafe.StringData(y) {
@@ -206,21 +204,19 @@ func TestTrimSharesWhatObjectsRepeat(t *testing.T) {
 		t.Fatal("the served objects share their strings: the test proves nothing")
 	}
 	same("namespace", s1.Namespace, s2.Namespace)
-	same("type", string(s1.Spec.Type), string(s2.Spec.Type))
-	same("session affinity", string(s1.Spec.SessionAffinity), string(s2.Spec.SessionAffinity))
-	same("external traffic policy", string(s1.Spec.ExternalTrafficPolicy), string(s2.Spec.ExternalTrafficPolicy))
-	same("port name", s1.Spec.Ports[0].Name, s2.Spec.Ports[0].Name)
-	same("port protocol", string(s1.Spec.Ports[0].Protocol), string(s2.Spec.Ports[0].Protocol))
-	same("cluster IP", s1.Spec.ClusterIP, s1.Spec.ClusterIPs[0])
-	if &s1.Spec.IPFamilies[0] != &s2.Spec.IPFamilies[0] || s1.Spec.IPFamilyPolicy != s2.Spec.IPFamilyPolicy ||
-		s1.Spec.InternalTrafficPolicy != s2.Spec.InternalTrafficPolicy {
-		t.Error("IP families, IP family policy or internal traffic policy not shared")
+	same("port name", s1.ports[0].name, s2.ports[0].name)
+	same("port protocol", string(s1.ports[0].protocol), string(s2.ports[0].protocol))
+	x1 := s1.expand()
+	same("cluster IP", x1.Spec.ClusterIP, x1.Spec.ClusterIPs[0])
+	if unsafe.StringData(s1.Name) == nil || unsafe.StringData(s1.clusterIPs[0]) != (*byte)(unsafe.Add(unsafe.Pointer(unsafe.StringData(s1.Name)), len(s1.Name)+len(s1.UID)+len(s1.ResourceVersion))) {
+		t.Error("name, UID, resource version and cluster IP are not one allocation")
 	}
-	for _, c := range []struct{ got, want *corev1.Service }{{s1, svc1}, {s2, svc2}} {
-		want := c.want.Spec
-		want.Selector = nil
-		if !reflect.DeepEqual(c.got.Spec, want) || c.got.Name != c.want.Name || c.got.UID != c.want.UID {
-			t.Errorf("trimmed Service %+v, want the values of %+v", c.got, c.want)
+	for _, c := range []struct {
+		got  *slimService
+		want *corev1.Service
+	}{{s1, svc1}, {s2, svc2}} {
+		if g, w := serviceViewOf(c.got.expand()), serviceViewOf(c.want); !reflect.DeepEqual(g, w) {
+			t.Errorf("trimmed Service %+v, want the values of %+v", g, w)
 		}
 	}
 
@@ -254,7 +250,7 @@ func TestTrimSharesWhatObjectsRepeat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := desired.ForService(s1, []*discoveryv1.EndpointSlice{e1}, addrs, opt)
+	got, err := desired.ForService(x1, []*discoveryv1.EndpointSlice{e1}, addrs, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
