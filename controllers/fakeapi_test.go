@@ -3,11 +3,16 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -54,4 +59,104 @@ func runInformer(ctx context.Context, inf cache.SharedIndexInformer) (wait func(
 	done := make(chan struct{})
 	go func() { defer close(done); inf.RunWithContext(ctx) }()
 	return func() { <-done }
+}
+
+// expireFirstWatch makes client's first watch of resource one the test
+// controls (later ones are the fake's own) and returns that watch.
+func expireFirstWatch(client *fake.Clientset, resource string) *watch.FakeWatcher {
+	first := watch.NewFake()
+	watches := 0
+	client.PrependWatchReactor(resource, func(clienttesting.Action) (bool, watch.Interface, error) {
+		watches++
+		if watches == 1 {
+			return true, first, nil
+		}
+		return false, nil, nil
+	})
+	return first
+}
+
+// tombstoneAtRelist deletes gvr namespace/name from client's tracker while
+// no watch reports it, expires first (expireFirstWatch) so that the informer
+// relists, and returns what the informer's delete handler then got (a
+// tombstone's Obj) and the Service the mark handler marked.
+func tombstoneAtRelist(t *testing.T, client *fake.Clientset, first *watch.FakeWatcher, gvr schema.GroupVersionResource, ns, name string,
+	deleted <-chan any, marked <-chan types.NamespacedName) (any, types.NamespacedName) {
+	t.Helper()
+	if err := client.Tracker().Delete(gvr, ns, name); err != nil {
+		t.Fatal(err)
+	}
+	first.Error(&metav1.Status{Status: metav1.StatusFailure, Code: 410, Reason: metav1.StatusReasonExpired, Message: "too old"})
+	var obj any
+	select {
+	case d := <-deleted:
+		tomb, ok := d.(cache.DeletedFinalStateUnknown)
+		if !ok {
+			t.Fatalf("deleted %T, want a tombstone", d)
+		}
+		obj = tomb.Obj
+	case <-time.After(10 * time.Second):
+		t.Fatal("no delete after the relist")
+	}
+	select {
+	case n := <-marked:
+		return obj, n
+	case <-time.After(10 * time.Second):
+		t.Fatal("the tombstone marked nothing")
+	}
+	return nil, types.NamespacedName{}
+}
+
+// runMarking adds handler (sending to marked) and the Status handler sh to
+// inf, runs inf until the test ends and waits for its cache. waitMark
+// expects the next Service marked to be want.
+func runMarking(t *testing.T, inf cache.SharedIndexInformer, handler, sh cache.ResourceEventHandler,
+	marked <-chan types.NamespacedName, want types.NamespacedName) (ctx context.Context, waitMark func(what string)) {
+	t.Helper()
+	reg, err := inf.AddEventHandler(handler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inf.AddEventHandler(sh); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(runInformer(ctx, inf))
+	t.Cleanup(cancel) // runs first
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced, reg.HasSynced) {
+		t.Fatal("cache never synced")
+	}
+	return ctx, func(what string) {
+		t.Helper()
+		select {
+		case n := <-marked:
+			if n != want {
+				t.Errorf("%s marked %v", what, n)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no event", what)
+		}
+	}
+}
+
+// checkTombstone: a tombstone (a delete the watch missed, found at relist)
+// of last, a cached slim object of Service want, has last's key, names
+// want, and the mark handler (sending to marked) and the Status handler sh
+// take it.
+func checkTombstone(t *testing.T, last any, key string, want types.NamespacedName,
+	marked chan types.NamespacedName, waitMark func(string), sh cache.ResourceEventHandler) {
+	t.Helper()
+	tomb := cache.DeletedFinalStateUnknown{Key: key, Obj: last}
+	if k, err := cache.DeletionHandlingMetaNamespaceKeyFunc(tomb); err != nil || k != key {
+		t.Errorf("tombstone key %q, %v", k, err)
+	}
+	if k, err := cache.MetaNamespaceKeyFunc(last); err != nil || k != key {
+		t.Errorf("slim object's key %q, %v", k, err)
+	}
+	if n, ok := serviceOf(tomb); !ok || n != want {
+		t.Errorf("serviceOf(tombstone) = %v, %v", n, ok)
+	}
+	handler(func(n types.NamespacedName) { marked <- n }).OnDelete(tomb)
+	waitMark("tombstone")
+	sh.OnDelete(tomb) // must not panic
 }

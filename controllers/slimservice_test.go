@@ -16,10 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
-	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
@@ -405,36 +402,12 @@ func TestSlimServiceMutationsShow(t *testing.T) {
 // work on them.
 func TestSlimServiceInInformer(t *testing.T) {
 	client := fake.NewClientset()
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(trim))
-	inf := factory.Core().V1().Services().Informer()
+	inf := informer(fakeAPI{client}, "services", &corev1.Service{}, nil) // as Run builds it
 	marked := make(chan types.NamespacedName, 16)
-	reg, err := inf.AddEventHandler(handler(func(n types.NamespacedName) { marked <- n }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := NewStatus(nil, time.Minute, nil)
-	if _, err := inf.AddEventHandler(st.ServiceHandler()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); factory.Shutdown() }()
-	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced, reg.HasSynced) {
-		t.Fatal("cache never synced")
-	}
-	src := cacheSource{services: inf.GetStore(), slices: newSliceIndex()}
+	sh := NewStatus(nil, time.Minute, nil).ServiceHandler()
 	web := nsn("default/web")
-	waitMark := func(what string) {
-		t.Helper()
-		select {
-		case n := <-marked:
-			if n != web {
-				t.Errorf("%s marked %v", what, n)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%s: no event", what)
-		}
-	}
+	ctx, waitMark := runMarking(t, inf, handler(func(n types.NamespacedName) { marked <- n }), sh, marked, web)
+	src := cacheSource{services: inf.GetStore(), slices: newSliceIndex()}
 	svcs := client.CoreV1().Services("default")
 	svc := service("default/web", "10.96.0.10", port("http", "", 80, 30080))
 	svc.ResourceVersion = "1"
@@ -489,22 +462,7 @@ func TestSlimServiceInInformer(t *testing.T) {
 		t.Error("a deleted Service's fragment is not stale")
 	}
 
-	// A tombstone (a delete the watch missed, found at relist) holds the
-	// last cached object: a slimService. Its key, its name and the
-	// handlers work on it.
-	tomb := cache.DeletedFinalStateUnknown{Key: "default/web", Obj: cur}
-	if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(tomb); err != nil || key != "default/web" {
-		t.Errorf("tombstone key %q, %v", key, err)
-	}
-	if key, err := cache.MetaNamespaceKeyFunc(cur); err != nil || key != "default/web" {
-		t.Errorf("slim Service key %q, %v", key, err)
-	}
-	if n, ok := serviceOf(tomb); !ok || n != web {
-		t.Errorf("serviceOf(tombstone) = %v, %v", n, ok)
-	}
-	handler(func(n types.NamespacedName) { marked <- n }).OnDelete(tomb)
-	waitMark("tombstone")
-	st.ServiceHandler().OnDelete(tomb) // must not panic
+	checkTombstone(t, cur, "default/web", web, marked, waitMark, sh)
 }
 
 // A delete the watch missed reaches the handlers as a tombstone at the
@@ -514,17 +472,8 @@ func TestSlimServiceTombstoneAtRelist(t *testing.T) {
 	if _, err := client.CoreV1().Services("default").Create(context.Background(), service("default/web", "10.96.0.10", tcp("http", 80)), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	first := watch.NewFake()
-	watches := 0
-	client.PrependWatchReactor("services", func(clienttesting.Action) (bool, watch.Interface, error) {
-		watches++
-		if watches == 1 {
-			return true, first, nil
-		}
-		return false, nil, nil
-	})
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(trim))
-	inf := factory.Core().V1().Services().Informer()
+	first := expireFirstWatch(client, "services")
+	inf := informer(fakeAPI{client}, "services", &corev1.Service{}, nil) // as Run builds it
 	deleted := make(chan any, 4)
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: func(obj any) { deleted <- obj }}); err != nil {
 		t.Fatal(err)
@@ -534,35 +483,18 @@ func TestSlimServiceTombstoneAtRelist(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); factory.Shutdown() }()
-	factory.Start(ctx.Done())
+	defer runInformer(ctx, inf)()
+	defer cancel()
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		t.Fatal("cache never synced")
 	}
 	<-marked // the add
-	if err := client.Tracker().Delete(corev1.SchemeGroupVersion.WithResource("services"), "default", "web"); err != nil {
-		t.Fatal(err)
+	obj, n := tombstoneAtRelist(t, client, first, corev1.SchemeGroupVersion.WithResource("services"), "default", "web", deleted, marked)
+	if _, ok := obj.(*slimService); !ok {
+		t.Fatalf("tombstone holds %T, want *slimService", obj)
 	}
-	first.Error(&metav1.Status{Status: metav1.StatusFailure, Code: 410, Reason: metav1.StatusReasonExpired, Message: "too old"})
-	select {
-	case obj := <-deleted:
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			t.Fatalf("deleted %T, want a tombstone", obj)
-		}
-		if _, ok := tomb.Obj.(*slimService); !ok {
-			t.Fatalf("tombstone holds %T, want *slimService", tomb.Obj)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no delete after the relist")
-	}
-	select {
-	case n := <-marked:
-		if n != nsn("default/web") {
-			t.Errorf("tombstone marked %v", n)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the tombstone marked nothing")
+	if n != nsn("default/web") {
+		t.Errorf("tombstone marked %v", n)
 	}
 }
 

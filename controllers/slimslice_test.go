@@ -14,9 +14,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
-	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/ipvs-proxy/ipvs-proxy/desired"
@@ -274,33 +272,11 @@ func TestSlimSliceInInformer(t *testing.T) {
 	inf := sliceInformer(fakeAPI{client})
 	idx := newSliceIndex()
 	marked := make(chan types.NamespacedName, 16)
-	reg, err := inf.AddEventHandler(idx.handler(func(n types.NamespacedName) { marked <- n }))
-	if err != nil {
-		t.Fatal(err)
-	}
 	st := NewStatus(nil, time.Minute, nil)
-	if _, err := inf.AddEventHandler(st.SliceHandler()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer runInformer(ctx, inf)()
-	defer cancel()
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced, reg.HasSynced) {
-		t.Fatal("cache never synced")
-	}
-	src := cacheSource{slices: idx}
+	sh := st.SliceHandler()
 	web := nsn("default/web")
-	waitMark := func(what string) {
-		t.Helper()
-		select {
-		case n := <-marked:
-			if n != web {
-				t.Errorf("%s marked %v", what, n)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%s: no event", what)
-		}
-	}
+	ctx, waitMark := runMarking(t, inf, idx.handler(func(n types.NamespacedName) { marked <- n }), sh, marked, web)
+	src := cacheSource{slices: idx}
 	addrsOf := func() []string {
 		var out []string
 		for _, sl := range src.Slices(web) {
@@ -367,22 +343,7 @@ func TestSlimSliceInInformer(t *testing.T) {
 		t.Errorf("after delete: SliceVersions = %v", refs)
 	}
 
-	// A tombstone (a delete the watch missed, found at relist) holds the
-	// last cached object: a slimSlice. Its key, its Service and the
-	// handlers work on it.
-	tomb := cache.DeletedFinalStateUnknown{Key: "default/web-1", Obj: last}
-	if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(tomb); err != nil || key != "default/web-1" {
-		t.Errorf("tombstone key %q, %v", key, err)
-	}
-	if key, err := cache.MetaNamespaceKeyFunc(last); err != nil || key != "default/web-1" {
-		t.Errorf("slim slice key %q, %v", key, err)
-	}
-	if n, ok := serviceOf(tomb); !ok || n != web {
-		t.Errorf("serviceOf(tombstone) = %v, %v", n, ok)
-	}
-	handler(func(n types.NamespacedName) { marked <- n }).OnDelete(tomb)
-	waitMark("tombstone")
-	st.SliceHandler().OnDelete(tomb) // must not panic
+	checkTombstone(t, last, "default/web-1", web, marked, waitMark, sh)
 	if c, ok := last.(*slimSlice).DeepCopyObject().(*slimSlice); !ok || !reflect.DeepEqual(viewOf(c.expand()), viewOf(last.(*slimSlice).expand())) {
 		t.Error("DeepCopyObject differs")
 	}
@@ -397,16 +358,7 @@ func TestSlimSliceTombstoneAtRelist(t *testing.T) {
 	if _, err := client.DiscoveryV1().EndpointSlices("default").Create(context.Background(), sl, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	// The first watch is one the test controls; later ones are real.
-	first := watch.NewFake()
-	watches := 0
-	client.PrependWatchReactor("endpointslices", func(clienttesting.Action) (bool, watch.Interface, error) {
-		watches++
-		if watches == 1 {
-			return true, first, nil
-		}
-		return false, nil, nil
-	})
+	first := expireFirstWatch(client, "endpointslices")
 	inf := sliceInformer(fakeAPI{client})
 	idx := newSliceIndex()
 	deleted := make(chan any, 4)
@@ -430,29 +382,12 @@ func TestSlimSliceTombstoneAtRelist(t *testing.T) {
 
 	// The slice goes while no watch reports it; the watch then expires,
 	// and the informer relists.
-	if err := client.Tracker().Delete(discoveryv1.SchemeGroupVersion.WithResource("endpointslices"), "default", "web-1"); err != nil {
-		t.Fatal(err)
+	obj, n := tombstoneAtRelist(t, client, first, discoveryv1.SchemeGroupVersion.WithResource("endpointslices"), "default", "web-1", deleted, marked)
+	if _, ok := obj.(*slimSlice); !ok {
+		t.Fatalf("tombstone holds %T, want *slimSlice", obj)
 	}
-	first.Error(&metav1.Status{Status: metav1.StatusFailure, Code: 410, Reason: metav1.StatusReasonExpired, Message: "too old"})
-	select {
-	case obj := <-deleted:
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			t.Fatalf("deleted %T, want a tombstone", obj)
-		}
-		if _, ok := tomb.Obj.(*slimSlice); !ok {
-			t.Fatalf("tombstone holds %T, want *slimSlice", tomb.Obj)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no delete after the relist")
-	}
-	select {
-	case n := <-marked:
-		if n != nsn("default/web") {
-			t.Errorf("tombstone marked %v", n)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the tombstone marked nothing")
+	if n != nsn("default/web") {
+		t.Errorf("tombstone marked %v", n)
 	}
 	if got := (cacheSource{slices: idx}).Slices(nsn("default/web")); len(got) != 0 {
 		t.Errorf("after the relist: %d slices", len(got))
