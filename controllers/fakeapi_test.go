@@ -107,8 +107,8 @@ func tombstoneAtRelist(t *testing.T, client *fake.Clientset, first *watch.FakeWa
 	return nil, types.NamespacedName{}
 }
 
-// runMarking adds handler (sending to marked) and the Status handler sh to
-// inf, runs inf until the test ends and waits for its cache. waitMark
+// runMarking adds handler (sending to marked) and sh (the Status handler, or
+// one recording deletes) to inf, runs inf until the test ends and waits for its cache. waitMark
 // expects the next Service marked to be want.
 func runMarking(t *testing.T, inf cache.SharedIndexInformer, handler, sh cache.ResourceEventHandler,
 	marked <-chan types.NamespacedName, want types.NamespacedName) (ctx context.Context, waitMark func(what string)) {

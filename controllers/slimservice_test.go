@@ -474,21 +474,10 @@ func TestSlimServiceTombstoneAtRelist(t *testing.T) {
 	}
 	first := expireFirstWatch(client, "services")
 	inf := informer(fakeAPI{client}, "services", &corev1.Service{}, nil) // as Run builds it
-	deleted := make(chan any, 4)
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: func(obj any) { deleted <- obj }}); err != nil {
-		t.Fatal(err)
-	}
-	marked := make(chan types.NamespacedName, 4)
-	if _, err := inf.AddEventHandler(handler(func(n types.NamespacedName) { marked <- n })); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer runInformer(ctx, inf)()
-	defer cancel()
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-		t.Fatal("cache never synced")
-	}
-	<-marked // the add
+	deleted, marked := make(chan any, 4), make(chan types.NamespacedName, 4)
+	_, waitMark := runMarking(t, inf, handler(func(n types.NamespacedName) { marked <- n }),
+		cache.ResourceEventHandlerFuncs{DeleteFunc: func(obj any) { deleted <- obj }}, marked, nsn("default/web"))
+	waitMark("add")
 	obj, n := tombstoneAtRelist(t, client, first, corev1.SchemeGroupVersion.WithResource("services"), "default", "web", deleted, marked)
 	if _, ok := obj.(*slimService); !ok {
 		t.Fatalf("tombstone holds %T, want *slimService", obj)

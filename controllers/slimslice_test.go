@@ -361,21 +361,10 @@ func TestSlimSliceTombstoneAtRelist(t *testing.T) {
 	first := expireFirstWatch(client, "endpointslices")
 	inf := sliceInformer(fakeAPI{client})
 	idx := newSliceIndex()
-	deleted := make(chan any, 4)
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: func(obj any) { deleted <- obj }}); err != nil {
-		t.Fatal(err)
-	}
-	marked := make(chan types.NamespacedName, 4)
-	if _, err := inf.AddEventHandler(idx.handler(func(n types.NamespacedName) { marked <- n })); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer runInformer(ctx, inf)()
-	defer cancel()
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-		t.Fatal("cache never synced")
-	}
-	<-marked // the add
+	deleted, marked := make(chan any, 4), make(chan types.NamespacedName, 4)
+	_, waitMark := runMarking(t, inf, idx.handler(func(n types.NamespacedName) { marked <- n }),
+		cache.ResourceEventHandlerFuncs{DeleteFunc: func(obj any) { deleted <- obj }}, marked, nsn("default/web"))
+	waitMark("add")
 	if got := (cacheSource{slices: idx}).Slices(nsn("default/web")); len(got) != 1 {
 		t.Fatalf("before the relist: %d slices", len(got))
 	}
