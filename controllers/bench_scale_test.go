@@ -102,9 +102,10 @@ func BenchmarkFullColdStartScale(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		// Per Service: a ledger member, an address, a virtual server and
-		// its real servers; per endpoint a hairpin member.
-		if got, want := res.Plan.Len(), scaleServices*(3+scaleEndpoints)+scaleServices*scaleEndpoints; got != want {
+		// Per Service: a ledger member, a cluster-IP set member, an
+		// address, a virtual server and its real servers; per endpoint a
+		// hairpin member.
+		if got, want := res.Plan.Len(), scaleServices*(4+scaleEndpoints)+scaleServices*scaleEndpoints; got != want {
 			b.Fatalf("plan has %d operations, want %d", got, want)
 		}
 		b.StartTimer()
