@@ -44,7 +44,8 @@ step "dependencies (ipvsadm, socat, curl, qemu, ...)"
 hack/install-deps.sh || fail "missing Debian packages (see above)"
 step "build ipvs-proxy, benchdrive, benchplot; tools (core, kube-proxy) if missing"
 # Tools are built only when missing (hack/tools.sh rebuilds on any key change).
-for t in kube-apiserver etcd controlplane kube-proxy; do
+# kubectl too: the control plane applies its RBAC with it.
+for t in kube-apiserver etcd kubectl controlplane kube-proxy; do
   [[ -x _output/tools/bin/$t ]] || hack/tools.sh "$t" || fail "hack/tools.sh $t"
 done
 # Binaries of its own: the guest reads them over 9p with a loose cache, so a
