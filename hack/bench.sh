@@ -43,11 +43,9 @@ fi
 step "dependencies (ipvsadm, socat, curl, qemu, ...)"
 hack/install-deps.sh || fail "missing Debian packages (see above)"
 step "build ipvs-proxy, benchdrive, benchplot; tools (core, kube-proxy) if missing"
-# Tools are built only when missing (hack/tools.sh rebuilds on any key change).
-# kubectl too: the control plane applies its RBAC with it.
-for t in kube-apiserver etcd kubectl controlplane kube-proxy; do
-  [[ -x _output/tools/bin/$t ]] || hack/tools.sh "$t" || fail "hack/tools.sh $t"
-done
+# The same set as make e2e (core: the control plane and the kubectl it
+# applies its RBAC with), plus kube-proxy; hack/tools.sh skips what is built.
+hack/tools.sh core kube-proxy || fail "hack/tools.sh core kube-proxy"
 # Binaries of its own: the guest reads them over 9p with a loose cache, so a
 # binary rebuilt under a running guest (make build, make e2e) would crash it.
 BIN=${BENCH_BIN_DIR:-$OUT/bin} # another folder for a second bench run at the same time
